@@ -1,0 +1,354 @@
+#!/usr/bin/env python3
+"""Deterministic sample extract for b12audit (standard library only).
+
+Writes, next to this file: lab_results.csv, medications.csv, patients.csv and scenarios.csv.
+Scenario patients (S001...) each exercise one rule or boundary of the B12 / folate-before-B12
+guideline; scenarios.csv lists the findings each must get. Background patients (P0001...) are
+drawn with random.Random(SEED). The latest date in the extract is 2025-12-31 (the data end).
+
+    python data/sample/make_sample.py      # regenerates byte-identical files
+"""
+
+import csv
+import random
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SEED = 20251231
+DATA_END = "2025-12-31"
+SITES = ("north", "south")
+LAB_COLS = "patient_id,test_code,test_name,result,unit,collected_at,resulted_at,result_id,site"
+MED_COLS = "patient_id,drug_code,drug_name,event_type,event_at,dose,dose_unit,route,site"
+PAT_COLS = "patient_id,sex,birth_date,site"
+SCN_COLS = "patient_id,scenario,expected,note"
+
+B12, B12M, MMA, HB, MCV, FOL, ESR = "2132-9", "14685-2", "13964-2", "718-7", "787-2", "2284-8", "4537-7"
+TEST_NAMES = {B12: "Vitamin B12", B12M: "Vitamin B12 (molar)", MMA: "Methylmalonic acid",
+              HB: "Haemoglobin", MCV: "MCV", FOL: "Folate (serum)", ESR: "ESR"}
+DRUGS = {  # key: (drug_code, drug_name, dose, dose_unit, route)
+    "folic": ("310410", "Folic acid 1 mg tab", "1", "mg", "oral"),
+    "folic5": ("", "Folic acid 5 mg tab", "5", "mg", "oral"),
+    "folic_inj": ("", "folic acid 5 mg/mL inj", "5", "mg", "IM"),
+    "folic_code_only": ("310410", "", "1", "mg", "oral"),
+    "folic_case": ("", "FoLIC Acid 1 mg tab", "1", "mg", "oral"),
+    "folic_local": ("LOCAL-FA1", "Folic acid 1 mg tablet", "1", "mg", "oral"),
+    "folic_atc": ("B03BB01", "FA 1MG TAB (STOCK)", "1", "mg", "oral"),
+    "nephrocaps": ("1087623", "Nephrocaps 1 mg cap", "1", "capsule", "oral"),
+    "mvi_folic": ("", "Multivitamin with folic acid 0.4 mg tab", "1", "tablet", "oral"),
+    "prenatal": ("", "Prenatal vitamin with folic acid 1 mg tab", "1", "tablet", "oral"),
+    "leucovorin": ("6313", "Leucovorin calcium 15 mg tab", "15", "mg", "oral"),
+    "cyano_im": ("313896", "Cyanocobalamin 1000 mcg/mL inj", "1000", "mcg", "IM"),
+    "cyano_po": ("", "Cyanocobalamin 1000 mcg tab", "1000", "mcg", "oral"),
+    "hydroxo_im": ("5514", "Hydroxocobalamin 1 mg/mL inj", "1", "mg", "IM"),
+    "methyl": ("", "Methylcobalamin 1000 mcg tab", "1000", "mcg", "oral"),
+    "cyanokit": ("700499", "Cyanokit 5 g inj", "5", "g", "IV"),
+    "hydroxo_5g": ("", "Hydroxocobalamin 5 g/vial inj", "5", "g", "IV"),
+    "mvi": ("1304564", "Multivitamin tab", "1", "tablet", "oral"),
+    "metformin": ("6809", "Metformin 500 mg tab", "500", "mg", "oral"),
+    "omeprazole": ("7646", "Omeprazole 20 mg cap", "20", "mg", "oral"),
+    "atorvastatin": ("83367", "Atorvastatin 20 mg tab", "20", "mg", "oral"),
+    "ferrous": ("", "Ferrous sulfate 325 mg tab", "325", "mg", "oral"),
+}
+
+
+def day(iso, n=0):
+    """The date of `iso` shifted by n days, as YYYY-MM-DD."""
+    return (date.fromisoformat(iso[:10]) + timedelta(days=n)).isoformat()
+
+
+def lab(code, result, unit, at, res=None, **raw):
+    """A lab row; a date-only `at` without `res` is collected 08:30 and resulted 15:45 that day."""
+    if res is None and len(at) == 10:
+        at, res = f"{at}T08:30:00", f"{at}T15:45:00"
+    row = {"test_code": code, "result": result, "unit": unit, "collected_at": at,
+           "resulted_at": res if res is not None else at}
+    row.update(raw)  # patient_id / collected_at overrides and `extra` (ragged row)
+    return row
+
+
+BD = "2024-05-01"  # default B12 day for classification and MMA scenarios
+F0 = "2025-03-10"  # default first folate exposure (date only)
+F0T = "2025-03-10T10:00:00"  # the same exposure with a time of day
+
+
+def B(result, at=BD, unit="pg/mL", res=None, code=B12, **raw):
+    return lab(code, result, unit, at, res, **raw)
+
+
+def M(result, at=BD, unit="nmol/L", res=None):
+    return lab(MMA, result, unit, at, res)
+
+
+def Rx(key, at=F0, event="dispensed", **raw):
+    code, name, dose, unit, route = DRUGS[key]
+    row = {"drug_code": code, "drug_name": name, "event_type": event, "event_at": at,
+           "dose": dose, "dose_unit": unit, "route": route}
+    row.update(raw)
+    return row
+
+
+BL, DF, FN = "b12_borderline", "b12_deficient", "b12_functional_deficiency"
+NM, PD = "b12_borderline_no_mma:no_mma", "b12_borderline_no_mma:pending"
+KL, PE, TA, ST, NT = (f"folate_before_b12:{r}" for r in
+                      ("known_low_untreated", "pending", "tested_after", "stale", "never_tested"))
+OK_MMA = M("150")  # a normal MMA on the B12 day: a borderline B12 then gets only b12_borderline
+ADQ = "420"  # an adequate B12 value
+
+# (slug, expected findings, note, lab rows, medication rows[, patient_id override])
+SCENARIOS = [
+    # --- B12 classes (comparators, units, invalid text) ---
+    ("b12_179_deficient", [DF], "179 pg/mL is below 180, so deficient.", [B("179")], []),
+    ("b12_180_borderline", [BL], "180 pg/mL is the lower borderline edge; a normal MMA rules out other findings.", [B("180"), OK_MMA], []),
+    ("b12_350_borderline", [BL], "350 pg/mL is the upper borderline edge (normal MMA present).", [B("350"), OK_MMA], []),
+    ("b12_351_adequate", [], "351 pg/mL is above 350, so adequate.", [B("351")], []),
+    ("b12_lt180_deficient", [DF], "`<180` has x <= 180, so deficient.", [B("<180")], []),
+    ("b12_le180_indeterminate", [], "`<=180` could be 180 (borderline), so indeterminate.", [B("<=180")], []),
+    ("b12_le179_deficient", [DF], "`<=179` has x < 180, so deficient.", [B("<=179")], []),
+    ("b12_lt200_indeterminate", [], "`<200` spans deficient and borderline, so indeterminate (no finding).", [B("<200")], []),
+    ("b12_gt350_adequate", [], "`>350` has x >= 350, so adequate.", [B(">350")], []),
+    ("b12_ge350_indeterminate", [], "`>=350` could be 350 (borderline), so indeterminate.", [B(">=350")], []),
+    ("b12_ge351_adequate", [], "`>=351` has x > 350, so adequate.", [B(">=351")], []),
+    ("b12_gt2000_adequate", [], "`>2000` (above the assay range) is adequate.", [B(">2000")], []),
+    ("b12_padded_spaces_borderline", [BL], "Result ' 212 ' is trimmed to 212 pg/mL, borderline (normal MMA present).", [B(" 212 "), OK_MMA], []),
+    ("b12_unit_ng_l_upper", [BL], "250 NG/L equals 250 pg/mL (unit case-insensitive), borderline (normal MMA present).", [B("250", unit="NG/L"), OK_MMA], []),
+    ("b12_pmol_130_deficient", [DF], "130 pmol/L x 1.35537 = 176.2 pg/mL, deficient.", [B("130", unit="pmol/L")], []),
+    ("b12_pmol_140_borderline", [BL], "140 pmol/L x 1.35537 = 189.8 pg/mL, borderline (normal MMA present).", [B("140", unit="pmol/L"), OK_MMA], []),
+    ("b12_lt150_pmol_indeterminate", [], "`<150` pmol/L is < 203.3 pg/mL, which is indeterminate.", [B("<150", unit="pmol/L")], []),
+    ("b12_ng_ml_borderline", [BL], "0.25 ng/mL x 1000 = 250 pg/mL, borderline (normal MMA present).", [B("0.25", unit="ng/mL"), OK_MMA], []),
+    ("b12_decimal_comma_invalid", [], "A decimal comma ('0,25') is not a number, so the result is invalid.", [B("0,25", unit="ng/mL")], []),
+    ("b12_unknown_unit_mgdl", [], "150 mg/dL has an unknown B12 unit, so it stays unclassified.", [B("150", unit="mg/dL")], []),
+    ("b12_empty_unit", [], "150 with an empty unit stays unclassified.", [B("150", unit="")], []),
+    ("b12_result_hemolyzed", [], "Result text 'hemolyzed' is invalid and never classified.", [B("hemolyzed")], []),
+    ("b12_result_see_comment", [], "Result text 'see comment' is invalid and never classified.", [B("see comment")], []),
+    ("b12_result_empty", [], "An empty result is invalid and never classified.", [B("")], []),
+    ("b12_loinc_14685_2_deficient", [DF], "LOINC 14685-2 is also B12: 120 pmol/L = 162.6 pg/mL, deficient.", [B("120", unit="pmol/L", code=B12M)], []),
+    # --- functional deficiency: MMA value, units and window (B12 250 pg/mL on 2024-05-01) ---
+    ("mma_272_functional", [BL, FN], "MMA 272 nmol/L is above 271 on the borderline B12's day.", [B("250"), M("272")], []),
+    ("mma_271_not_elevated", [BL], "MMA exactly 271 is not elevated, but it is a valid MMA, so no no_mma.", [B("250"), M("271")], []),
+    ("mma_gt271_functional", [BL, FN], "MMA `>271` (x >= 271) counts as elevated.", [B("250"), M(">271")], []),
+    ("mma_lt300_valid_not_elevated", [BL], "MMA `<300` is a valid MMA that is neither elevated nor normal.", [B("250"), M("<300")], []),
+    ("mma_umol_l_functional", [BL, FN], "MMA 0.30 umol/L = 300 nmol/L, elevated.", [B("250"), M("0.30", unit="umol/L")], []),
+    ("mma_nmol_ml_functional", [BL, FN], "MMA 0.30 nmol/mL = 300 nmol/L, elevated.", [B("250"), M("0.30", unit="nmol/mL")], []),
+    ("mma_30d_before_in_window", [BL, FN], "Elevated MMA exactly 30 days before the B12 is inside the window.", [B("250"), M("300", day(BD, -30))], []),
+    ("mma_90d_after_in_window", [BL, FN], "Elevated MMA exactly 90 days after the B12 is inside the window.", [B("250"), M("300", day(BD, 90))], []),
+    ("mma_31d_before_out_of_window", [BL, NM], "MMA 31 days before the B12 is outside the window, so no_mma.", [B("250"), M("300", day(BD, -31))], []),
+    ("mma_91d_after_out_of_window", [BL, NM], "MMA 91 days after the B12 is outside the window, so no_mma.", [B("250"), M("300", day(BD, 91))], []),
+    ("mma_hemolyzed_not_mma", [BL, NM], "An MMA with result 'hemolyzed' has no value and is not an MMA.", [B("250"), M("hemolyzed")], []),
+    ("mma_unknown_unit_not_mma", [BL, NM], "An MMA of 300 mg/dL has an unknown unit and is not a valid MMA.", [B("250"), M("300", unit="mg/dL")], []),
+    # --- borderline without MMA: no_mma vs pending (data end 2025-12-31) ---
+    ("no_mma_old", [BL, NM], "Borderline B12 on 2024-06-10 with no MMA; the data reach 90 days past it.", [B("250", "2024-06-10")], []),
+    ("no_mma_pending_recent", [BL, PD], "Borderline B12 on 2025-11-15 with no MMA; under 90 days before the data end.", [B("250", "2025-11-15")], []),
+    ("no_mma_old_and_recent", [BL, NM], "An old no-MMA borderline (index) and a recent one: only no_mma is reported.", [B("250", "2024-06-10"), B("260", "2025-11-15")], []),
+    ("no_mma_edge_90d", [BL, NM], "Borderline on 2025-10-02: data end is exactly 90 days later, so no_mma.", [B("250", "2025-10-02")], []),
+    ("no_mma_edge_89d_pending", [BL, PD], "Borderline on 2025-10-03: data end is 89 days later, so pending.", [B("250", "2025-10-03")], []),
+    ("functional_and_no_mma", [BL, FN, NM], "Two borderline B12s: the first has an elevated MMA, the second none.", [B("250", "2024-03-01"), M("300", "2024-03-01"), B("240", "2025-01-15")], []),
+    # --- folate_before_b12: B12 treatment route (folic acid dispensed 2025-03-10, no B12 test) ---
+    ("folate_tx_365d_before", [], "Cyanocobalamin exactly 365 days before F0 makes the episode compliant.", [], [Rx("cyano_im", day(F0, -365), "administered"), Rx("folic")]),
+    ("folate_tx_366d_before", [NT], "Cyanocobalamin 366 days before F0 is too early; never tested.", [], [Rx("cyano_im", day(F0, -366), "administered"), Rx("folic")]),
+    ("folate_tx_same_day_date_only", [], "B12 given on F0's date (no time) counts as concurrent.", [], [Rx("folic", F0T, "administered"), Rx("cyano_im", F0, "administered")]),
+    ("folate_tx_later_same_day", [], "B12 given at 17:30 after folate at 08:00 on the same day is concurrent.", [], [Rx("folic", f"{F0}T08:00:00", "administered"), Rx("cyano_im", f"{F0}T17:30:00", "administered")]),
+    ("folate_tx_next_day", [NT], "B12 given the day after F0 is not before or with it; never tested.", [], [Rx("folic"), Rx("cyano_im", day(F0, 1), "administered")]),
+    ("folate_tx_hydroxocobalamin", [], "Hydroxocobalamin 1 mg IM 30 days before F0 is B12 treatment.", [], [Rx("hydroxo_im", day(F0, -30), "administered"), Rx("folic")]),
+    ("folate_tx_methylcobalamin", [], "Methylcobalamin dispensed 60 days before F0 is B12 treatment.", [], [Rx("methyl", day(F0, -60)), Rx("folic")]),
+    ("folate_tx_ordered_only", [NT], "A B12 treatment that was only ordered does not count.", [], [Rx("cyano_im", day(F0, -10), "ordered"), Rx("folic")]),
+    ("folate_cyanokit_not_tx", [NT], "Cyanokit (cyanide antidote) is not B12 treatment.", [], [Rx("cyanokit", day(F0, -10), "administered"), Rx("folic")]),
+    ("folate_hydroxo_5g_not_tx", [NT], "Hydroxocobalamin 5 g (antidote dose, no code) is not B12 treatment.", [], [Rx("hydroxo_5g", day(F0, -10), "administered"), Rx("folic")]),
+    ("folate_nephrocaps_not_tx", [NT], "Nephrocaps is a folate exposure but not B12 treatment.", [], [Rx("nephrocaps")]),
+    # --- folate_before_b12: B12 results known at F0 ---
+    ("folate_adequate_b12_known", [], "Adequate B12 (420) resulted before F0: compliant, no finding at all.", [B(ADQ, "2025-02-01")], [Rx("folic")]),
+    ("folate_borderline_mma_normal", [BL], "Borderline B12 with MMA 250 before F0 is compliant (only b12_borderline).", [B("250", "2025-02-01"), M("250", "2025-02-01")], [Rx("folic")]),
+    ("folate_borderline_mma_high", [BL, FN, KL], "Borderline B12 with an elevated MMA before F0 is known low.", [B("250", "2025-02-01"), M("300", "2025-02-01")], [Rx("folic")]),
+    ("folate_borderline_mma_after_f0", [BL, KL], "The normal MMA was collected after F0, so at F0 the borderline B12 is known low.", [B("250", "2025-02-01"), M("250", "2025-03-20")], [Rx("folic")]),
+    ("folate_known_low_deficient", [DF, KL], "Deficient B12 (150) known before folate, no B12 treatment.", [B("150", "2025-02-01")], [Rx("folic")]),
+    ("folate_known_low_borderline_no_mma", [BL, NM, KL], "Borderline B12 with no MMA known before folate is known low.", [B("250", "2025-02-01")], [Rx("folic")]),
+    ("folate_known_low_indeterminate", [KL], "An indeterminate B12 (`<200`) known at F0 is known low.", [B("<200", "2025-02-01")], [Rx("folic")]),
+    ("folate_latest_known_adequate", [DF], "Deficient then adequate B12 before F0: the latest (adequate) decides.", [B("150", "2024-12-01"), B(ADQ, "2025-02-01")], [Rx("folic")]),
+    ("folate_latest_known_deficient", [DF, KL], "Adequate then deficient B12 before F0: the latest (deficient) decides.", [B(ADQ, "2024-12-01"), B("150", "2025-02-01")], [Rx("folic")]),
+    ("folate_b12_365d_known", [], "Adequate B12 collected exactly 365 days before F0 still counts.", [B(ADQ, day(F0, -365))], [Rx("folic")]),
+    ("folate_b12_366d_stale", [ST], "Adequate B12 collected 366 days before F0 is stale.", [B(ADQ, day(F0, -366))], [Rx("folic")]),
+    ("folate_stale_400d", [ST], "The only B12 was 400 days before F0: stale.", [B(ADQ, day(F0, -400))], [Rx("folic")]),
+    ("folate_never_tested", [NT], "Folic acid with no B12 test or treatment at all.", [], [Rx("folic")]),
+    # --- folate_before_b12: pending / tested_after and reason order ---
+    ("folate_pending", [PE], "B12 collected 2 days before F0 was resulted 2 days after it.", [B(ADQ, f"{day(F0, -2)}T08:30:00", res=f"{day(F0, 2)}T10:00:00")], [Rx("folic")]),
+    ("folate_tested_after_30d", [TA], "First B12 collected 30 days after F0.", [B(ADQ, day(F0, 30))], [Rx("folic")]),
+    ("folate_tested_after_90d", [TA], "B12 collected exactly 90 days after F0 is tested_after.", [B(ADQ, day(F0, 90))], [Rx("folic")]),
+    ("folate_tested_91d_never_tested", [NT], "B12 collected 91 days after F0 is too late: never tested.", [B(ADQ, day(F0, 91))], [Rx("folic")]),
+    ("folate_order_known_low_over_pending", [DF, KL], "A known deficient B12 beats a pending one (reason order).", [B("150", "2025-01-10"), B(ADQ, f"{day(F0, -2)}T08:30:00", res=f"{day(F0, 2)}T10:00:00")], [Rx("folic")]),
+    ("folate_order_pending_over_tested_after", [PE], "A pending B12 beats one collected after F0 (reason order).", [B(ADQ, f"{day(F0, -2)}T08:30:00", res=f"{day(F0, 2)}T10:00:00"), B(ADQ, day(F0, 20))], [Rx("folic")]),
+    ("folate_order_tested_after_over_stale", [TA], "A B12 20 days after F0 beats an old one 400 days before (reason order).", [B(ADQ, day(F0, -400)), B(ADQ, day(F0, 20))], [Rx("folic")]),
+    # --- folate_before_b12: same-day times ---
+    ("folate_same_day_known_0900", [], "B12 resulted 09:00, folate at 10:00 the same day: known adequate, compliant.", [B(ADQ, f"{F0}T07:00:00", res=f"{F0}T09:00:00")], [Rx("folic", F0T, "administered")]),
+    ("folate_same_day_resulted_1100", [PE], "B12 collected 07:00 but resulted 11:00, after folate at 10:00: pending.", [B(ADQ, f"{F0}T07:00:00", res=f"{F0}T11:00:00")], [Rx("folic", F0T, "administered")]),
+    ("folate_same_day_date_only_known", [], "B12 with date-only times on F0's day counts as known at 10:00.", [B(ADQ, F0, res=F0)], [Rx("folic", F0T, "administered")]),
+    # --- folate_before_b12: episodes (washout) ---
+    ("folate_washout_366d_two_episodes", [NT, NT], "Folic acid on 2024-02-01 and 366 days later: two episodes.", [], [Rx("folic", "2024-02-01"), Rx("folic", day("2024-02-01", 366))]),
+    ("folate_washout_365d_one_episode", [NT], "Folic acid on 2024-02-01 and 365 days later: one episode.", [], [Rx("folic", "2024-02-01"), Rx("folic", day("2024-02-01", 365))]),
+    ("folate_washout_chain_one_episode", [NT], "Exposures 200 days apart (400 days overall) stay one episode.", [], [Rx("folic", "2024-01-15"), Rx("folic", day("2024-01-15", 200)), Rx("folic", day("2024-01-15", 400))]),
+    # --- folate_before_b12: what is (not) a folate exposure ---
+    ("folate_multivitamin_not_folate", [], "Multivitamin with folic acid is not a folate exposure.", [], [Rx("mvi_folic")]),
+    ("folate_prenatal_not_folate", [], "Prenatal vitamin with folic acid is not a folate exposure.", [], [Rx("prenatal")]),
+    ("folate_leucovorin_not_folate", [], "Leucovorin (folinic acid) is not a folate exposure.", [], [Rx("leucovorin")]),
+    ("folate_ordered_only", [], "Folic acid that was only ordered is no exposure by default.", [], [Rx("folic", event="ordered")]),
+    ("folate_not_given", [], "Folic acid marked not_given is no exposure.", [], [Rx("folic", event="not_given")]),
+    ("folate_rxnorm_310410_blank_name", [NT], "Matched by RxNorm code 310410 although the drug name is blank.", [], [Rx("folic_code_only")]),
+    ("folate_atc_code_odd_name", [NT], "Matched by ATC code B03BB01 although the name is a local stock label.", [], [Rx("folic_atc")]),
+    ("folate_unlisted_code_name_match", [NT], "Code LOCAL-FA1 is on no list, so the name 'Folic acid 1 mg tablet' matches.", [], [Rx("folic_local")]),
+    ("folate_name_mixed_case", [NT], "Name 'FoLIC Acid 1 mg tab' (no code) matches case-insensitively.", [], [Rx("folic_case")]),
+    ("folate_injection", [NT], "Administered 'folic acid 5 mg/mL inj' is a folate exposure.", [], [Rx("folic_inj", F0T, "administered")]),
+    # --- rows to be quarantined (each patient otherwise has one adequate B12) ---
+    ("quarantine_lab_blank_patient_id", [], "Quarantined: a deficient B12 row with an empty patient_id.", [B("150", patient_id="")], [], ""),
+    ("quarantine_lab_date_dmy", [], "Quarantined: a deficient B12 row collected '31/12/2024' (not ISO); the adequate row stays.", [B(ADQ), B("150", collected_at="31/12/2024", resulted_at="")], []),
+    ("quarantine_lab_date_feb30", [], "Quarantined: a deficient B12 row collected '2024-02-30' (no such date); the adequate row stays.", [B(ADQ), B("150", collected_at="2024-02-30", resulted_at="2024-03-01")], []),
+    ("quarantine_med_blank_event_at", [], "Quarantined: a folic acid row with an empty event_at; the adequate B12 stays.", [B(ADQ)], [Rx("folic", "")]),
+    ("quarantine_lab_extra_field", [], "Quarantined: a deficient B12 CSV line with 10 fields instead of 9.", [B(ADQ), B("150", "2024-06-01", extra="EXTRA")], []),
+]
+
+
+def stamp(moment, style):
+    if style == "date":
+        return moment.date().isoformat()
+    return moment.strftime("%Y-%m-%dT%H:%M:%S" if style == "T" else "%Y-%m-%d %H:%M")
+
+
+def rand_day(rng, lo="2024-01-01", hi="2025-11-30"):
+    first = date.fromisoformat(lo)
+    return first + timedelta(days=rng.randint(0, (date.fromisoformat(hi) - first).days))
+
+
+def background(rng, pid, site, labs, meds):
+    """Random labs and medications for one background patient (all dates <= 2025-12-20)."""
+    molar = site == "south" and rng.random() < 0.7  # most south B12s are reported in pmol/L
+
+    def add(code, result, unit, when, days_to_result):
+        style = rng.choices(["T", " ", "date"], [6, 3, 1])[0]
+        taken = datetime(when.year, when.month, when.day, rng.randint(7, 12), rng.randint(0, 59))
+        ready = taken + timedelta(days=days_to_result, hours=rng.randint(2, 8))
+        labs.append([pid, code, result, unit, stamp(taken, style), stamp(ready, style), site])
+
+    for when in sorted(rand_day(rng) for _ in range(rng.choice([1, 1, 2, 2, 3, 4]))):
+        add(HB, f"{rng.uniform(9.0, 16.5):.1f}", "g/dL", when, 0)
+        add(MCV, f"{rng.uniform(76, 112):.0f}", "fL", when, 0)
+        if rng.random() < 0.25:
+            add(ESR, str(rng.randint(2, 60)), "mm/h", when, 0)
+        if rng.random() < 0.3:
+            add(FOL, f"{rng.uniform(2.5, 20.0):.1f}", "ng/mL", when, 1)
+        if rng.random() < 0.6:
+            r = rng.random()
+            value = (rng.randint(351, 1100) if r < 0.72 else rng.randint(180, 350) if r < 0.87
+                     else rng.randint(90, 179) if r < 0.95 else None)
+            if value is None:
+                add(B12, rng.choice([">2000", "<150", "hemolyzed", "see comment"]), "pg/mL", when, 1)
+            elif molar:
+                add(B12M, f"{value / 1.35537:.0f}", "pmol/L", when, rng.randint(1, 3))
+            else:
+                add(B12, str(value), "pg/mL", when, rng.randint(1, 3))
+            if value is not None and 180 <= value <= 350 and rng.random() < 0.55:
+                add(MMA, str(rng.randint(90, 520)), "nmol/L", when + timedelta(rng.randint(0, 20)),
+                    rng.randint(5, 12))
+    for key, chance, n_max, gap in BG_MEDS:
+        if rng.random() >= chance:
+            continue
+        when = rand_day(rng, hi="2025-06-30")
+        for _ in range(rng.randint(1, n_max)):
+            event = rng.choices(["given", "ordered", "not_given", "held", "discontinued"],
+                                [90, 5, 2, 2, 1])[0]
+            code, name, dose, unit, route = DRUGS[key]
+            if event == "given":
+                event = "administered" if route in ("IM", "IV") else "dispensed"
+            at = when.isoformat()
+            if event != "dispensed":
+                at += f"T{rng.randint(8, 20):02d}:{rng.choice([0, 15, 30, 45]):02d}:00"
+            meds.append([pid, code, name, event, at, dose, unit, route, site])
+            when += timedelta(days=rng.randint(gap // 2, gap))
+            if when > date(2025, 12, 20):
+                break
+
+
+BG_MEDS = [  # key, chance a patient has it, max events, max days between events
+    ("folic", 0.12, 4, 90), ("folic5", 0.04, 3, 90), ("cyano_im", 0.06, 5, 30),
+    ("cyano_po", 0.05, 3, 90), ("hydroxo_im", 0.03, 4, 60), ("mvi", 0.12, 3, 90),
+    ("mvi_folic", 0.04, 3, 90), ("metformin", 0.18, 6, 35), ("omeprazole", 0.12, 4, 60),
+    ("atorvastatin", 0.15, 4, 90), ("ferrous", 0.08, 3, 45), ("nephrocaps", 0.02, 3, 35),
+]
+
+
+def build():
+    rng = random.Random(SEED)
+    labs, meds, pats, scns = [], [], [], []
+    number = 0
+    for index, (slug, expected, note, lab_rows, med_rows, *override) in enumerate(SCENARIOS):
+        site = SITES[index % 2]
+        if override:
+            pid = override[0]
+        else:
+            number += 1
+            pid = f"S{number:03d}"
+            birth = rand_day(rng, "1940-01-01", "2003-12-31").isoformat()
+            pats.append([pid, rng.choice("FM"), birth, site])
+        scns.append([pid or "(blank)", slug, ";".join(sorted(expected)), note])
+        for row in lab_rows:
+            labs.append([row.get("patient_id", pid), row["test_code"], row["result"], row["unit"],
+                         row["collected_at"], row["resulted_at"], site]
+                        + ([row["extra"]] if "extra" in row else []))
+        meds.extend([pid, *(m[c] for c in MED_COLS.split(",")[1:-1]), site] for m in med_rows)
+    for i in range(1, 201):
+        pid, site = f"P{i:04d}", rng.choice(SITES)
+        if i == 1:
+            first_site = site  # P0001 also gets the data-end row
+        birth = "" if rng.random() < 0.02 else rand_day(rng, "1935-01-01", "2005-12-31").isoformat()
+        pats.append([pid, rng.choice("FM"), birth, site])
+        background(rng, pid, site, labs, meds)
+    # The data end: one routine haemoglobin on 2025-12-31.
+    labs.append(["P0001", HB, "13.2", "g/dL", f"{DATA_END}T09:15:00", f"{DATA_END}T11:40:00",
+                 first_site])
+    lab_out = [[r[0], r[1], TEST_NAMES[r[1]], r[2], r[3], r[4], r[5], f"L{n:06d}", r[6], *r[7:]]
+               for n, r in enumerate(labs, 1)]
+    return {"lab_results": lab_out, "medications": meds, "patients": pats, "scenarios": scns}
+
+
+def write(tables):
+    headers = {"lab_results": LAB_COLS, "medications": MED_COLS, "patients": PAT_COLS,
+               "scenarios": SCN_COLS}
+    for name, rows in tables.items():
+        with open(HERE / f"{name}.csv", "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(headers[name].split(","))
+            writer.writerows(rows)
+
+
+def self_check():
+    """Re-read the files and check counts, shape, the data end and the quarantine share."""
+    read = {n: list(csv.reader(open(HERE / f"{n}.csv", encoding="utf-8", newline="")))
+            for n in ("lab_results", "medications", "patients", "scenarios")}
+    counts = {n: len(rows) - 1 for n, rows in read.items()}
+    ragged = [r for r in read["lab_results"][1:] if len(r) != 9]
+    assert len(ragged) == 1 and len(ragged[0]) == 10, ragged
+    assert all(len(r) == 9 for r in read["medications"])
+
+    def iso(text):
+        try:
+            return date.fromisoformat(text[:10]).isoformat() if text[:10] else None
+        except ValueError:
+            return None
+
+    dates = [iso(r[i]) for r in read["lab_results"][1:] if len(r) == 9 for i in (5, 6)]
+    dates += [iso(r[4]) for r in read["medications"][1:]]
+    dates = [d for d in dates if d]
+    assert min(dates) >= "2024-01-01" and max(dates) == DATA_END, (min(dates), max(dates))
+    scn = read["scenarios"][1:]
+    ids = [r[0] for r in scn]
+    assert len(set(ids)) == len(ids) and len({r[1] for r in scn}) == len(scn)
+    known = {r[0] for r in read["patients"][1:]}
+    assert all(i in known for i in ids if i != "(blank)")
+    quarantined = sum(r[1].startswith("quarantine_") for r in scn)
+    total = counts["lab_results"] + counts["medications"]
+    assert quarantined / total < 0.05
+    print(", ".join(f"{n}: {c} rows" for n, c in counts.items()),
+          f"| scenario patients: {len(scn)}, quarantine rows: {quarantined}")
+    return counts
+
+
+if __name__ == "__main__":
+    write(build())
+    self_check()

@@ -1,0 +1,110 @@
+"""The Prefect flow `audit`: extract folder in, report and analyst database out.
+
+Tasks are thin: each opens what it needs through transforms.stages and returns counts
+and paths. No DataFrame or patient row passes through Prefect state or logs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import time
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
+
+from transforms import stages
+from transforms.config import AuditConfig, load_config
+from transforms.manifest import build_manifest, inputs_with_counts
+
+# No caching: a task's inputs are paths whose contents change between runs.
+stage_task = task(cache_policy=NONE, retries=0)
+
+
+@stage_task
+def ingest(build_db: Path, input_dir: Path) -> list[dict]:
+    return stages.ingest(build_db, input_dir)
+
+
+@stage_task
+def validate(build_db: Path, config: AuditConfig, files: list[dict], run_dir: Path) -> dict:
+    return stages.validate(build_db, config, files, run_dir)
+
+
+@stage_task
+def harmonise(build_db: Path, config: AuditConfig) -> dict:
+    return stages.harmonise(build_db, config)
+
+
+@stage_task
+def tag(build_db: Path, config: AuditConfig, data_end: dt.date | None) -> dict[str, int]:
+    return stages.tag(build_db, config, data_end)
+
+
+@stage_task
+def report(build_db: Path, run_dir: Path, config: AuditConfig, run: dict) -> dict[str, str]:
+    return stages.report(build_db, run_dir, config, run)
+
+
+@stage_task
+def publish(build_db: Path, out_dir: Path, manifest: dict) -> str:
+    return str(stages.publish(build_db, out_dir, manifest))
+
+
+def new_run_id() -> str:
+    return dt.datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+@flow(name="audit")
+def audit(input_dir: str, out_dir: str = "b12audit-output", config_path: str | None = None) -> dict:
+    """Runs every stage; returns where the report, manifest and database are."""
+    log = get_run_logger()
+    config = load_config(Path(config_path) if config_path else None)
+    run_id = new_run_id()
+    out, run_dir = Path(out_dir), Path(out_dir) / "runs" / run_id
+    build_db = run_dir / ".build" / "build.duckdb"
+    build_db.parent.mkdir(parents=True)
+    timings: dict[str, float] = {}
+
+    def timed(name, fn, *args):
+        start = time.perf_counter()
+        result = fn(*args)
+        timings[name] = round(time.perf_counter() - start, 3)
+        return result
+
+    started = dt.datetime.now().isoformat(timespec="seconds")
+    files = timed("ingest", ingest, build_db, Path(input_dir))
+    log.info("ingest: %d files, %d rows read", len(files), sum(f["rows_read"] for f in files))
+    quarantined = timed("validate", validate, build_db, config, files, run_dir)
+    log.info("validate: %d rows quarantined", sum(quarantined.values()))
+    harmonised = timed("harmonise", harmonise, build_db, config)
+    log.info("harmonise: data end %s", harmonised["data_end"])
+    counts = timed("tag", tag, build_db, config, harmonised["data_end"])
+    log.info("tag: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no findings")
+    loaded = stages.rows_loaded_by_file(build_db)
+    run = {
+        "run_id": run_id,
+        "started_at": started,
+        "input_dir": str(Path(input_dir).resolve()),
+        "data_end": harmonised["data_end"],
+        "inputs": inputs_with_counts(files, quarantined, loaded),
+        "findings": counts,
+    }
+    outputs = timed("report", report, build_db, run_dir, config, run)
+    manifest = build_manifest({**run, "outputs": outputs, "timings": timings}, config)
+    database = timed("publish", publish, build_db, out, manifest)
+    manifest["timings"] = timings
+    manifest["outputs"]["database"] = database
+    manifest_path = run_dir / "shareable" / "manifest.json"
+    manifest_path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    build_db.unlink()
+    log.info("report: %s", outputs["report"])
+    return {
+        "run_dir": str(run_dir),
+        "report": outputs["report"],
+        "manifest": str(manifest_path),
+        "database": database,
+        "findings": outputs["findings"],
+    }

@@ -1,0 +1,152 @@
+"""The canonical extract: one Pandera schema per input table, the one place each column is defined.
+
+Every column arrives as text exactly as the source wrote it (DuckDB reads all columns as
+VARCHAR), so the schemas check text: presence, non-blank identifiers and ISO dates. Typing
+happens afterwards in DuckDB (sql/load_*.sql), on rows these schemas have passed.
+A row failing any check is quarantined with file, line, column, check and value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pandera.pandas as pa
+
+# Date `YYYY-MM-DD`, optionally followed by a time of day `HH:MM[:SS[.ffffff]]`.
+ISO_DATE_OR_DATETIME = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?$"
+
+
+def _is_iso_timestamp(text: pd.Series) -> pd.Series:
+    trimmed = text.str.strip()
+    shaped = trimmed.str.fullmatch(ISO_DATE_OR_DATETIME)
+    # The regex admits 2024-02-30; a real calendar parse rejects it.
+    parsed = pd.to_datetime(trimmed.where(shaped), format="ISO8601", errors="coerce")
+    # Blank is "no date": allowed where the column is optional, refused by NOT_BLANK elsewhere.
+    return (shaped.fillna(False) & parsed.notna()) | (trimmed == "")
+
+
+def iso_timestamp() -> pa.Check:
+    return pa.Check(_is_iso_timestamp, name="iso_date")
+
+
+def not_after(day: dt.date) -> pa.Check:
+    def check(text: pd.Series) -> pd.Series:
+        return text.str.strip().str.slice(0, 10) <= day.isoformat()
+
+    return pa.Check(check, name="not_in_future")
+
+
+NOT_BLANK = pa.Check(lambda s: s.str.strip().str.len() > 0, name="not_blank")
+
+
+def _text(description: str, *checks: pa.Check, required: bool = True, nullable: bool = True):
+    return pa.Column(
+        str, checks=list(checks), required=required, nullable=nullable, description=description
+    )
+
+
+def _timestamp(description: str, required: bool, nullable: bool, future_limit: dt.date | None):
+    checks = [iso_timestamp()] + ([not_after(future_limit)] if future_limit else [])
+    checks += [] if nullable else [NOT_BLANK]
+    return _text(description, *checks, required=required, nullable=nullable)
+
+
+def _identifier(description: str) -> pa.Column:
+    return _text(description, NOT_BLANK, nullable=False)
+
+
+def _optional(description: str) -> pa.Column:
+    return _text(description, required=False)
+
+
+def lab_results(future_limit: dt.date | None = None) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {
+            "patient_id": _identifier("Patient identifier (pseudonymised at source)."),
+            "test_code": _identifier("LOINC code, or a local code mapped in local_test_codes."),
+            "test_name": _optional("Test name as reported; informational only."),
+            "result": _text("Result text exactly as reported, e.g. 187, <150, hemolyzed."),
+            "unit": _text("Unit as reported, any case, e.g. pg/mL, pmol/L; may be empty."),
+            "collected_at": _timestamp(
+                "Specimen collection date or date-time (ISO).", True, False, future_limit
+            ),
+            "resulted_at": _timestamp(
+                "Date or date-time the result was reported (ISO).", False, True, future_limit
+            ),
+            "result_id": _optional("Source system result identifier."),
+            "site": _optional("Site (hospital) that produced the result."),
+        },
+        name="lab_results",
+        strict=False,
+        coerce=False,
+    )
+
+
+def _has_drug_code_or_name(frame: pd.DataFrame) -> pd.Series:
+    code = frame["drug_code"] if "drug_code" in frame else pd.Series("", index=frame.index)
+    filled = [col.fillna("").str.strip().str.len() > 0 for col in (code, frame["drug_name"])]
+    return filled[0] | filled[1]
+
+
+def medications(future_limit: dt.date | None = None) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {
+            "patient_id": _identifier("Patient identifier (pseudonymised at source)."),
+            "drug_code": _optional("RxNorm or ATC code, if the source has one."),
+            "drug_name": _text("Drug name as recorded; matched when no code is on a list."),
+            "event_type": _identifier(
+                "administered, dispensed, ordered, not_given, held, discontinued, or other."
+            ),
+            "event_at": _timestamp(
+                "Date or date-time of the event (ISO).", True, False, future_limit
+            ),
+            "dose": _optional("Dose amount as recorded."),
+            "dose_unit": _optional("Dose unit as recorded."),
+            "route": _optional("Route as recorded."),
+            "site": _optional("Site that recorded the event."),
+        },
+        checks=[pa.Check(_has_drug_code_or_name, name="drug_code_or_name")],
+        name="medications",
+        strict=False,
+        coerce=False,
+    )
+
+
+def patients(future_limit: dt.date | None = None) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {
+            "patient_id": _identifier("Patient identifier (pseudonymised at source)."),
+            "sex": _optional("Sex as recorded."),
+            "birth_date": _timestamp("Date of birth (ISO).", False, True, future_limit),
+            "site": _optional("Registered site."),
+        },
+        name="patients",
+        strict=False,
+        coerce=False,
+    )
+
+
+# What each quarantine check means, for the quarantine summary.
+CHECK_MEANING = {
+    "not_nullable": "required value is missing",
+    "not_blank": "value is only spaces",
+    "iso_date": "not an ISO date YYYY-MM-DD or date-time YYYY-MM-DD[T ]HH:MM[:SS]",
+    "not_in_future": "date after the run date (reject_future_dates = true)",
+    "drug_code_or_name": "neither drug_code nor drug_name is given",
+    "csv_too_many_columns": "CSV row has more fields than the header",
+    "csv_missing_columns": "CSV row has fewer fields than the header",
+    "csv_invalid_encoding": "CSV row is not valid UTF-8",
+    "csv_unquoted_value": "CSV row has a stray quote",
+}
+
+SCHEMAS = {"lab_results": lab_results, "medications": medications, "patients": patients}
+REQUIRED_TABLES = ("lab_results", "medications")
+
+
+def required_columns(table: str) -> list[str]:
+    return [name for name, col in SCHEMAS[table]().columns.items() if col.required]
+
+
+def known_columns(table: str) -> list[str]:
+    return list(SCHEMAS[table]().columns)

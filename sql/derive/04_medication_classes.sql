@@ -1,0 +1,55 @@
+-- Drug class of every medication event. Grain: one row per medications row.
+--
+-- Matching: by drug_code when it is on reference/drug_codes.csv (RxNorm or ATC); otherwise
+-- by drug_name against reference/drug_names.csv, case-insensitively, the lowest priority
+-- number winning (so "multivitamin with folic acid" is a multivitamin, not folic acid).
+-- Classes: folate_therapeutic, b12_treatment, b12_antidote, folate_low_dose, folinic_acid,
+-- other. A B12 product given at >= $b12_antidote_dose_at_least_mg (5000 mg = 5 g, the
+-- Cyanokit dose) is the cyanide antidote, not B12 treatment.
+-- counts_as_exposure: administered or dispensed; ordered only if $count_ordered_events.
+-- Other event types (not_given, held, discontinued, anything else) never count.
+create or replace table medication_classes as
+with by_code as (
+    select m.row_id, c.drug_class
+    from medications as m
+    inner join ref_drug_codes as c on c.code = m.drug_code
+),
+
+by_name as (
+    select m.row_id, arg_min(n.drug_class, n.priority) as drug_class
+    from medications as m
+    inner join ref_drug_names as n on regexp_matches(lower(m.drug_name), n.pattern)
+    group by m.row_id
+),
+
+dosed as (
+    select
+        m.*,
+        coalesce(c.drug_class, n.drug_class, 'other') as listed_class,
+        case when c.drug_class is not null then 'code' when n.drug_class is not null then 'name' end
+            as matched_by,
+        try_cast(trim(m.dose) as double) * case lower(trim(m.dose_unit))
+            when 'g' then 1000 when 'mg' then 1 when 'mcg' then 0.001 when 'ug' then 0.001
+            when 'µg' then 0.001 when 'microgram' then 0.001 when 'micrograms' then 0.001
+        end as dose_mg
+    from medications as m
+    left join by_code as c using (row_id)
+    left join by_name as n using (row_id)
+)
+
+select
+    row_id,
+    patient_id,
+    site,
+    drug_code,
+    drug_name,
+    event_type,
+    event_at,
+    event_has_time,
+    event_at::date as event_date,
+    matched_by,
+    if(listed_class = 'b12_treatment' and dose_mg >= $b12_antidote_dose_at_least_mg,
+        'b12_antidote', listed_class) as drug_class,
+    event_type in ('administered', 'dispensed')
+        or (event_type = 'ordered' and $count_ordered_events) as counts_as_exposure
+from dosed

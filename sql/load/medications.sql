@@ -1,0 +1,20 @@
+-- Canonical medications: the staged rows that passed validation, typed.
+-- Grain: one row per input row; row_id (file:line) is the evidence id findings cite.
+create or replace table medications as
+select
+    r.source_file || ':' || r.source_line as row_id,
+    trim(r.patient_id) as patient_id,
+    nullif(upper(trim(r.drug_code)), '') as drug_code,
+    r.drug_name,
+    lower(trim(r.event_type)) as event_type,
+    cast(trim(r.event_at) as timestamp) as event_at,
+    length(trim(r.event_at)) > 10 as event_has_time,
+    r.dose,
+    r.dose_unit,
+    r.route,
+    nullif(trim(r.site), '') as site,
+    r.source_file,
+    r.source_line
+from staging.raw_medications as r
+anti join staging.quarantined_lines as q using (source_file, source_line)
+order by r.raw_id

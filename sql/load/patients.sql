@@ -1,0 +1,14 @@
+-- Canonical patients (optional file): rows that passed validation, typed.
+-- Grain: one row per input row (a patient listed twice keeps both rows; site uses the first).
+create or replace table patients as
+select
+    r.source_file || ':' || r.source_line as row_id,
+    trim(r.patient_id) as patient_id,
+    nullif(trim(r.sex), '') as sex,
+    cast(nullif(trim(r.birth_date), '') as timestamp)::date as birth_date,
+    nullif(trim(r.site), '') as site,
+    r.source_file,
+    r.source_line
+from staging.raw_patients as r
+anti join staging.quarantined_lines as q using (source_file, source_line)
+order by r.raw_id

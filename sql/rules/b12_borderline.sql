@@ -1,0 +1,17 @@
+-- Finding b12_borderline: a patient with a borderline serum B12.
+-- Definition: any valid B12 '=v' with $b12_deficient_below_pg_ml (180) <= v <=
+--   $b12_adequate_above_pg_ml (350) pg/mL. Censored results ('<200') are indeterminate, not borderline.
+-- Grain: one row per patient. index_date = date of the earliest borderline result.
+-- Ties (several at the earliest collection time): the lowest value, then row_id.
+select
+    patient_id,
+    'b12_borderline' as finding,
+    null as reason,
+    collected_at::date as index_date,
+    null::integer as episode,
+    [row_id] as evidence_lab_row_ids,
+    []::varchar[] as evidence_medication_row_ids,
+    site
+from b12_results
+where b12_class = 'borderline'
+qualify row_number() over (partition by patient_id order by collected_at, value_pg_ml, row_id) = 1

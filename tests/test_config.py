@@ -1,0 +1,80 @@
+"""The audit configuration: defaults, and a bad file stops the run naming the key."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from flows.cli import main
+from transforms.config import AuditConfig, ConfigError, load_config
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "audit.toml"
+    path.write_text(text)
+    return path
+
+
+def test_no_file_means_the_guideline_defaults():
+    config = load_config(None)
+    assert (config.b12_deficient_below_pg_ml, config.b12_adequate_above_pg_ml) == (180, 350)
+    assert config.mma_elevated_above_nmol_l == 271
+    assert (config.mma_window_before_days, config.mma_window_after_days) == (30, 90)
+    assert config.count_ordered_events is False
+    assert config.suppress_counts_up_to == 7
+
+
+def test_a_file_sets_values_and_maps_local_codes(tmp_path):
+    config = load_config(
+        write(
+            tmp_path,
+            """
+        b12_deficient_below_pg_ml = 200
+        as_of_date = 2025-12-31
+        count_ordered_events = true
+        [local_test_codes]
+        LOCB12 = "2132-9"
+    """,
+        )
+    )
+    assert config.b12_deficient_below_pg_ml == 200.0
+    assert config.as_of_date == dt.date(2025, 12, 31)
+    assert config.count_ordered_events is True
+    assert config.local_test_codes == {"LOCB12": "2132-9"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("b12_deficent_below_pg_ml = 180", "unknown key 'b12_deficent_below_pg_ml'"),
+        ("mma_window_after_days = -1", "mma_window_after_days must be >= 0, got -1"),
+        ("mma_window_after_days = 9.5", "mma_window_after_days must be a whole number"),
+        ("count_ordered_events = 1", "count_ordered_events must be true or false"),
+        ('b12_adequate_above_pg_ml = "350"', "b12_adequate_above_pg_ml must be a number"),
+        ("max_quarantine_fraction = 2", "max_quarantine_fraction must be <= 1"),
+        ('as_of_date = "last week"', "as_of_date must be a TOML date"),
+        ("b12_adequate_above_pg_ml = 100", "must not be below b12_deficient_below_pg_ml"),
+        ("[local_test_codes]\nX = 1", "local_test_codes must be a table"),
+        ("this is not toml", "not valid TOML"),
+    ],
+)
+def test_a_bad_configuration_names_the_key_and_what_is_allowed(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config(write(tmp_path, text))
+
+
+def test_the_command_stops_on_a_bad_configuration_before_reading_data(tmp_path, capsys):
+    bad = write(tmp_path, "mma_window_after_days = -1")
+    # The input folder does not even exist: the configuration is checked first.
+    assert main(["run", str(tmp_path / "missing"), "--config", str(bad)]) == 2
+    assert "configuration error" in capsys.readouterr().err
+
+
+def test_the_command_stops_on_a_missing_input_folder(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "missing")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_every_setting_records_its_source():
+    assert all(record["source"] for record in AuditConfig().as_records())

@@ -1,0 +1,104 @@
+"""The Prefect flow `audit` on data/sample: golden outputs, manifest, report and database."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from tests.conftest import SAMPLE
+from transforms.errors import InputError
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("B12AUDIT_UPDATE_GOLDEN") == "1"
+
+
+@pytest.fixture(scope="session")
+def harness():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="module")
+def result(harness, tmp_path_factory):
+    from flows.audit import audit
+
+    return audit(str(SAMPLE), str(tmp_path_factory.mktemp("out")))
+
+
+def sample_patient_ids() -> set[str]:
+    with (SAMPLE / "patients.csv").open(newline="") as handle:
+        return {row["patient_id"] for row in csv.DictReader(handle)}
+
+
+@pytest.mark.parametrize(
+    ("output", "golden"), [("findings", "findings.csv"), ("summary", "summary.csv")]
+)
+def test_outputs_match_the_golden_files(result, output, golden):
+    produced = Path(result["findings"] if output == "findings" else result["report"]).parent
+    path = produced / golden
+    if UPDATE:
+        shutil.copy(path, GOLDEN / golden)
+    assert path.read_text() == (GOLDEN / golden).read_text(), (
+        f"{golden} changed; review the diff and regenerate with "
+        "B12AUDIT_UPDATE_GOLDEN=1 pytest tests/test_flow.py"
+    )
+
+
+def test_manifest_accounts_for_every_row(result):
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    for f in manifest["inputs"]:
+        assert f["rows_read"] == f["rows_loaded"] + f["rows_quarantined"]
+        assert len(f["sha256"]) == 64
+    assert manifest["totals"]["rows_quarantined"] == 5
+    assert {"duckdb", "pandera", "prefect"} <= set(manifest["package_versions"])
+    assert "rules/folate_before_b12.sql" in manifest["rule_versions"]
+    assert {r["key"] for r in manifest["configuration"]} >= {"b12_deficient_below_pg_ml"}
+
+
+def test_shareable_outputs_carry_no_patient_identifier(result):
+    shareable = Path(result["report"]).parent
+    ids = sample_patient_ids()
+    for path in shareable.iterdir():
+        words = set(path.read_text().replace(",", " ").replace("<", " ").replace(">", " ").split())
+        assert not words & ids, path.name
+
+
+def test_report_is_self_contained_with_chart_configuration_and_quarantine(result):
+    html = Path(result["report"]).read_text()
+    assert "<svg" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    for section in ("Configuration in force", "Quarantine summary", "By site", "suppressed"):
+        assert section in html
+
+
+def test_published_database_is_described_and_has_no_staging(result):
+    with duckdb.connect(result["database"], read_only=True) as con:
+        tables = dict(
+            con.execute(
+                "select table_name, comment from duckdb_tables() where schema_name = 'main'"
+            ).fetchall()
+        )
+        schemas = {r[0] for r in con.execute("select schema_name from duckdb_schemas()").fetchall()}
+        run = con.execute("select run_id from run_metadata").fetchall()
+    assert {"lab_results", "medications", "quarantine", "findings", "run_metadata"} <= set(tables)
+    assert all(tables[t] for t in ("lab_results", "findings", "quarantine"))
+    assert "staging" not in schemas
+    assert len(run) == 1
+
+
+def test_an_unusable_extract_fails_the_flow_with_the_file_named(harness, tmp_path):
+    from flows.audit import audit
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "lab_results.csv").write_text("patient_id;test_code\n")
+    (folder / "medications.csv").write_text("patient_id,drug_name,event_type,event_at\n")
+    with pytest.raises(InputError, match="lab_results.csv: line 1 has one column"):
+        audit(str(folder), str(tmp_path / "out"))
+    assert not (tmp_path / "out" / "b12audit.duckdb").exists()

@@ -1,0 +1,74 @@
+"""Small-number suppression in shareable outputs."""
+
+from __future__ import annotations
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from transforms.suppress import suppress_counts
+
+
+def table(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["finding", "reason", "site", "count", "denominator"])
+
+
+def shown(out: pd.DataFrame) -> dict:
+    return {
+        (r.reason, r.site): (None if pd.isna(r.count) else int(r.count)) for r in out.itertuples()
+    }
+
+
+def test_counts_from_1_to_7_are_suppressed_and_0_and_8_are_not():
+    out = suppress_counts(
+        table(
+            [
+                ("f", "(all)", "all sites", 0, 100),
+                ("g", "(all)", "all sites", 1, 100),
+                ("h", "(all)", "all sites", 7, 100),
+                ("i", "(all)", "all sites", 8, 100),
+            ]
+        ),
+        7,
+    )
+    assert out["count"].tolist()[0] == 0
+    assert out["suppressed"].tolist() == [False, True, True, False]
+    assert pd.isna(out["count"].iloc[1]) and pd.isna(out["count"].iloc[2])
+
+
+def test_a_lone_suppressed_part_hides_the_next_smallest_part_too():
+    out = suppress_counts(
+        table(
+            [
+                ("f", "(all)", "all sites", 40, 100),
+                ("f", "a", "all sites", 3, 100),
+                ("f", "b", "all sites", 12, 100),
+                ("f", "c", "all sites", 25, 100),
+            ]
+        ),
+        7,
+    )
+    assert shown(out) == {
+        ("(all)", "all sites"): 40,
+        ("a", "all sites"): None,
+        ("b", "all sites"): None,
+        ("c", "all sites"): 25,
+    }
+
+
+def test_small_denominators_are_suppressed():
+    out = suppress_counts(table([("f", "(all)", "all sites", 0, 5)]), 7)
+    assert bool(out["denominator_suppressed"].iloc[0]) and pd.isna(out["denominator"].iloc[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=30), min_size=1, max_size=5))
+def test_no_hidden_part_can_be_recovered_by_subtraction(parts):
+    rows = [("f", "(all)", "all sites", sum(parts), 100)]
+    rows += [("f", f"r{i}", "all sites", n, 100) for i, n in enumerate(parts)]
+    out = suppress_counts(table(rows), 7)
+    visible = out["count"].dropna()
+    assert not visible.between(1, 7).any()
+    hidden_parts = out[(out["reason"] != "(all)") & out["count"].isna()]
+    total_shown = not pd.isna(out["count"].iloc[0])
+    assert not (total_shown and len(hidden_parts) == 1)

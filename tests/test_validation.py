@@ -1,0 +1,204 @@
+"""Validation: structural problems stop the run; bad rows are quarantined, never lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import query, run_stages, write_extract
+from transforms import stages
+from transforms.config import AuditConfig
+from transforms.errors import InputError
+
+LABS = """
+    patient_id | test_code | result | unit  | collected_at
+    -----------+-----------+--------+-------+-------------
+    p1         | 2132-9    | 150    | pg/mL | 2024-03-01
+"""
+MEDS = """
+    patient_id | drug_name  | event_type   | event_at
+    -----------+------------+--------------+-----------
+    p1         | Folic acid | administered | 2024-03-01
+"""
+LENIENT = AuditConfig(max_quarantine_fraction=1.0)
+
+
+def stop_message(folder: Path, tmp_path: Path, config: AuditConfig = LENIENT) -> str:
+    with pytest.raises(InputError) as stopped:
+        run_stages(folder, config, tmp_path / "work")
+    return str(stopped.value)
+
+
+def extract(tmp_path: Path) -> Path:
+    return write_extract(tmp_path / "in", LABS, MEDS)
+
+
+def test_an_empty_folder_stops_the_run(tmp_path):
+    (tmp_path / "in").mkdir()
+    assert "no extract files found" in stop_message(tmp_path / "in", tmp_path)
+
+
+def test_a_missing_medications_file_stops_the_run(tmp_path):
+    folder = extract(tmp_path)
+    (folder / "medications.csv").unlink()
+    assert "no medications file" in stop_message(folder, tmp_path)
+
+
+def test_a_missing_required_column_names_the_file_and_column(tmp_path):
+    folder = extract(tmp_path)
+    (folder / "lab_results.csv").write_text("patient_id,test_code,result,unit\np1,2132-9,1,pg/mL\n")
+    message = stop_message(folder, tmp_path)
+    assert message.startswith("lab_results.csv: missing required column 'collected_at'")
+
+
+def test_a_semicolon_file_is_named_as_the_wrong_delimiter(tmp_path):
+    folder = extract(tmp_path)
+    (folder / "medications.csv").write_text("patient_id;drug_name;event_type;event_at\n")
+    assert stop_message(folder, tmp_path) == (
+        "medications.csv: line 1 has one column split by semicolons; "
+        "extract files must be comma-separated"
+    )
+
+
+def test_an_empty_file_stops_the_run(tmp_path):
+    folder = extract(tmp_path)
+    (folder / "lab_results.csv").write_text("")
+    assert stop_message(folder, tmp_path) == "lab_results.csv: file is empty (no header line)"
+
+
+def test_an_unreadable_parquet_file_stops_the_run(tmp_path):
+    folder = extract(tmp_path)
+    (folder / "patients.parquet").write_bytes(b"not parquet")
+    assert stop_message(folder, tmp_path).startswith("patients.parquet: unreadable Parquet file")
+
+
+def test_too_many_quarantined_rows_stop_the_run_and_leave_a_summary(tmp_path):
+    folder = write_extract(
+        tmp_path / "in",
+        LABS + "\n    | 2132-9 | 150 | pg/mL | 2024-03-01",
+        MEDS,
+    )
+    message = stop_message(folder, tmp_path, AuditConfig(max_quarantine_fraction=0.4))
+    assert re.match(r"lab_results.csv: 1 of 2 rows failed validation \(50.0%", message)
+    assert (tmp_path / "work" / "shareable" / "quarantine_summary.csv").exists()
+
+
+BAD_ROWS = """patient_id,test_code,result,unit,collected_at,resulted_at
+p1,2132-9,150,pg/mL,2024-03-01,
+,2132-9,150,pg/mL,2024-03-01,
+p3,2132-9,150,pg/mL,31/12/2024,
+p4,2132-9,150,pg/mL,2024-02-30,
+p5,2132-9,150,pg/mL,2024-03-01,2024-03-01,extra
+p6,2132-9,150,pg/mL,2024-03-01,soon
+p7,2132-9,150,pg/mL,2124-03-01T10:00:00,
+p8,2132-9,150,pg/mL,   ,
+"""
+
+
+def run_bad_rows(tmp_path: Path, config: AuditConfig = LENIENT) -> Path:
+    folder = extract(tmp_path)
+    (folder / "lab_results.csv").write_text(BAD_ROWS)
+    return run_stages(folder, config, tmp_path / "work")
+
+
+def test_each_bad_row_is_quarantined_with_file_line_column_check_and_value(tmp_path):
+    db = run_bad_rows(tmp_path)
+    assert query(
+        db,
+        "select source_line, column_name, check_name, value from quarantine order by source_line",
+    ) == [
+        (3, "patient_id", "not_nullable", None),
+        (4, "collected_at", "iso_date", "31/12/2024"),
+        (5, "collected_at", "iso_date", "2024-02-30"),
+        (
+            6,
+            "(whole row)",
+            "csv_too_many_columns",
+            "p5,2132-9,150,pg/mL,2024-03-01,2024-03-01,extra",
+        ),
+        (7, "resulted_at", "iso_date", "soon"),
+        (9, "collected_at", "not_blank", "   "),
+    ]
+
+
+def test_rows_after_a_rejected_line_keep_their_own_line_numbers(tmp_path):
+    db = run_bad_rows(tmp_path)
+    assert query(db, "select patient_id, source_line from lab_results order by 2") == [
+        ("p1", 2),
+        ("p7", 8),
+    ]
+
+
+def test_rows_read_equal_rows_loaded_plus_rows_quarantined(tmp_path):
+    db = tmp_path / "work" / "build.duckdb"
+    folder = extract(tmp_path)
+    (folder / "lab_results.csv").write_text(BAD_ROWS)
+    (tmp_path / "work").mkdir()
+    files = stages.ingest(db, folder)
+    quarantined = stages.validate(db, LENIENT, files, tmp_path / "work")
+    stages.harmonise(db, LENIENT)
+    loaded = stages.rows_loaded_by_file(db)
+    for f in files:
+        assert f["rows_read"] == loaded.get(f["file"], 0) + quarantined[f["file"]]
+    assert {f["file"]: f["rows_read"] for f in files} == {
+        "lab_results.csv": 8,
+        "medications.csv": 1,
+    }
+
+
+def test_far_future_dates_are_kept_unless_the_configuration_rejects_them(tmp_path):
+    db = run_bad_rows(tmp_path)
+    assert ("p7",) in query(db, "select patient_id from lab_results")
+    strict = AuditConfig(max_quarantine_fraction=1.0, reject_future_dates=True)
+    db = run_bad_rows(tmp_path / "strict", strict)
+    assert query(db, "select check_name from quarantine where source_line = 8") == [
+        ("not_in_future",)
+    ]
+
+
+def test_a_medication_needs_a_code_or_a_name(tmp_path):
+    meds = """
+        patient_id | drug_code | drug_name | event_type   | event_at
+        -----------+-----------+-----------+--------------+-----------
+        p1         | 310410    |           | administered | 2024-03-01
+        p2         |           |           | administered | 2024-03-01
+    """
+    folder = write_extract(tmp_path / "in", LABS, meds)
+    db = run_stages(folder, LENIENT, tmp_path / "work")
+    assert query(db, "select source_line, column_name, check_name from quarantine") == [
+        (3, "drug_name", "drug_code_or_name")
+    ]
+
+
+def test_parquet_files_are_read_in_place_with_their_row_numbers(tmp_path):
+    folder = extract(tmp_path)
+    (folder / "lab_results.csv").unlink()
+    table = pa.table(
+        {
+            "patient_id": ["p1", "p2", None],
+            "test_code": ["2132-9"] * 3,
+            "result": ["150", "400", "150"],
+            "unit": ["pg/mL"] * 3,
+            "collected_at": [dt.date(2024, 3, 1)] * 3,  # typed dates are read as ISO text
+        }
+    )
+    pq.write_table(table, folder / "lab_results.parquet")
+    db = run_stages(folder, LENIENT, tmp_path / "work")
+    assert query(db, "select patient_id from findings where finding = 'b12_deficient'") == [("p1",)]
+    assert query(db, "select source_file, source_line, check_name from quarantine") == [
+        ("lab_results.parquet", 3, "not_nullable")
+    ]
+
+
+def test_extra_columns_are_accepted_and_ignored(tmp_path):
+    folder = extract(tmp_path)
+    text = (folder / "lab_results.csv").read_text().splitlines()
+    rows = [text[0] + ",ward"] + [line + ",4B" for line in text[1:]]
+    (folder / "lab_results.csv").write_text("\n".join(rows) + "\n")
+    db = run_stages(folder, LENIENT, tmp_path / "work")
+    assert query(db, "select count(*) from lab_results") == [(1,)]

@@ -1,0 +1,5 @@
+"""Errors that stop a run with a message for the user (never a patient identifier)."""
+
+
+class InputError(Exception):
+    """The extract cannot be audited: the message names the file and the problem."""

@@ -1,0 +1,84 @@
+"""The run manifest: what went in, what came out, and what produced it."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from transforms.config import AuditConfig
+from transforms.sqlfiles import sql_dir
+
+PACKAGES = ("b12audit", "duckdb", "pandas", "pandera", "prefect", "pyarrow")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def code_version() -> str:
+    """The git commit of the code, when it runs from a checkout; else the package version."""
+    here = Path(__file__).resolve().parent
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(here), "describe", "--always", "--dirty", "--abbrev=12"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        return result.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return package_versions()["b12audit"]
+
+
+def rule_versions() -> dict[str, str]:
+    """sha256 of every SQL and reference file, so a changed rule shows in the manifest."""
+    root = sql_dir()
+    files = sorted(p for p in root.rglob("*") if p.suffix in {".sql", ".csv"})
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in files
+    }
+
+
+def inputs_with_counts(
+    files: list[dict], quarantined: dict[str, int], loaded: dict[str, int]
+) -> list[dict]:
+    """Per file: rows read = rows loaded + rows quarantined, checked here."""
+    rows = []
+    for f in files:
+        row = {
+            **f,
+            "rows_loaded": loaded.get(f["file"], 0),
+            "rows_quarantined": quarantined.get(f["file"], 0),
+        }
+        if row["rows_read"] != row["rows_loaded"] + row["rows_quarantined"]:
+            raise RuntimeError(
+                f"{f['file']}: rows read {row['rows_read']} != loaded {row['rows_loaded']} "
+                f"+ quarantined {row['rows_quarantined']}"
+            )
+        rows.append(row)
+    return rows
+
+
+def build_manifest(run: dict, config: AuditConfig) -> dict:
+    inputs = run["inputs"]
+    return {
+        **run,
+        "totals": {
+            key: sum(f[key] for f in inputs)
+            for key in ("rows_read", "rows_loaded", "rows_quarantined")
+        },
+        "configuration": config.as_records(),
+        "code_version": code_version(),
+        "package_versions": package_versions(),
+        "rule_versions": rule_versions(),
+    }

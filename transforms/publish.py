@@ -1,0 +1,107 @@
+"""Publish: describe the database, then swap it into place for analysts in one rename.
+
+The run builds in a private file. Publishing copies it (without staging) into a new file
+written in the DuckDB 1.5 storage format, so analysts on 1.x tools can open it, and
+renames that file over `OUT_DIR/b12audit.duckdb`. A rename is atomic: analysts see the
+previous complete run or this one, never a half-written database. A reader holding the
+old file keeps reading the old snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import duckdb
+
+from schemas.canonical import SCHEMAS
+from schemas.findings import COLUMN_COMMENTS as FINDINGS_COLUMN_COMMENTS
+
+ANALYST_STORAGE_VERSION = "v1.5.0"
+PUBLISHED_NAME = "b12audit.duckdb"
+
+TABLE_COMMENTS = {
+    "lab_results": "Canonical lab results that passed validation (one row per input row).",
+    "medications": "Canonical medication events that passed validation.",
+    "patients": "Canonical patients (optional input file).",
+    "quarantine": "Input rows that failed validation: file, line, column, check and value.",
+    "lab_harmonised": "Every lab row: analyte, parsed value, canonical unit and status.",
+    "b12_results": "Valid serum B12 results in pg/mL with their class (sql/derive/02).",
+    "mma_results": "Valid serum/plasma MMA results in nmol/L with their class (sql/derive/03).",
+    "medication_classes": "Every medication event with its drug class and whether it counts.",
+    "folate_episodes": "Folate episodes with compliance basis or reason (sql/derive/05).",
+    "findings": "One row per finding (per patient, or per folate episode), with evidence ids.",
+    "run_metadata": "The run that built this database: manifest as JSON.",
+    "ref_lab_tests": "LOINC codes the rules use (sql/reference/lab_tests.csv).",
+    "ref_unit_conversions": "Unit conversion factors to canonical units.",
+    "ref_drug_codes": "RxNorm/ATC codes by drug class (sql/reference/drug_codes.csv).",
+    "ref_drug_names": "Drug name patterns by drug class, lowest priority wins.",
+    "local_test_codes": "Local lab codes mapped to LOINC by the configuration.",
+}
+EXTRA_COLUMN_COMMENTS = {
+    "row_id": "Evidence id: source file name and line (file:line).",
+    "source_file": "Extract file the row came from.",
+    "source_line": "Line in the CSV file (header is line 1), or row number in a Parquet file.",
+    "collected_has_time": "True when collected_at had a time of day; else compare by date.",
+    "resulted_has_time": "True when resulted_at had a time of day.",
+    "event_has_time": "True when event_at had a time of day.",
+}
+
+
+def write_run_metadata(con: duckdb.DuckDBPyConnection, manifest: dict) -> None:
+    con.execute("create or replace table run_metadata (run_id varchar, manifest json)")
+    con.execute(
+        "insert into run_metadata values ($id, $m)",
+        {"id": manifest["run_id"], "m": json.dumps(manifest, default=str)},
+    )
+
+
+def describe(con: duckdb.DuckDBPyConnection) -> None:
+    """Table and column comments, so the database explains itself in any client."""
+    existing = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+    for table, text in TABLE_COMMENTS.items():
+        if table in existing:
+            con.execute(f"comment on table {table} is '{_quote(text)}'")
+    for table in ("lab_results", "medications", "patients", "findings"):
+        for column, text in _column_comments(table).items():
+            if _has_column(con, table, column):
+                con.execute(f"comment on column {table}.\"{column}\" is '{_quote(text)}'")
+
+
+def _column_comments(table: str) -> dict[str, str]:
+    if table == "findings":
+        return dict(FINDINGS_COLUMN_COMMENTS)
+    described = {name: col.description for name, col in SCHEMAS[table]().columns.items()}
+    return {**EXTRA_COLUMN_COMMENTS, **described}
+
+
+def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_columns() where table_name = $t and column_name = $c",
+            {"t": table, "c": column},
+        ).fetchone()[0]
+    )
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def publish(con: duckdb.DuckDBPyConnection, out_dir: Path, run_id: str) -> Path:
+    """Copies the build (minus staging) to a new analyst file and renames it into place."""
+    con.execute("drop schema if exists staging cascade")
+    source = con.execute("select current_database()").fetchone()[0]
+    target = out_dir / PUBLISHED_NAME
+    fresh = out_dir / f".{PUBLISHED_NAME}.{run_id}.tmp"
+    fresh.unlink(missing_ok=True)
+    con.execute(
+        f"attach '{_quote(str(fresh))}' as published (storage_version '{ANALYST_STORAGE_VERSION}')"
+    )
+    try:
+        con.execute(f'copy from database "{source}" to published')
+    finally:
+        con.execute("detach published")
+    os.replace(fresh, target)
+    return target

@@ -1,0 +1,51 @@
+"""Small-number suppression for shareable outputs.
+
+Primary: a count from 1 to `up_to` (default 7) is not shown and is marked suppressed.
+Secondary: where a total is shown and exactly one of its parts is suppressed, the part
+could be recovered by subtraction, so the smallest other part is suppressed too. Zero is
+never suppressed (it discloses no one).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def is_small(count: float, up_to: int) -> bool:
+    return pd.notna(count) and 1 <= count <= up_to
+
+
+def suppress_counts(table: pd.DataFrame, up_to: int) -> pd.DataFrame:
+    """Adds `suppressed` and blanks `count` (and small denominators) where needed.
+
+    `table` has columns finding, reason, site, count, denominator; reason '(all)' and site
+    'all sites' are the totals that the other rows add up to.
+    """
+    out = table.copy()
+    out["suppressed"] = out["count"].map(lambda n: is_small(n, up_to))
+    changed = True
+    while changed:
+        changed = _protect_parts(out, "reason", "(all)", ["finding", "site"])
+        changed |= _protect_parts(out, "site", "all sites", ["finding", "reason"])
+    out["count"] = out["count"].astype("Int64").mask(out["suppressed"])
+    small_denominator = out["denominator"].map(lambda n: is_small(n, up_to))
+    out["denominator"] = out["denominator"].astype("Int64").mask(small_denominator)
+    out["denominator_suppressed"] = small_denominator
+    return out
+
+
+def _protect_parts(out: pd.DataFrame, part: str, total_label: str, keys: list[str]) -> bool:
+    changed = False
+    for _, group in out.groupby(keys, sort=False):
+        parts = group[group[part] != total_label]
+        total = group[group[part] == total_label]
+        if total.empty or total["suppressed"].all() or len(parts) < 2:
+            continue
+        hidden = parts["suppressed"].sum()
+        if hidden == 1:
+            candidates = parts[~parts["suppressed"] & (parts["count"] > 0)]
+            # With no other part to hide, hide the total instead.
+            target = candidates["count"].idxmin() if not candidates.empty else total.index[0]
+            out.loc[target, "suppressed"] = True
+            changed = True
+    return changed
