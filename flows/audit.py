@@ -6,6 +6,7 @@ and paths. No DataFrame or patient row passes through Prefect state or logs.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import secrets
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
 from transforms import stages
@@ -45,7 +47,24 @@ def tag(build_db: Path, config: AuditConfig, data_end: dt.date | None) -> dict[s
 
 @stage_task
 def report(build_db: Path, run_dir: Path, config: AuditConfig, run: dict) -> dict[str, str]:
-    return stages.report(build_db, run_dir, config, run)
+    outputs = stages.report(build_db, run_dir, config, run)
+    # The Prefect UI shows the shareable (suppressed) counts; never patient-level data.
+    create_markdown_artifact(
+        key="b12audit-summary",
+        markdown=summary_markdown(Path(outputs["summary"])),
+        description="Findings per reason, all sites; counts 1-7 suppressed.",
+    )
+    return outputs
+
+
+def summary_markdown(summary_csv: Path) -> str:
+    rows = ["| finding | reason | count | denominator |", "|---|---|---|---|"]
+    with summary_csv.open(newline="") as handle:
+        for r in csv.DictReader(handle):
+            if r["site"] == "all sites":
+                count = "suppressed" if r["suppressed"] == "True" else r["count"]
+                rows.append(f"| {r['finding']} | {r['reason']} | {count} | {r['denominator']} |")
+    return "\n".join(rows)
 
 
 @stage_task

@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
             str(args.input_dir), str(args.out), str(args.config) if args.config else None
         )
     except InputError as exc:
+        # Drop the traceback: its frames hold DuckDB objects that would otherwise outlive
+        # the interpreter and make the bindings print leak warnings at exit.
+        exc.__traceback__ = None
         return _fail(f"input error: {exc}")
     print(f"b12audit: report   {result['report']}")
     print(f"b12audit: findings {result['findings']}")

@@ -102,3 +102,11 @@ def test_an_unusable_extract_fails_the_flow_with_the_file_named(harness, tmp_pat
     with pytest.raises(InputError, match="lab_results.csv: line 1 has one column"):
         audit(str(folder), str(tmp_path / "out"))
     assert not (tmp_path / "out" / "b12audit.duckdb").exists()
+
+
+def test_the_prefect_artifact_shows_suppressed_counts_only(result):
+    from flows.audit import summary_markdown
+
+    text = summary_markdown(Path(result["report"]).parent / "summary.csv")
+    assert "| folate_before_b12 | (all) |" in text and "suppressed" in text
+    assert not set(text.replace("|", " ").split()) & sample_patient_ids()

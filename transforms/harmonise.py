@@ -47,7 +47,7 @@ def load_canonical(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     for file in files_in("load"):
         run_file(con, file, {})
     return {
-        table: con.execute(f"select count(*) from {table}").fetchone()[0]
+        table: con.execute(f"select count(*) from {table}").fetchall()[0][0]
         for table in ("lab_results", "medications", "patients")
     }
 
@@ -63,7 +63,7 @@ def data_end(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dt.date | N
              from lab_results),
             (select max(event_at) from medications))::date
         """
-    ).fetchone()[0]
+    ).fetchall()[0][0]
 
 
 def derive(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> None:

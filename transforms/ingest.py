@@ -1,9 +1,10 @@
 """Ingest: find the extract's files, hash them, and let DuckDB read them in place.
 
-Each table's rows land as text in a staging table `raw_<table>` with the file and line
-they came from. CSV dialect is pinned (comma, double quote, header line), never sniffed:
-a sniffer once picked the wrong delimiter on a ragged file (stack notes). CSV rows with
-the wrong number of fields are not dropped: they go to quarantine with their line.
+Each table's rows are exposed as text through a staging view `staging.raw_<table>`
+with the file and line they came from; the view re-reads the files, never a copy.
+The CSV dialect is pinned (comma, double quote, header line), never sniffed: a sniffer
+once picked the wrong delimiter on a ragged file (stack notes). CSV rows with the wrong
+number of fields are not dropped: they go to quarantine with their line.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class SourceFile:
     table: str
     path: Path
     sha256: str
+    index: int
     rows_read: int = 0
 
     @property
@@ -49,7 +51,10 @@ def discover(input_dir: Path) -> list[SourceFile]:
             f"{input_dir}: no extract files found; expected lab_results.csv, medications.csv "
             "(and optionally patients.csv), as CSV or Parquet"
         )
-    sources = [SourceFile(FILE_NAME.match(p.name)[1].lower(), p, sha256_of(p)) for p in files]
+    sources = [
+        SourceFile(FILE_NAME.match(p.name)[1].lower(), p, sha256_of(p), index)
+        for index, p in enumerate(files)
+    ]
     present = {s.table for s in sources}
     for table in REQUIRED_TABLES:
         if table not in present:
@@ -66,22 +71,23 @@ def sha256_of(path: Path) -> str:
 
 
 def create_staging(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("create schema if not exists staging")
-    con.execute("create sequence if not exists staging.raw_id_seq")
-    for table in SCHEMAS:
-        cols = ", ".join(f'"{c}" varchar' for c in known_columns(table))
-        con.execute(
-            f"create or replace table staging.raw_{table} (raw_id bigint, source_file varchar, "
-            f"source_line bigint, {cols})"
-        )
+    con.execute("create or replace schema staging")
     con.execute(
-        "create or replace table staging.csv_rejects (source_file varchar, table_name varchar, "
+        "create table staging.csv_rejects (source_file varchar, table_name varchar, "
         "source_line bigint, column_name varchar, check_name varchar, value varchar)"
     )
 
 
+# raw_id = file number * FILE_ID_STRIDE + row: unique across files without a sequence.
+FILE_ID_STRIDE = 10**12
+
+
 def stage_file(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
-    """Copy one file's rows, as text, into raw_<table>; returns rows read (incl. rejects)."""
+    """Counts one file's rows and defines the view `staging.raw_<table>_<n>` over it.
+
+    The view reads the file in place each time it is queried (validation, then loading),
+    so no copy of the raw text is ever written. Returns rows read (incl. rejected rows).
+    """
     header = _csv_header(source) if source.is_csv else _parquet_header(con, source)
     _check_header(source, header)
     try:
@@ -92,6 +98,23 @@ def stage_file(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
     except duckdb.Error as exc:
         raise InputError(f"{source.name}: unreadable ({_first_line(exc)})") from None
     return source.rows_read
+
+
+def finish_staging(con: duckdb.DuckDBPyConnection, sources: list[SourceFile]) -> None:
+    """One view per table, `staging.raw_<table>`, over that table's file views."""
+    for table in SCHEMAS:
+        parts = [f"select * from {_file_view(s)}" for s in sources if s.table == table]
+        if not parts:
+            columns = ", ".join(f'null::varchar as "{c}"' for c in known_columns(table))
+            parts = [
+                "select null::bigint as raw_id, null::varchar as source_file, "
+                f"null::bigint as source_line, {columns} where false"
+            ]
+        con.execute(f"create view staging.raw_{table} as {' union all '.join(parts)}")
+
+
+def _file_view(source: SourceFile) -> str:
+    return f"staging.raw_{source.table}_{source.index}"
 
 
 def _csv_header(source: SourceFile) -> list[str]:
@@ -134,33 +157,49 @@ def _check_header(source: SourceFile, header: list[str]) -> None:
 
 def _select_known(source: SourceFile, header: list[str]) -> str:
     return ", ".join(
-        f'"{c}"::varchar' if c in header else "null::varchar" for c in known_columns(source.table)
+        f'"{c}"::varchar as "{c}"' if c in header else f'null::varchar as "{c}"'
+        for c in known_columns(source.table)
+    )
+
+
+def _csv_reader(source: SourceFile, header: list[str], rejects: str) -> str:
+    columns = "{" + ", ".join(f"'{_sql_quote(c)}': 'VARCHAR'" for c in header) + "}"
+    return (
+        f"read_csv('{_sql_quote(str(source.path))}', auto_detect = false, header = true, "
+        f"delim = ',', quote = '\"', escape = '\"', columns = {columns}, {rejects})"
     )
 
 
 def _stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, header: list[str]) -> int:
-    columns = "{" + ", ".join(f"'{_sql_quote(c)}': 'VARCHAR'" for c in header) + "}"
-    # row_number() over () follows the reader's order (preserve_insertion_order is on);
-    # source_line is corrected below for rejected lines, which the reader skips.
+    # First pass: count the rows and keep the rows of the wrong shape, with their lines.
+    keep = "store_rejects = true, rejects_table = 'rejects_now', rejects_scan = 'scans_now'"
+    counted = con.execute(f"select count(*) from {_csv_reader(source, header, keep)}")
+    accepted = counted.fetchall()[0][0]
+    rejected = _keep_rejects(con, source)
+    # The view skips those rows. row_number() over () follows the reader's order
+    # (preserve_insertion_order is on): the k-th accepted record is on line k + 1, plus
+    # the rejected lines before it. The j-th rejected line R_j has R_j - 1 - j accepted
+    # records before it, so an ASOF join finds how many rejected lines precede record k.
     con.execute(
         f"""
-        insert into staging.raw_{source.table}
-        select nextval('staging.raw_id_seq'), $file, row_number() over () + 1,
-               {_select_known(source, header)}
-        from read_csv($path, auto_detect = false, header = true, delim = ',', quote = '"',
-                      escape = '"', columns = {columns}, store_rejects = true,
-                      rejects_table = 'reject_errors_now', rejects_scan = 'reject_scans_now')
-        """,
-        {"file": source.name, "path": str(source.path)},
+        create view {_file_view(source)} as
+        with numbered as (
+            select row_number() over () as k, {_select_known(source, header)}
+            from {_csv_reader(source, header, "ignore_errors = true")}
+        ),
+        skipped as (
+            select source_line - 1 - row_number() over (order by source_line) as before,
+                   row_number() over (order by source_line) as lines_before
+            from staging.csv_rejects where source_file = '{_sql_quote(source.name)}'
+        )
+        select {source.index * FILE_ID_STRIDE} + k as raw_id,
+               '{_sql_quote(source.name)}' as source_file,
+               k + 1 + coalesce(s.lines_before, 0) as source_line,
+               n.* exclude (k)
+        from numbered as n asof left join skipped as s on n.k > s.before
+        """
     )
-    rejected = _keep_rejects(con, source)
-    if rejected:
-        _shift_lines_past_rejects(con, source)
-    loaded = con.execute(
-        f"select count(*) from staging.raw_{source.table} where source_file = $f",
-        {"f": source.name},
-    ).fetchone()[0]
-    return loaded + rejected
+    return accepted + rejected
 
 
 def _keep_rejects(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
@@ -169,47 +208,29 @@ def _keep_rejects(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
         insert into staging.csv_rejects
         select $file, $table, line, '(whole row)',
                'csv_' || lower(replace(error_type, ' ', '_')), csv_line
-        from (select distinct on (line) * from reject_errors_now order by line, column_idx)
+        from (select distinct on (line) * from rejects_now order by line, column_idx)
         """,
         {"file": source.name, "table": source.table},
     )
-    count = con.execute("select count(distinct line) from reject_errors_now").fetchone()[0]
-    con.execute("drop table reject_errors_now; drop table reject_scans_now")
+    count = con.execute("select count(distinct line) from rejects_now").fetchall()[0][0]
+    con.execute("drop table rejects_now; drop table scans_now")
     return count
-
-
-def _shift_lines_past_rejects(con: duckdb.DuckDBPyConnection, source: SourceFile) -> None:
-    # The k-th accepted record sits on line k + 1 plus the rejected lines before it. The j-th
-    # rejected line R_j (1-based) has R_j - 1 - j accepted records before it.
-    con.execute(
-        f"""
-        update staging.raw_{source.table} r
-        set source_line = r.source_line + (
-            select count(*) from (
-                select source_line - 1 - row_number() over (order by source_line) as before
-                from staging.csv_rejects where source_file = $file
-            ) j where j.before < r.source_line - 1)
-        where r.source_file = $file
-        """,
-        {"file": source.name},
-    )
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, header: list[str]) -> int:
     # Parquet has no lines: source_line is the 1-based row number in the file.
+    path = _sql_quote(str(source.path))
     con.execute(
         f"""
-        insert into staging.raw_{source.table}
-        select nextval('staging.raw_id_seq'), $file, file_row_number + 1,
+        create view {_file_view(source)} as
+        select {source.index * FILE_ID_STRIDE} + file_row_number as raw_id,
+               '{_sql_quote(source.name)}' as source_file,
+               file_row_number + 1 as source_line,
                {_select_known(source, header)}
-        from read_parquet($path, file_row_number = true)
-        """,
-        {"file": source.name, "path": str(source.path)},
+        from read_parquet('{path}', file_row_number = true)
+        """
     )
-    return con.execute(
-        f"select count(*) from staging.raw_{source.table} where source_file = $f",
-        {"f": source.name},
-    ).fetchone()[0]
+    return con.execute(f"select count(*) from {_file_view(source)}").fetchall()[0][0]
 
 
 def _sql_quote(text: str) -> str:

@@ -81,7 +81,7 @@ def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool
         con.execute(
             "select count(*) from duckdb_columns() where table_name = $t and column_name = $c",
             {"t": table, "c": column},
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     )
 
 
@@ -92,7 +92,7 @@ def _quote(text: str) -> str:
 def publish(con: duckdb.DuckDBPyConnection, out_dir: Path, run_id: str) -> Path:
     """Copies the build (minus staging) to a new analyst file and renames it into place."""
     con.execute("drop schema if exists staging cascade")
-    source = con.execute("select current_database()").fetchone()[0]
+    source = con.execute("select current_database()").fetchall()[0][0]
     target = out_dir / PUBLISHED_NAME
     fresh = out_dir / f".{PUBLISHED_NAME}.{run_id}.tmp"
     fresh.unlink(missing_ok=True)

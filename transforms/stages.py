@@ -44,6 +44,7 @@ def ingest(db_path: Path, input_dir: Path) -> list[dict]:
         ingest_step.create_staging(con)
         for source in sources:
             ingest_step.stage_file(con, source)
+        ingest_step.finish_staging(con, sources)
     return [
         {"file": s.name, "table": s.table, "sha256": s.sha256, "rows_read": s.rows_read}
         for s in sources

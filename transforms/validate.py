@@ -3,12 +3,15 @@
 DuckDB streams Arrow record batches of `batch_rows` rows; each becomes a small pandas
 frame indexed by raw_id, so memory stays flat however large the extract. Rows failing a
 check are recorded (raw_id, column, check, value); quarantine rows are then built in
-DuckDB by joining back to the staging table for the file and line.
+DuckDB, with the file and line each batch carries.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import duckdb
 import pandas as pd
@@ -18,6 +21,8 @@ from schemas.canonical import SCHEMAS
 from transforms.config import AuditConfig
 from transforms.errors import InputError
 
+# Pandas string checks run in pyarrow, which releases the GIL: two threads use both cores.
+VALIDATION_THREADS = 2
 # A check over the whole row is reported against the column a user should look at.
 ROW_CHECK_COLUMN = {"drug_code_or_name": "drug_name"}
 FAILURE_COLUMNS = ["raw_id", "column_name", "check_name", "value"]
@@ -34,20 +39,18 @@ def create_quarantine(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def validate_table(con: duckdb.DuckDBPyConnection, table: str, config: AuditConfig) -> int:
-    """Validates raw_<table>; fills quarantine; returns the number of rows that failed."""
+    """Validates staging.raw_<table>; fills quarantine; returns how many rows failed."""
     limit = dt.date.today() if config.reject_future_dates else None
-    schema = SCHEMAS[table](limit)
-    reader = con.sql(
-        f"select * exclude (source_file, source_line) from staging.raw_{table}"
-    ).to_arrow_reader(config.batch_rows)
-    failures = [_failures(schema, batch.to_pandas().set_index("raw_id")) for batch in reader]
+    check = partial(_batch_failures, SCHEMAS[table](limit))
+    reader = con.sql(f"select * from staging.raw_{table}").to_arrow_reader(config.batch_rows)
+    failures = list(_bounded_map(check, reader, VALIDATION_THREADS))
     frame = pd.concat(failures, ignore_index=True) if failures else _no_failures()
-    con.register("validation_failures", frame.astype({"raw_id": "int64", "value": "str"}))
+    con.register("validation_failures", frame)
     con.execute(
-        f"""
+        """
         insert into quarantine
-        select r.source_file, r.source_line, $table, f.column_name, f.check_name, f.value
-        from validation_failures f join staging.raw_{table} r using (raw_id)
+        select source_file, source_line, $table, column_name, check_name, value
+        from validation_failures
         union all
         select source_file, source_line, table_name, column_name, check_name, value
         from staging.csv_rejects where table_name = $table
@@ -58,10 +61,31 @@ def validate_table(con: duckdb.DuckDBPyConnection, table: str, config: AuditConf
     return frame["raw_id"].nunique()
 
 
-def _no_failures() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="str") for c in FAILURE_COLUMNS}).astype(
-        {"raw_id": "int64"}
+def _bounded_map(fn, items, workers: int):
+    """map() over a stream on a thread pool, holding at most 2 x workers items at once."""
+    pending: deque = deque()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _batch_failures(schema: pa.DataFrameSchema, batch) -> pd.DataFrame:
+    frame = batch.to_pandas().set_index("raw_id")
+    failures = _failures(schema, frame.drop(columns=["source_file", "source_line"]))
+    where = frame.loc[failures["raw_id"], ["source_file", "source_line"]]
+    return failures.assign(
+        source_file=where["source_file"].to_numpy(), source_line=where["source_line"].to_numpy()
     )
+
+
+def _no_failures() -> pd.DataFrame:
+    columns = FAILURE_COLUMNS + ["source_file", "source_line"]
+    frame = pd.DataFrame({c: pd.Series(dtype="str") for c in columns})
+    return frame.astype({"raw_id": "int64", "source_line": "int64"})
 
 
 def _failures(schema: pa.DataFrameSchema, batch: pd.DataFrame) -> pd.DataFrame:
@@ -109,7 +133,7 @@ def check_quarantine_fraction(
                 "select column_name, check_name, count(*) n from quarantine "
                 "where source_file = $f group by all order by n desc limit 1",
                 {"f": name},
-            ).fetchone()
+            ).fetchall()[0]
             raise InputError(
                 f"{name}: {bad} of {read} rows failed validation ({bad / read:.1%}, above "
                 f"max_quarantine_fraction {config.max_quarantine_fraction:.1%}); most common: "

@@ -23,7 +23,10 @@ parsed as (
         c.*,
         t.analyte,
         trim(c.result) as result_text,
-        regexp_matches(trim(c.result), '^(<=|>=|<|>|=)?\s*(\d+(\.\d*)?|\.\d+)$') as is_number,
+        -- Only audited analytes are parsed: most rows of an extract are other tests.
+        t.analyte is not null
+            and regexp_matches(trim(c.result), '^(<=|>=|<|>|=)?\s*(\d+(\.\d*)?|\.\d+)$')
+            as is_number,
         lower(trim(c.unit)) as unit_key
     from coded as c
     left join ref_lab_tests as t on t.loinc = c.loinc

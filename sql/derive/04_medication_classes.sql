@@ -15,11 +15,13 @@ with by_code as (
     inner join ref_drug_codes as c on c.code = m.drug_code
 ),
 
+-- Patterns are matched once per distinct name, not once per event: extracts repeat a
+-- few thousand names across millions of events.
 by_name as (
-    select m.row_id, arg_min(n.drug_class, n.priority) as drug_class
-    from medications as m
-    inner join ref_drug_names as n on regexp_matches(lower(m.drug_name), n.pattern)
-    group by m.row_id
+    select names.drug_name_key, arg_min(n.drug_class, n.priority) as drug_class
+    from (select distinct lower(drug_name) as drug_name_key from medications) as names
+    inner join ref_drug_names as n on regexp_matches(names.drug_name_key, n.pattern)
+    group by names.drug_name_key
 ),
 
 dosed as (
@@ -34,7 +36,7 @@ dosed as (
         end as dose_mg
     from medications as m
     left join by_code as c using (row_id)
-    left join by_name as n using (row_id)
+    left join by_name as n on n.drug_name_key = lower(m.drug_name)
 )
 
 select

@@ -19,4 +19,3 @@ select
     r.source_line
 from staging.raw_lab_results as r
 anti join staging.quarantined_lines as q using (source_file, source_line)
-order by r.raw_id

@@ -17,4 +17,3 @@ select
     r.source_line
 from staging.raw_medications as r
 anti join staging.quarantined_lines as q using (source_file, source_line)
-order by r.raw_id
