@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import json
 import secrets
+import shutil
 import time
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def audit(input_dir: str, out_dir: str = "b12audit-output", config_path: str | N
     run_id = new_run_id()
     out, run_dir = Path(out_dir), Path(out_dir) / "runs" / run_id
     build_db = run_dir / ".build" / "build.duckdb"
-    build_db.parent.mkdir(parents=True)
+    stages.create_build_database(build_db)
     timings: dict[str, float] = {}
 
     def timed(name, fn, *args):
@@ -118,7 +119,7 @@ def audit(input_dir: str, out_dir: str = "b12audit-output", config_path: str | N
     manifest["outputs"]["database"] = database
     manifest_path = run_dir / "shareable" / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
-    build_db.unlink()
+    shutil.rmtree(build_db.parent, ignore_errors=True)
     log.info("report: %s", outputs["report"])
     return {
         "run_dir": str(run_dir),

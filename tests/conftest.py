@@ -53,6 +53,7 @@ def run_stages(input_dir: Path, config: AuditConfig, work: Path) -> Path:
     """Runs ingest to tag; returns the build database."""
     work.mkdir(parents=True, exist_ok=True)
     db = work / "build.duckdb"
+    stages.create_build_database(db)
     files = stages.ingest(db, input_dir)
     stages.validate(db, config, files, work)
     harmonised = stages.harmonise(db, config)

@@ -84,7 +84,7 @@ def test_too_many_quarantined_rows_stop_the_run_and_leave_a_summary(tmp_path):
         MEDS,
     )
     message = stop_message(folder, tmp_path, AuditConfig(max_quarantine_fraction=0.4))
-    assert re.match(r"lab_results.csv: 1 of 2 rows failed validation \(50.0%", message)
+    assert re.match(r"lab_results.csv: 1 of 2 rows failed validation, more than", message)
     assert (tmp_path / "work" / "shareable" / "quarantine_summary.csv").exists()
 
 
@@ -138,7 +138,7 @@ def test_rows_read_equal_rows_loaded_plus_rows_quarantined(tmp_path):
     db = tmp_path / "work" / "build.duckdb"
     folder = extract(tmp_path)
     (folder / "lab_results.csv").write_text(BAD_ROWS)
-    (tmp_path / "work").mkdir()
+    stages.create_build_database(db)
     files = stages.ingest(db, folder)
     quarantined = stages.validate(db, LENIENT, files, tmp_path / "work")
     stages.harmonise(db, LENIENT)

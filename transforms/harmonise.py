@@ -1,4 +1,4 @@
-"""Harmonise: type the validated rows, map codes and units, classify results and drugs.
+"""Harmonise: map codes and units, classify results and drugs, build folate episodes.
 
 Reference lists (sql/reference/*.csv) are loaded as ref_* tables so analysts can see
 which codes, units and name patterns a run used.
@@ -36,20 +36,6 @@ def load_reference(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> None:
         con.executemany(
             "insert into local_test_codes values (?, ?)", list(config.local_test_codes.items())
         )
-
-
-def load_canonical(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Typed canonical tables from the staged rows that are not quarantined."""
-    con.execute(
-        "create or replace table staging.quarantined_lines as "
-        "select distinct source_file, source_line from quarantine"
-    )
-    for file in files_in("load"):
-        run_file(con, file, {})
-    return {
-        table: con.execute(f"select count(*) from {table}").fetchall()[0][0]
-        for table in ("lab_results", "medications", "patients")
-    }
 
 
 def data_end(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dt.date | None:

@@ -1,7 +1,7 @@
 """Ingest: find the extract's files, hash them, and let DuckDB read them in place.
 
-Each table's rows are exposed as text through a staging view `staging.raw_<table>`
-with the file and line they came from; the view re-reads the files, never a copy.
+Each file is exposed as text through a staging view that reads it in place, in file
+order; validation streams the view and numbers the lines.
 The CSV dialect is pinned (comma, double quote, header line), never sniffed: a sniffer
 once picked the wrong delimiter on a ragged file (stack notes). CSV rows with the wrong
 number of fields are not dropped: they go to quarantine with their line.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from schemas.canonical import REQUIRED_TABLES, SCHEMAS, known_columns, required_columns
+from schemas.canonical import REQUIRED_TABLES, known_columns, required_columns
 from transforms.errors import InputError
 
 FILE_NAME = re.compile(r"^(lab_results|medications|patients)(?:[_\-.][^/]*)?\.(csv|parquet)$", re.I)
@@ -78,15 +78,11 @@ def create_staging(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-# raw_id = file number * FILE_ID_STRIDE + row: unique across files without a sequence.
-FILE_ID_STRIDE = 10**12
-
-
 def stage_file(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
     """Counts one file's rows and defines the view `staging.raw_<table>_<n>` over it.
 
-    The view reads the file in place each time it is queried (validation, then loading),
-    so no copy of the raw text is ever written. Returns rows read (incl. rejected rows).
+    The view reads the file in place when validation streams it, so no copy of the raw
+    text is ever written. Returns rows read (including rows of the wrong shape).
     """
     header = _csv_header(source) if source.is_csv else _parquet_header(con, source)
     _check_header(source, header)
@@ -100,21 +96,9 @@ def stage_file(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
     return source.rows_read
 
 
-def finish_staging(con: duckdb.DuckDBPyConnection, sources: list[SourceFile]) -> None:
-    """One view per table, `staging.raw_<table>`, over that table's file views."""
-    for table in SCHEMAS:
-        parts = [f"select * from {_file_view(s)}" for s in sources if s.table == table]
-        if not parts:
-            columns = ", ".join(f'null::varchar as "{c}"' for c in known_columns(table))
-            parts = [
-                "select null::bigint as raw_id, null::varchar as source_file, "
-                f"null::bigint as source_line, {columns} where false"
-            ]
-        con.execute(f"create view staging.raw_{table} as {' union all '.join(parts)}")
-
-
-def _file_view(source: SourceFile) -> str:
-    return f"staging.raw_{source.table}_{source.index}"
+def file_view(table: str, index: int) -> str:
+    """The view over one extract file: its canonical columns as text, in file order."""
+    return f"staging.raw_{table}_{index}"
 
 
 def _csv_header(source: SourceFile) -> list[str]:
@@ -176,28 +160,11 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, header: list[
     counted = con.execute(f"select count(*) from {_csv_reader(source, header, keep)}")
     accepted = counted.fetchall()[0][0]
     rejected = _keep_rejects(con, source)
-    # The view skips those rows. row_number() over () follows the reader's order
-    # (preserve_insertion_order is on): the k-th accepted record is on line k + 1, plus
-    # the rejected lines before it. The j-th rejected line R_j has R_j - 1 - j accepted
-    # records before it, so an ASOF join finds how many rejected lines precede record k.
+    # The view reads the rows of the right shape, in file order; validation numbers them.
     con.execute(
-        f"""
-        create view {_file_view(source)} as
-        with numbered as (
-            select row_number() over () as k, {_select_known(source, header)}
-            from {_csv_reader(source, header, "ignore_errors = true")}
-        ),
-        skipped as (
-            select source_line - 1 - row_number() over (order by source_line) as before,
-                   row_number() over (order by source_line) as lines_before
-            from staging.csv_rejects where source_file = '{_sql_quote(source.name)}'
-        )
-        select {source.index * FILE_ID_STRIDE} + k as raw_id,
-               '{_sql_quote(source.name)}' as source_file,
-               k + 1 + coalesce(s.lines_before, 0) as source_line,
-               n.* exclude (k)
-        from numbered as n asof left join skipped as s on n.k > s.before
-        """
+        f"create view {file_view(source.table, source.index)} as "
+        f"select {_select_known(source, header)} "
+        f"from {_csv_reader(source, header, 'ignore_errors = true')}"
     )
     return accepted + rejected
 
@@ -218,19 +185,13 @@ def _keep_rejects(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, header: list[str]) -> int:
-    # Parquet has no lines: source_line is the 1-based row number in the file.
     path = _sql_quote(str(source.path))
+    view = file_view(source.table, source.index)
     con.execute(
-        f"""
-        create view {_file_view(source)} as
-        select {source.index * FILE_ID_STRIDE} + file_row_number as raw_id,
-               '{_sql_quote(source.name)}' as source_file,
-               file_row_number + 1 as source_line,
-               {_select_known(source, header)}
-        from read_parquet('{path}', file_row_number = true)
-        """
+        f"create view {view} as select {_select_known(source, header)} "
+        f"from read_parquet('{path}')"
     )
-    return con.execute(f"select count(*) from {_file_view(source)}").fetchall()[0][0]
+    return con.execute(f"select count(*) from {view}").fetchall()[0][0]
 
 
 def _sql_quote(text: str) -> str:

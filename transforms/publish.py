@@ -1,10 +1,10 @@
 """Publish: describe the database, then swap it into place for analysts in one rename.
 
-The run builds in a private file. Publishing copies it (without staging) into a new file
-written in the DuckDB 1.5 storage format, so analysts on 1.x tools can open it, and
-renames that file over `OUT_DIR/b12audit.duckdb`. A rename is atomic: analysts see the
-previous complete run or this one, never a half-written database. A reader holding the
-old file keeps reading the old snapshot.
+The run builds in a private file created in the DuckDB 1.5 storage format, so analysts
+on 1.x tools can open it. Publishing drops the staging views, checkpoints, and renames
+the file over `OUT_DIR/b12audit.duckdb`. A rename is atomic: analysts see the previous
+complete run or this one, never a half-written database; a reader holding the old file
+keeps reading the old snapshot.
 """
 
 from __future__ import annotations
@@ -89,19 +89,14 @@ def _quote(text: str) -> str:
     return text.replace("'", "''")
 
 
-def publish(con: duckdb.DuckDBPyConnection, out_dir: Path, run_id: str) -> Path:
-    """Copies the build (minus staging) to a new analyst file and renames it into place."""
+def finish(con: duckdb.DuckDBPyConnection) -> None:
+    """Drops the staging views and writes everything to the file."""
     con.execute("drop schema if exists staging cascade")
-    source = con.execute("select current_database()").fetchall()[0][0]
+    con.execute("checkpoint")
+
+
+def swap_into_place(build_db: Path, out_dir: Path) -> Path:
+    """Renames the closed build file over the analysts' database, atomically."""
     target = out_dir / PUBLISHED_NAME
-    fresh = out_dir / f".{PUBLISHED_NAME}.{run_id}.tmp"
-    fresh.unlink(missing_ok=True)
-    con.execute(
-        f"attach '{_quote(str(fresh))}' as published (storage_version '{ANALYST_STORAGE_VERSION}')"
-    )
-    try:
-        con.execute(f'copy from database "{source}" to published')
-    finally:
-        con.execute("detach published")
-    os.replace(fresh, target)
+    os.replace(build_db, target)
     return target

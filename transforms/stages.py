@@ -37,16 +37,26 @@ def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def create_build_database(db_path: Path) -> None:
+    """A new private build file in the storage format analysts' DuckDB 1.x tools read."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect() as con:
+        con.execute(
+            f"attach '{str(db_path).replace(chr(39), chr(39) * 2)}' as build "
+            f"(storage_version '{publish_step.ANALYST_STORAGE_VERSION}')"
+        )
+
+
 def ingest(db_path: Path, input_dir: Path) -> list[dict]:
-    """Stage every extract file as text; returns per-file name, table, sha256 and rows read."""
+    """Hash, count and expose every extract file; returns per-file facts for the manifest."""
     sources = ingest_step.discover(input_dir)
     with connect(db_path) as con:
         ingest_step.create_staging(con)
         for source in sources:
             ingest_step.stage_file(con, source)
-        ingest_step.finish_staging(con, sources)
     return [
-        {"file": s.name, "table": s.table, "sha256": s.sha256, "rows_read": s.rows_read}
+        {"file": s.name, "table": s.table, "index": s.index, "is_csv": s.is_csv,
+         "sha256": s.sha256, "rows_read": s.rows_read}
         for s in sources
     ]
 
@@ -54,13 +64,17 @@ def ingest(db_path: Path, input_dir: Path) -> list[dict]:
 def validate(
     db_path: Path, config: AuditConfig, files: list[dict], run_dir: Path
 ) -> dict[str, int]:
-    """Quarantines failing rows; returns rows quarantined per file. Stops above the limit,
-    leaving the quarantine summary in the run folder so the user can see why."""
+    """Validates every file, loading passing rows and quarantining the rest; returns rows
+    quarantined per file. Stops above max_quarantine_fraction, leaving the quarantine
+    summary in the run folder so the user can see why."""
     with connect(db_path) as con:
-        validate_step.create_quarantine(con)
-        for table in dict.fromkeys(f["table"] for f in files):
-            validate_step.validate_table(con, table, config)
+        validate_step.create_tables(con)
         try:
+            for f in files:
+                load = validate_step.FileToLoad(
+                    f["file"], f["table"], f["index"], f["rows_read"], f["is_csv"]
+                )
+                validate_step.validate_and_load(con, load, config)
             validate_step.check_quarantine_fraction(
                 con, {f["file"]: f["rows_read"] for f in files}, config
             )
@@ -80,13 +94,12 @@ def validate(
 
 
 def harmonise(db_path: Path, config: AuditConfig) -> dict:
-    """Typed canonical tables, harmonised labs, B12/MMA classes, drug classes, episodes."""
+    """Harmonised labs, B12/MMA classes, drug classes and folate episodes."""
     with connect(db_path) as con:
         harmonise_step.load_reference(con, config)
-        loaded = harmonise_step.load_canonical(con)
         end = harmonise_step.data_end(con, config)
         harmonise_step.derive(con, rule_parameters(config, end))
-        return {"rows_loaded": loaded, "data_end": end}
+        return {"data_end": end}
 
 
 def rows_loaded_by_file(db_path: Path) -> dict[str, int]:
@@ -118,4 +131,5 @@ def publish(db_path: Path, out_dir: Path, manifest: dict) -> Path:
     with connect(db_path) as con:
         publish_step.write_run_metadata(con, manifest)
         publish_step.describe(con)
-        return publish_step.publish(con, out_dir, manifest["run_id"])
+        publish_step.finish(con)
+    return publish_step.swap_into_place(db_path, out_dir)

@@ -319,7 +319,7 @@ def write(tables):
 
 def self_check():
     """Re-read the files and check counts, shape, the data end and the quarantine share."""
-    read = {n: list(csv.reader(open(HERE / f"{n}.csv", encoding="utf-8", newline="")))
+    read = {n: list(csv.reader((HERE / f"{n}.csv").read_text(encoding="utf-8").splitlines()))
             for n in ("lab_results", "medications", "patients", "scenarios")}
     counts = {n: len(rows) - 1 for n, rows in read.items()}
     ragged = [r for r in read["lab_results"][1:] if len(r) != 9]

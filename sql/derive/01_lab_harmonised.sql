@@ -1,5 +1,6 @@
--- Harmonised lab results: every loaded lab row with its analyte, parsed result and
--- canonical value. Grain: one row per lab_results row.
+-- Harmonised lab results: the audited analytes (reference/lab_tests.csv: B12, MMA) with
+-- their parsed result and canonical value. Grain: one row per lab_results row of those
+-- tests; rows of other tests stay in lab_results only.
 --
 -- test code: a local code listed in local_test_codes is mapped to its LOINC first.
 -- result:    trimmed text; an optional comparator (=, <, <=, >, >=) then a number with a
@@ -23,13 +24,10 @@ parsed as (
         c.*,
         t.analyte,
         trim(c.result) as result_text,
-        -- Only audited analytes are parsed: most rows of an extract are other tests.
-        t.analyte is not null
-            and regexp_matches(trim(c.result), '^(<=|>=|<|>|=)?\s*(\d+(\.\d*)?|\.\d+)$')
-            as is_number,
+        regexp_matches(trim(c.result), '^(<=|>=|<|>|=)?\s*(\d+(\.\d*)?|\.\d+)$') as is_number,
         lower(trim(c.unit)) as unit_key
     from coded as c
-    left join ref_lab_tests as t on t.loinc = c.loinc
+    inner join ref_lab_tests as t on t.loinc = c.loinc
 )
 
 select
@@ -52,14 +50,12 @@ select
     u.canonical_unit,
     round(value_as_reported * u.factor, 6) as value_canonical,
     case
-        when p.analyte is null then 'not_audited'
         when coalesce(p.result_text, '') = '' then 'invalid_result'
         when not p.is_number then 'invalid_result'
         when u.factor is null then 'unknown_unit'
         else 'valid'
     end as status,
     case
-        when p.analyte is null then null
         when coalesce(p.result_text, '') = '' then 'empty_result'
         when not p.is_number then 'not_a_number'
         when coalesce(p.unit_key, '') = '' then 'unit_missing'

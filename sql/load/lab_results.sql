@@ -1,7 +1,6 @@
--- Canonical lab_results: the staged rows that passed validation, typed.
+-- Canonical lab_results: a batch of rows that passed validation, typed.
 -- Grain: one row per input row. row_id (file:line) is the evidence id findings cite.
 -- Times keep whether the source gave a time of day (date-only values compare by date).
-create or replace table lab_results as
 select
     r.source_file || ':' || r.source_line as row_id,
     trim(r.patient_id) as patient_id,
@@ -17,5 +16,4 @@ select
     nullif(trim(r.site), '') as site,
     r.source_file,
     r.source_line
-from staging.raw_lab_results as r
-anti join staging.quarantined_lines as q using (source_file, source_line)
+from validated_batch as r

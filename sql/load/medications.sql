@@ -1,6 +1,5 @@
--- Canonical medications: the staged rows that passed validation, typed.
+-- Canonical medications: a batch of rows that passed validation, typed.
 -- Grain: one row per input row; row_id (file:line) is the evidence id findings cite.
-create or replace table medications as
 select
     r.source_file || ':' || r.source_line as row_id,
     trim(r.patient_id) as patient_id,
@@ -15,5 +14,4 @@ select
     nullif(trim(r.site), '') as site,
     r.source_file,
     r.source_line
-from staging.raw_medications as r
-anti join staging.quarantined_lines as q using (source_file, source_line)
+from validated_batch as r

@@ -1,6 +1,5 @@
--- Canonical patients (optional file): rows that passed validation, typed.
+-- Canonical patients (optional file): a batch of rows that passed validation, typed.
 -- Grain: one row per input row (a patient listed twice keeps both rows; site uses the first).
-create or replace table patients as
 select
     r.source_file || ':' || r.source_line as row_id,
     trim(r.patient_id) as patient_id,
@@ -9,5 +8,4 @@ select
     nullif(trim(r.site), '') as site,
     r.source_file,
     r.source_line
-from staging.raw_patients as r
-anti join staging.quarantined_lines as q using (source_file, source_line)
+from validated_batch as r

@@ -1,0 +1,34 @@
+"""The documentation keeps up with the code: every rule and setting is described."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import pytest
+
+from tests.conftest import REPO
+from transforms.config import AuditConfig
+from transforms.report_html import DEFINITIONS
+from transforms.sqlfiles import files_in, sql_text
+from transforms.tag import rule_names
+
+README = (REPO / "README.md").read_text()
+SPEC_TESTS = "".join(p.read_text() for p in (REPO / "tests").glob("test_*.py"))
+
+
+@pytest.mark.parametrize("rule", rule_names())
+def test_every_rule_is_documented_reported_and_tested(rule):
+    assert f"| `{rule}` |" in README
+    assert rule in DEFINITIONS
+    assert f'"{rule}"' in SPEC_TESTS
+
+
+@pytest.mark.parametrize("file", files_in("rules") + files_in("derive"))
+def test_every_rule_file_opens_with_a_header_saying_what_and_at_what_grain(file):
+    header = sql_text(file).split("\n\n")[0]
+    assert header.startswith("-- ") and "Grain" in header
+
+
+@pytest.mark.parametrize("key", [f.name for f in fields(AuditConfig)])
+def test_every_setting_is_in_the_readme(key):
+    assert key in README
