@@ -110,3 +110,12 @@ def test_the_prefect_artifact_shows_suppressed_counts_only(result):
     text = summary_markdown(Path(result["report"]).parent / "summary.csv")
     assert "| folate_before_b12 | (all) |" in text and "suppressed" in text
     assert not set(text.replace("|", " ").split()) & sample_patient_ids()
+
+
+def test_no_count_from_1_to_7_is_shown_in_a_shareable_table(result):
+    shareable = Path(result["report"]).parent
+    for name, column in [("summary.csv", "count"), ("summary.csv", "denominator"),
+                         ("quarantine_summary.csv", "rows")]:
+        with (shareable / name).open(newline="") as handle:
+            shown = [int(r[column]) for r in csv.DictReader(handle) if r[column]]
+        assert not [n for n in shown if 1 <= n <= 7], name

@@ -55,14 +55,3 @@ def data_end(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dt.date | N
 def derive(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> None:
     for file in files_in("derive"):
         run_file(con, file, params)
-
-
-def harmonised_counts(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """(analyte, status, reason, rows) for the audited analytes: what was usable and why not."""
-    return con.execute(
-        """
-        select analyte, status, coalesce(status_reason, '') as reason, count(*) as rows
-        from lab_harmonised where analyte is not null
-        group by all order by all
-        """
-    ).fetchall()

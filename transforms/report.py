@@ -16,7 +16,7 @@ from schemas.canonical import CHECK_MEANING
 from transforms.config import AuditConfig
 from transforms.report_html import render_report
 from transforms.sqlfiles import sql_text
-from transforms.suppress import suppress_counts
+from transforms.suppress import suppress_column, suppress_counts
 
 FINDINGS_CSV = """
     copy (
@@ -51,9 +51,9 @@ def write_outputs(
     con.execute(QUARANTINE_CSV.format(path=_sql_path(paths["quarantine"])))
     summary = shareable_summary(con, config)
     summary.to_csv(paths["summary"], index=False)
-    quarantine = quarantine_summary(con)
+    quarantine = quarantine_summary(con, config)
     quarantine.to_csv(paths["quarantine_summary"], index=False)
-    usability = lab_usability(con)
+    usability = lab_usability(con, config)
     paths["report"].write_text(
         render_report(summary, quarantine, usability, config, run), encoding="utf-8"
     )
@@ -69,8 +69,9 @@ def shareable_summary(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd
     return suppress_counts(counts, config.suppress_counts_up_to)
 
 
-def quarantine_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Rows quarantined by file, column and check: counts of rows, never values."""
+def quarantine_summary(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFrame:
+    """Rows quarantined by file, column and check: counts of rows (1 to 7 suppressed),
+    never values. The values are in patient_level/quarantine.csv."""
     frame = con.execute(
         """
         select source_file, table_name, column_name, check_name,
@@ -79,14 +80,15 @@ def quarantine_summary(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         """
     ).df()
     frame["meaning"] = frame["check_name"].map(CHECK_MEANING).fillna("")
-    return frame
+    return suppress_column(frame, "rows", config.suppress_counts_up_to)
 
 
-def lab_usability(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def lab_usability(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFrame:
     """B12 and MMA rows by status: how many could be classified, and why not."""
-    return con.execute(
+    frame = con.execute(
         """
         select analyte, status, coalesce(status_reason, '') as reason, count(*) as rows
-        from lab_harmonised where analyte is not null group by all order by all
+        from lab_harmonised group by all order by all
         """
     ).df()
+    return suppress_column(frame, "rows", config.suppress_counts_up_to)

@@ -45,7 +45,7 @@ def render_report(
         "<h2>What each finding means</h2>"
         + _table(["finding", "definition"], [[k, v] for k, v in DEFINITIONS.items()]),
         "<h2>Inputs</h2>" + _inputs_table(run),
-        "<h2>B12 and MMA results that could not be classified</h2>"
+        "<h2>B12 and MMA results: usable, or why not</h2>"
         + _frame_table(usability, ["analyte", "status", "reason", "rows"]),
         "<h2>Quarantine summary</h2><p class=note>Rows that failed validation, kept in the "
         "quarantine table with file, line, column, check and value.</p>"
@@ -134,9 +134,14 @@ def _inputs_table(run: dict) -> str:
 
 
 def _frame_table(frame: pd.DataFrame, columns: list[str]) -> str:
+    """A table whose last column is a count, shown as 'suppressed' where suppressed."""
     if frame.empty:
         return "<p>None.</p>"
-    return _table(columns, frame[columns].values.tolist(), numeric={len(columns) - 1})
+    rows = [
+        [*r[:-1], "suppressed" if hidden else r[-1]]
+        for r, hidden in zip(frame[columns].values.tolist(), frame["suppressed"], strict=True)
+    ]
+    return _table(columns, rows, numeric={len(columns) - 1})
 
 
 def _table(head: list[str], rows: list[list], numeric: set[int] = frozenset()) -> str:

@@ -20,7 +20,9 @@ from transforms import validate as validate_step
 from transforms.config import AuditConfig
 from transforms.errors import InputError
 
-DUCKDB_MEMORY_LIMIT = "2GB"  # keeps 100M-row runs well under the 4 GB peak target
+# DuckDB spills to disk past this; with Python, Prefect and a batch in flight the whole
+# run stays well under the 4 GB peak target at 100M lab rows.
+DUCKDB_MEMORY_LIMIT = "1GB"
 
 
 def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
@@ -81,7 +83,7 @@ def validate(
         except InputError:
             share_dir = run_dir / "shareable"
             share_dir.mkdir(parents=True, exist_ok=True)
-            report_step.quarantine_summary(con).to_csv(
+            report_step.quarantine_summary(con, config).to_csv(
                 share_dir / "quarantine_summary.csv", index=False
             )
             raise

@@ -34,6 +34,14 @@ def suppress_counts(table: pd.DataFrame, up_to: int) -> pd.DataFrame:
     return out
 
 
+def suppress_column(table: pd.DataFrame, column: str, up_to: int) -> pd.DataFrame:
+    """Primary suppression of one count column (row counts in data-quality tables)."""
+    small = table[column].map(lambda n: is_small(n, up_to))
+    return table.assign(
+        **{column: table[column].astype("Int64").mask(small), "suppressed": small}
+    )
+
+
 def _protect_parts(out: pd.DataFrame, part: str, total_label: str, keys: list[str]) -> bool:
     changed = False
     for _, group in out.groupby(keys, sort=False):

@@ -54,7 +54,7 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
         """
     )
     for table in SCHEMAS:
-        _register_batch(con, _empty_batch(table))
+        con.register("validated_batch", _empty_batch(table))
         con.execute(f"create or replace table {table} as {sql_text(f'load/{table}.sql')}")
         con.unregister("validated_batch")
 
@@ -70,9 +70,8 @@ def validate_and_load(
     bad_rows = len(rejects)
     failures: list[pd.DataFrame] = []
     writer = con.cursor()  # the reader's connection is busy until the stream ends
-    # One transaction per file: DuckDB then writes the rows straight to the database file
-    # instead of logging every batch to the WAL first.
-    writer.execute("begin")
+    # Each batch commits on its own: one transaction per file would hold the whole file's
+    # rows in memory (up to the memory limit) until it commits.
     reader = con.sql(f"select * from {file_view(source.table, source.index)}")
     batches = _numbered(reader.to_arrow_reader(config.batch_rows), rejects, source.is_csv)
     for passed, failed in _bounded_map(check, batches, VALIDATION_THREADS):
@@ -80,11 +79,10 @@ def validate_and_load(
         bad_rows += failed["source_line"].nunique()
         if bad_rows > allowed:
             break  # stop reading: the run will stop on the quarantine fraction anyway
-        _register_batch(writer, passed)
+        writer.register("validated_batch", passed)
         writer.execute(f"insert into {source.table} {sql_text(f'load/{source.table}.sql')}")
         writer.unregister("validated_batch")
     _quarantine(writer, source, failures)
-    writer.execute("commit")
     writer.close()
     return bad_rows
 
@@ -196,10 +194,6 @@ def _empty_batch(table: str) -> pyarrow.Table:
     fields += [pyarrow.field("source_file", pyarrow.string())]
     fields += [pyarrow.field("source_line", pyarrow.int64())]
     return pyarrow.schema(fields).empty_table()
-
-
-def _register_batch(con: duckdb.DuckDBPyConnection, batch: pyarrow.Table) -> None:
-    con.register("validated_batch", batch)
 
 
 def check_quarantine_fraction(
