@@ -169,7 +169,7 @@ def measure(argv: list[str], log: Path, cwd: Path) -> dict:
 
 def audit_timings(out: Path) -> dict | None:
     """Stage timings from the audit's manifest.json (OUT/manifest.json or the newest one below
-    OUT, e.g. OUT/runs/<run id>/shareable/manifest.json), if it wrote them."""
+    OUT, e.g. OUT/runs/<run id>/manifest.json), if it wrote them."""
     direct = out / "manifest.json"
     found = (
         [direct]

@@ -110,14 +110,14 @@ def audit(input_dir: str, out_dir: str = "b12audit-output", config_path: str | N
         "input_dir": str(Path(input_dir).resolve()),
         "data_end": harmonised["data_end"],
         "inputs": inputs_with_counts(files, quarantined, loaded),
-        "findings": counts,
     }
     outputs = timed("report", report, build_db, run_dir, config, run)
     manifest = build_manifest({**run, "outputs": outputs, "timings": timings}, config)
     database = timed("publish", publish, build_db, out, manifest)
     manifest["timings"] = timings
     manifest["outputs"]["database"] = database
-    manifest_path = run_dir / "shareable" / "manifest.json"
+    # The run record: no identifiers, but exact row counts, so it sits beside shareable/.
+    manifest_path = run_dir / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
     shutil.rmtree(build_db.parent, ignore_errors=True)
     log.info("report: %s", outputs["report"])

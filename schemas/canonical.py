@@ -20,6 +20,9 @@ import pyarrow.compute as pc
 ISO_DATE_OR_DATETIME = (
     r"^\d{4}-\d{2}-\d{2}(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?)?$"
 )
+# Leading and trailing whitespace, as RE2 (used by both pyarrow and DuckDB) reads \s: the
+# checks here and the typing in sql/load/ must trim exactly the same characters.
+STRIP = r"^\s+|\s+$"
 DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
@@ -29,7 +32,8 @@ def _is_iso_timestamp(text: pd.Series) -> pd.Series:
     Written with pyarrow compute rather than pd.to_datetime: it is the hot path of
     validation (about 5x faster) and has no year-2262 limit for shifted research dates.
     """
-    trimmed = pc.utf8_trim_whitespace(pyarrow.array(text, from_pandas=True, type=pyarrow.string()))
+    raw = pyarrow.array(text, from_pandas=True, type=pyarrow.string())
+    trimmed = pc.replace_substring_regex(raw, pattern=STRIP, replacement="")
     shaped = pc.fill_null(pc.match_substring_regex(trimmed, ISO_DATE_OR_DATETIME), False)
     day = pc.if_else(shaped, trimmed, "2000-01-01")
     year, month, dom = (

@@ -189,3 +189,15 @@ def test_classes_match_a_direct_reading_of_the_definition(tmp_path_factory, resu
     labs = "patient_id | test_code | result | unit | collected_at\n---\n" + rows
     expected = {f"p{i}": reference_class(cmp or "=", v) for i, (cmp, v) in enumerate(results)}
     assert classes(audit, labs) == expected
+
+
+def test_ties_are_settled_in_file_order_not_by_the_text_of_the_row_id(audit):
+    filler = "\n".join(f"    x{i} | 718-7 | 130 | g/L | 2024-01-01" for i in range(7))
+    labs = (
+        "patient_id | test_code | result | unit | collected_at\n---\n"
+        + filler
+        + "\n    p1 | 2132-9 | 150 | pg/mL | 2024-03-01"  # line 9
+        + "\n    p1 | 2132-9 | 150 | pg/mL | 2024-03-01"  # line 10
+    )
+    db = audit.run(labs)
+    assert query(db, "select evidence_lab_row_ids from findings") == [(["lab_results.csv:9"],)]

@@ -185,3 +185,32 @@ def test_each_episode_carries_its_folate_row_and_deciding_b12_row(audit):
         "where finding = 'folate_before_b12'",
     ) == [(["lab_results.csv:2"], ["medications.csv:2"])]
     assert query(db, "select count(*), count(compliance_basis) from folate_episodes") == [(1, 0)]
+
+
+def test_drug_names_seen_in_real_extracts_are_classed_by_what_they_give(audit):
+    meds = """
+        multiple | | Multiple vitamins with folic acid 0.4 mg | administered | 2024-03-01 | 1 | tab
+        mvm      | | Multiple Vitamins-Minerals (folic acid)  | administered | 2024-03-01 | 1 | tab
+        renal    | | B complex-C-folic acid (NEPHRO-VITE RX)  | administered | 2024-03-01 | 1 | tab
+        b_12     | | B-12 1000 mcg injection                  | administered | 2024-03-01 | 1 | mg
+        b_12     | | FOLIC ACID                               | administered | 2024-03-01 | 5 | mg
+    """
+    assert reasons(audit, "", meds) == {"renal": ["never_tested"]}
+
+
+def test_the_antidote_is_recognised_by_name_over_code_and_by_dose_in_grams(audit):
+    meds = """
+        kit_code | 5514 | Cyanokit 5 g kit          | administered | 2024-03-01 |   |
+        kit_code |      | FOLIC ACID                | administered | 2024-03-01 | 5 | mg
+        gm       |      | Hydroxocobalamin injection| administered | 2024-03-01 | 5 | gm
+        gm       |      | FOLIC ACID                | administered | 2024-03-01 | 5 | mg
+    """
+    assert set(reasons(audit, "", meds)) == {"kit_code", "gm"}
+
+
+def test_an_ordered_b12_is_never_treatment_even_when_ordered_folate_counts(audit):
+    meds = """
+        p1 | | Cyanocobalamin | ordered | 2024-03-01 | 1 | mg
+        p1 | | FOLIC ACID     | ordered | 2024-03-01 | 5 | mg
+    """
+    assert reasons(audit, "", meds, count_ordered_events=True) == {"p1": ["never_tested"]}

@@ -10,7 +10,8 @@ from transforms.suppress import suppress_counts
 
 
 def table(rows: list[tuple]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["finding", "reason", "site", "count", "denominator"])
+    frame = pd.DataFrame(rows, columns=["finding", "reason", "site", "count", "denominator"])
+    return frame.assign(denominator_meaning="patients")
 
 
 def shown(out: pd.DataFrame) -> dict:
@@ -72,3 +73,15 @@ def test_no_hidden_part_can_be_recovered_by_subtraction(parts):
     hidden_parts = out[(out["reason"] != "(all)") & out["count"].isna()]
     total_shown = not pd.isna(out["count"].iloc[0])
     assert not (total_shown and len(hidden_parts) == 1)
+
+
+def test_a_lone_small_site_denominator_cannot_be_recovered_from_the_total():
+    rows = [
+        ("folate_before_b12", "(all)", "all sites", 10, 50),
+        ("folate_before_b12", "(all)", "a", 0, 5),
+        ("folate_before_b12", "(all)", "b", 10, 45),
+    ]
+    frame = table(rows).assign(denominator_meaning="folate episodes")
+    out = suppress_counts(frame, 7)
+    hidden = dict(zip(out["site"], out["denominator_suppressed"], strict=True))
+    assert hidden == {"all sites": False, "a": True, "b": True}

@@ -56,6 +56,17 @@ def test_a_missing_required_column_names_the_file_and_column(tmp_path):
     assert message.startswith("lab_results.csv: missing required column 'collected_at'")
 
 
+def test_a_file_without_a_header_is_reported_without_echoing_its_first_row(tmp_path):
+    folder = extract(tmp_path)
+    (folder / "lab_results.csv").write_text("MRN0012345,2132-9,187,pg/mL,2024-01-01,2024-01-02\n")
+    message = stop_message(folder, tmp_path)
+    assert message == (
+        "lab_results.csv: missing required column 'patient_id'; line 1 has 6 columns, "
+        "of which the known ones are: none"
+    )
+    assert "MRN0012345" not in message and "187" not in message
+
+
 def test_a_semicolon_file_is_named_as_the_wrong_delimiter(tmp_path):
     folder = extract(tmp_path)
     (folder / "medications.csv").write_text("patient_id;drug_name;event_type;event_at\n")
@@ -161,6 +172,23 @@ def test_far_future_dates_are_kept_unless_the_configuration_rejects_them(tmp_pat
     ]
 
 
+def test_dates_padded_with_tabs_or_carriage_returns_load_like_any_other(tmp_path):
+    folder = extract(tmp_path)
+    (folder / "lab_results.csv").write_text(
+        "patient_id,test_code,result,unit,collected_at,resulted_at\n"
+        'p1,2132-9,150,pg/mL,\t2024-03-01,"2024-03-02\r"\n'
+        "p2,2132-9,150,pg/mL,2024-03-01T10:00 ,2024-03-02\t\n"
+    )
+    db = run_stages(folder, LENIENT, tmp_path / "work")
+    assert query(
+        db, "select patient_id, collected_at::varchar, resulted_at::date::varchar, "
+        "collected_has_time from lab_results order by 1"
+    ) == [
+        ("p1", "2024-03-01 00:00:00", "2024-03-02", False),
+        ("p2", "2024-03-01 10:00:00", "2024-03-02", True),
+    ]
+
+
 def test_a_medication_needs_a_code_or_a_name(tmp_path):
     meds = """
         patient_id | drug_code | drug_name | event_type   | event_at
@@ -192,6 +220,29 @@ def test_parquet_files_are_read_in_place_with_their_row_numbers(tmp_path):
     assert query(db, "select patient_id from findings where finding = 'b12_deficient'") == [("p1",)]
     assert query(db, "select source_file, source_line, check_name from quarantine") == [
         ("lab_results.parquet", 3, "not_nullable")
+    ]
+
+
+def test_typed_parquet_timestamps_are_read_as_iso_times_in_utc(tmp_path):
+    folder = extract(tmp_path)
+    (folder / "lab_results.csv").unlink()
+    # 08:00 UTC, stored with a +02:00 zone (10:00 local).
+    utc = pa.array([dt.datetime(2024, 3, 1, 8, 0)] * 2, pa.timestamp("us", tz="UTC"))
+    zoned = utc.cast(pa.timestamp("us", tz="+02:00"))
+    table = pa.table({
+        "patient_id": ["p1", "p2"], "test_code": ["2132-9"] * 2, "result": ["150", "150"],
+        "unit": ["pg/mL"] * 2, "collected_at": zoned,
+        "resulted_at": pa.array([dt.datetime(2024, 3, 2, 9, 30, 0, 123456), None],
+                                pa.timestamp("ns")),
+    })
+    pq.write_table(table, folder / "lab_results.parquet")
+    db = run_stages(folder, LENIENT, tmp_path / "work")
+    assert query(
+        db, "select collected_at::varchar, resulted_at::varchar, collected_has_time "
+        "from lab_results order by patient_id"
+    ) == [
+        ("2024-03-01 08:00:00", "2024-03-02 09:30:00.123456", True),
+        ("2024-03-01 08:00:00", None, True),
     ]
 
 

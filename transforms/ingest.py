@@ -84,13 +84,14 @@ def stage_file(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
     The view reads the file in place when validation streams it, so no copy of the raw
     text is ever written. Returns rows read (including rows of the wrong shape).
     """
-    header = _csv_header(source) if source.is_csv else _parquet_header(con, source)
+    types = None if source.is_csv else _parquet_types(con, source)
+    header = _csv_header(source) if types is None else list(types)
     _check_header(source, header)
     try:
-        if source.is_csv:
+        if types is None:
             source.rows_read = _stage_csv(con, source, header)
         else:
-            source.rows_read = _stage_parquet(con, source, header)
+            source.rows_read = _stage_parquet(con, source, types)
     except duckdb.Error as exc:
         raise InputError(f"{source.name}: unreadable ({_first_line(exc)})") from None
     return source.rows_read
@@ -112,10 +113,10 @@ def _csv_header(source: SourceFile) -> list[str]:
     return [name.strip() for name in first]
 
 
-def _parquet_header(con: duckdb.DuckDBPyConnection, source: SourceFile) -> list[str]:
+def _parquet_types(con: duckdb.DuckDBPyConnection, source: SourceFile) -> dict[str, str]:
     try:
         rows = con.execute("describe select * from read_parquet($p)", {"p": str(source.path)})
-        return [row[0] for row in rows.fetchall()]
+        return {row[0]: row[1] for row in rows.fetchall()}
     except duckdb.Error as exc:
         raise InputError(f"{source.name}: unreadable Parquet file ({_first_line(exc)})") from None
 
@@ -128,22 +129,43 @@ def _check_header(source: SourceFile, header: list[str]) -> None:
                     f"{source.name}: line 1 has one column split by {label}s; "
                     "extract files must be comma-separated"
                 )
+    # Line 1 may be data, not a header (an export without one): never echo its values,
+    # which could be patient identifiers. Name only columns the schema knows.
+    known = set(known_columns(source.table))
     duplicates = sorted({c for c in header if header.count(c) > 1})
     if duplicates:
-        raise InputError(f"{source.name}: column {duplicates[0]!r} appears twice in line 1")
+        named = [c for c in duplicates if c in known]
+        what = f"column {named[0]!r} appears" if named else "a column name appears"
+        raise InputError(f"{source.name}: {what} twice in line 1")
     missing = [c for c in required_columns(source.table) if c not in header]
     if missing:
+        found = sorted(known & set(header))
         raise InputError(
-            f"{source.name}: missing required column {missing[0]!r} "
-            f"(line 1 has: {', '.join(header) or 'nothing'})"
+            f"{source.name}: missing required column {missing[0]!r}; line 1 has "
+            f"{len(header)} columns, of which the known ones are: {', '.join(found) or 'none'}"
         )
 
 
-def _select_known(source: SourceFile, header: list[str]) -> str:
+def _select_known(source: SourceFile, header: list[str], types: dict | None = None) -> str:
+    types = types or {}
     return ", ".join(
-        f'"{c}"::varchar as "{c}"' if c in header else f'null::varchar as "{c}"'
+        f'{_as_text(c, types.get(c))} as "{c}"' if c in header else f'null::varchar as "{c}"'
         for c in known_columns(source.table)
     )
+
+
+def _as_text(column: str, parquet_type: str | None) -> str:
+    """A column as ISO text. Typed Parquet dates and times are formatted the way the
+    schemas expect; a time zone is converted to UTC. A TIMESTAMP column always carries a
+    time of day, even where it holds midnight for a date-only value."""
+    quoted = f'"{column}"'
+    if parquet_type == "DATE":
+        return f"strftime({quoted}, '%Y-%m-%d')"
+    if parquet_type == "TIMESTAMP WITH TIME ZONE":
+        return f"strftime(timezone('UTC', {quoted}), '%Y-%m-%dT%H:%M:%S.%f')"
+    if parquet_type and parquet_type.startswith("TIMESTAMP"):
+        return f"strftime({quoted}::timestamp, '%Y-%m-%dT%H:%M:%S.%f')"
+    return f"{quoted}::varchar"
 
 
 def _csv_reader(source: SourceFile, header: list[str], rejects: str) -> str:
@@ -184,11 +206,11 @@ def _keep_rejects(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
     return count
 
 
-def _stage_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, header: list[str]) -> int:
+def _stage_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, types: dict) -> int:
     path = _sql_quote(str(source.path))
     view = file_view(source.table, source.index)
     con.execute(
-        f"create view {view} as select {_select_known(source, header)} "
+        f"create view {view} as select {_select_known(source, list(types), types)} "
         f"from read_parquet('{path}')"
     )
     return con.execute(f"select count(*) from {view}").fetchall()[0][0]

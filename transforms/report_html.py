@@ -7,6 +7,7 @@ from html import escape
 import pandas as pd
 
 from transforms.config import AuditConfig
+from transforms.suppress import is_small
 
 DEFINITIONS = {
     "b12_deficient": "Serum B12 below the deficiency threshold (default < 180 pg/mL).",
@@ -44,7 +45,7 @@ def render_report(
         "<h2>By site</h2>" + _counts_table(by_site, with_site=True),
         "<h2>What each finding means</h2>"
         + _table(["finding", "definition"], [[k, v] for k, v in DEFINITIONS.items()]),
-        "<h2>Inputs</h2>" + _inputs_table(run),
+        "<h2>Inputs</h2>" + _inputs_table(run, config.suppress_counts_up_to),
         "<h2>B12 and MMA results: usable, or why not</h2>"
         + _frame_table(usability, ["analyte", "status", "reason", "rows"]),
         "<h2>Quarantine summary</h2><p class=note>Rows that failed validation, kept in the "
@@ -116,16 +117,13 @@ def _bar_chart(frame: pd.DataFrame) -> str:
     )
 
 
-def _inputs_table(run: dict) -> str:
+def _inputs_table(run: dict, up_to: int) -> str:
+    def shown(n: int) -> object:
+        return "suppressed" if is_small(n, up_to) else n
+
+    counts = ("rows_read", "rows_loaded", "rows_quarantined")
     rows = [
-        [
-            f["file"],
-            f["table"],
-            f["rows_read"],
-            f["rows_loaded"],
-            f["rows_quarantined"],
-            f["sha256"][:16] + "...",
-        ]
+        [f["file"], f["table"], *(shown(f[c]) for c in counts), f["sha256"][:16] + "..."]
         for f in run["inputs"]
     ]
     return _table(

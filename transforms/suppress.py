@@ -2,8 +2,8 @@
 
 Primary: a count from 1 to `up_to` (default 7) is not shown and is marked suppressed.
 Secondary: where a total is shown and exactly one of its parts is suppressed, the part
-could be recovered by subtraction, so the smallest other part is suppressed too. Zero is
-never suppressed (it discloses no one).
+could be recovered by subtraction, so the smallest other part is suppressed too. The same
+holds for denominators across sites. Zero is never suppressed (it discloses no one).
 """
 
 from __future__ import annotations
@@ -28,10 +28,28 @@ def suppress_counts(table: pd.DataFrame, up_to: int) -> pd.DataFrame:
         changed = _protect_parts(out, "reason", "(all)", ["finding", "site"])
         changed |= _protect_parts(out, "site", "all sites", ["finding", "reason"])
     out["count"] = out["count"].astype("Int64").mask(out["suppressed"])
-    small_denominator = out["denominator"].map(lambda n: is_small(n, up_to))
-    out["denominator"] = out["denominator"].astype("Int64").mask(small_denominator)
-    out["denominator_suppressed"] = small_denominator
+    hidden = _hidden_denominators(out, up_to)
+    out["denominator_suppressed"] = [
+        (m, s) in hidden for m, s in zip(out["denominator_meaning"], out["site"], strict=True)
+    ]
+    out["denominator"] = out["denominator"].astype("Int64").mask(out["denominator_suppressed"])
     return out
+
+
+def _hidden_denominators(out: pd.DataFrame, up_to: int) -> set[tuple[str, str]]:
+    """(denominator meaning, site) pairs to hide: small ones, and one more where a lone
+    hidden site could be recovered from the all-sites denominator."""
+    den = out[["denominator_meaning", "site", "denominator"]].drop_duplicates(
+        ["denominator_meaning", "site"]
+    )
+    den = den.assign(
+        finding=den["denominator_meaning"], reason="(all)", count=den["denominator"],
+        suppressed=den["denominator"].map(lambda n: is_small(n, up_to)),
+    ).reset_index(drop=True)
+    while _protect_parts(den, "site", "all sites", ["finding", "reason"]):
+        pass
+    hidden = den[den["suppressed"]]
+    return set(zip(hidden["denominator_meaning"], hidden["site"], strict=True))
 
 
 def suppress_column(table: pd.DataFrame, column: str, up_to: int) -> pd.DataFrame:

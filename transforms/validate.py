@@ -21,7 +21,7 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow
 
-from schemas.canonical import SCHEMAS, known_columns
+from schemas.canonical import SCHEMAS, STRIP, known_columns
 from transforms.config import AuditConfig
 from transforms.errors import InputError
 from transforms.ingest import file_view
@@ -46,6 +46,7 @@ class FileToLoad:
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     """The quarantine table and an empty canonical table per input table."""
+    con.execute(f"create or replace macro strip_ws(x) as regexp_replace(x, '{STRIP}', '', 'g')")
     con.execute(
         """
         create or replace table quarantine (

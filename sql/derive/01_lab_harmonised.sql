@@ -32,6 +32,8 @@ parsed as (
 
 select
     p.row_id,
+    p.source_file,
+    p.source_line,
     p.patient_id,
     p.site,
     p.loinc,

@@ -32,6 +32,8 @@ with classed as (
 
 select
     row_id,
+    source_file,
+    source_line,
     patient_id,
     site,
     collected_at,

@@ -9,6 +9,8 @@
 create or replace table mma_results as
 select
     row_id,
+    source_file,
+    source_line,
     patient_id,
     site,
     collected_at,

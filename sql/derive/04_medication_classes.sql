@@ -3,10 +3,12 @@
 -- Matching: by drug_code when it is on reference/drug_codes.csv (RxNorm or ATC); otherwise
 -- by drug_name against reference/drug_names.csv, case-insensitively, the lowest priority
 -- number winning (so "multivitamin with folic acid" is a multivitamin, not folic acid).
+-- A name matching the antidote (Cyanokit) wins even over a listed code.
 -- Classes: folate_therapeutic, b12_treatment, b12_antidote, folate_low_dose, folinic_acid,
 -- other. A B12 product given at >= $b12_antidote_dose_at_least_mg (5000 mg = 5 g, the
 -- Cyanokit dose) is the cyanide antidote, not B12 treatment.
--- counts_as_exposure: administered or dispensed; ordered only if $count_ordered_events.
+-- counts_as_exposure (for folate): administered or dispensed; ordered only if
+-- $count_ordered_events. B12 treatment is always administered or dispensed only.
 -- Other event types (not_given, held, discontinued, anything else) never count.
 create or replace table medication_classes as
 with by_code as (
@@ -27,12 +29,16 @@ by_name as (
 dosed as (
     select
         m.*,
-        coalesce(c.drug_class, n.drug_class, 'other') as listed_class,
+        -- A name saying Cyanokit wins over a code for plain hydroxocobalamin.
+        if(n.drug_class = 'b12_antidote', 'b12_antidote',
+            coalesce(c.drug_class, n.drug_class, 'other')) as listed_class,
         case when c.drug_class is not null then 'code' when n.drug_class is not null then 'name' end
             as matched_by,
         try_cast(trim(m.dose) as double) * case lower(trim(m.dose_unit))
-            when 'g' then 1000 when 'mg' then 1 when 'mcg' then 0.001 when 'ug' then 0.001
-            when 'µg' then 0.001 when 'microgram' then 0.001 when 'micrograms' then 0.001
+            when 'g' then 1000 when 'gm' then 1000 when 'gram' then 1000 when 'grams' then 1000
+            when 'mg' then 1 when 'milligram' then 1 when 'milligrams' then 1
+            when 'mcg' then 0.001 when 'ug' then 0.001 when 'µg' then 0.001
+            when 'microgram' then 0.001 when 'micrograms' then 0.001
         end as dose_mg
     from medications as m
     left join by_code as c using (row_id)
@@ -41,6 +47,8 @@ dosed as (
 
 select
     row_id,
+    source_file,
+    source_line,
     patient_id,
     site,
     drug_code,

@@ -4,21 +4,22 @@
 -- Exposure: a medication_classes row of class folate_therapeutic that counts_as_exposure.
 -- Episode:  starts at a patient's first exposure, and again at an exposure more than
 --           $folate_episode_gap_days (365) days after the previous exposure (calendar dates).
---           F0 = the starting exposure's time (ties at one time: lowest row_id).
+--           F0 = the starting exposure's time (ties at one time: first in file order).
 --
 -- "At or before F0": when both times carry a time of day, compare timestamps; when either is
 -- date-only, compare dates, so the same day counts as known (and as concurrent).
 --
 -- Compliant when any of (compliance_basis):
---   b12_treatment        B12 treatment dated from F0 - $b12_treatment_lookback_days (365)
---                        to the end of F0's day, both edges inclusive;
+--   b12_treatment        B12 treatment (administered or dispensed; never merely ordered) dated
+--                        from F0 - $b12_treatment_lookback_days (365) to the end of F0's day,
+--                        both edges inclusive (evidence: the latest such dose);
 --   adequate_b12         the latest valid B12 known at F0 is adequate;
 --   borderline_mma_normal  it is borderline, with a valid MMA <= 271 nmol/L and none above,
 --                        collected -$mma_window_before_days..+$mma_window_after_days around it
 --                        and known at or before F0.
 -- "Latest valid B12 known at F0": known (resulted_at, else collected_at) at or before F0,
 --   collected on or after F0's date - $b12_result_lookback_days (365); the latest by
---   collection time (ties: later known time, then the worse class, then row_id).
+--   collection time (ties: later known time, then the worse class, then file order).
 -- Otherwise the first reason that fits:
 --   known_low_untreated  that latest known B12 exists (deficient, borderline or indeterminate);
 --   pending              a valid B12 collected at or before F0, within the look-back, known after F0;
@@ -30,17 +31,19 @@
 create or replace table folate_episodes as
 with exposures as (
     select
-        row_id, patient_id, site, event_at, event_has_time, event_date,
+        row_id, source_file, source_line, patient_id, site, event_at, event_has_time, event_date,
         date_diff('day', lag(event_date) over w, event_date) as days_after_previous
     from medication_classes
     where drug_class = 'folate_therapeutic' and counts_as_exposure
-    window w as (partition by patient_id order by event_at, row_id)
+    window w as (partition by patient_id order by event_at, source_file, source_line)
 ),
 
 episodes as (
     select
         patient_id,
-        row_number() over (partition by patient_id order by event_at, row_id)::integer as episode,
+        row_number() over (
+            partition by patient_id order by event_at, source_file, source_line
+        )::integer as episode,
         row_id as f0_row_id,
         site,
         event_at as f0_at,
@@ -51,18 +54,22 @@ episodes as (
 ),
 
 treatment as (
-    select e.patient_id, e.episode, min(t.row_id) as treatment_row_id
+    select
+        e.patient_id, e.episode,
+        arg_max(t.row_id, (t.event_at, t.source_file, t.source_line)) as treatment_row_id
     from episodes as e
     inner join medication_classes as t
         on t.patient_id = e.patient_id
-        and t.drug_class = 'b12_treatment' and t.counts_as_exposure
+        and t.drug_class = 'b12_treatment'
+        and t.event_type in ('administered', 'dispensed')
         and t.event_date between e.f0_date - $b12_treatment_lookback_days and e.f0_date
     group by all
 ),
 
 b12_timed as (
     select
-        e.patient_id, e.episode, e.f0_date, b.row_id, b.collected_at, b.known_at,
+        e.patient_id, e.episode, e.f0_date, b.row_id, b.source_file, b.source_line,
+        b.collected_at, b.known_at,
         b.b12_class, b.class_rank, b.collected_at::date as collected_date,
         if(b.known_has_time and e.f0_has_time,
             b.known_at <= e.f0_at, b.known_at::date <= e.f0_date) as known_by_f0,
@@ -79,7 +86,7 @@ latest_known as (
     where known_by_f0 and collected_by_f0 and in_lookback
     qualify row_number() over (
         partition by patient_id, episode
-        order by collected_at desc, known_at desc, class_rank, row_id
+        order by collected_at desc, known_at desc, class_rank, source_file, source_line
     ) = 1
 ),
 
@@ -88,7 +95,7 @@ mma_settling as (
         l.patient_id, l.episode,
         count(*) filter (where m.mma_class = 'normal') as normal_mmas,
         count(*) filter (where m.mma_class = 'elevated') as elevated_mmas,
-        list(m.row_id order by m.row_id) as mma_row_ids
+        list(m.row_id order by m.collected_at, m.source_file, m.source_line) as mma_row_ids
     from latest_known as l
     inner join episodes as e using (patient_id, episode)
     inner join mma_results as m
@@ -104,12 +111,12 @@ mma_settling as (
 first_of as (
     select
         patient_id, episode,
-        arg_min(row_id, (collected_at, row_id))
+        arg_min(row_id, (collected_at, source_file, source_line))
             filter (where collected_by_f0 and in_lookback and not known_by_f0) as pending_row_id,
-        arg_min(row_id, (collected_at, row_id)) filter (
+        arg_min(row_id, (collected_at, source_file, source_line)) filter (
             where not collected_by_f0 and collected_date <= f0_date + $b12_tested_after_days
         ) as tested_after_row_id,
-        arg_max(row_id, (collected_at, row_id))
+        arg_max(row_id, (collected_at, source_file, source_line))
             filter (where known_by_f0 and collected_by_f0 and not in_lookback) as stale_row_id
     from b12_timed
     group by all

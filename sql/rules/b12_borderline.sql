@@ -2,7 +2,7 @@
 -- Definition: any valid B12 '=v' with $b12_deficient_below_pg_ml (180) <= v <=
 --   $b12_adequate_above_pg_ml (350) pg/mL. Censored results ('<200') are indeterminate, not borderline.
 -- Grain: one row per patient. index_date = date of the earliest borderline result.
--- Ties (several at the earliest collection time): the lowest value, then row_id.
+-- Ties (several at the earliest collection time): the lowest value, then file order.
 select
     patient_id,
     'b12_borderline' as finding,
@@ -14,4 +14,6 @@ select
     site
 from b12_results
 where b12_class = 'borderline'
-qualify row_number() over (partition by patient_id order by collected_at, value_pg_ml, row_id) = 1
+qualify row_number() over (
+    partition by patient_id order by collected_at, value_pg_ml, source_file, source_line
+) = 1

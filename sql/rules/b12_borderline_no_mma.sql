@@ -6,7 +6,7 @@
 --   otherwise 'pending' (the MMA may still come). $data_end is as_of_date, else the latest
 --   date in the extract.
 -- Grain: one row per patient: the earliest 'no_mma' result; only when there is none, the
---   earliest 'pending' one. Ties: the lowest value, then row_id.
+--   earliest 'pending' one. Ties: the lowest value, then file order.
 -- Missing data: an MMA with no usable value does not count as an MMA.
 with unworked as (
     select
@@ -35,5 +35,6 @@ select
     site
 from unworked
 qualify row_number() over (
-    partition by patient_id order by reason = 'pending', collected_at, value_pg_ml, row_id
+    partition by patient_id
+    order by reason = 'pending', collected_at, value_pg_ml, source_file, source_line
 ) = 1

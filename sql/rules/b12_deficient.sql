@@ -2,7 +2,7 @@
 -- Definition: any valid B12 in class 'deficient' (sql/derive/02_b12_results.sql:
 --   value < $b12_deficient_below_pg_ml (180 pg/mL), or '<x' with x <= 180, or '<=x' with x < 180).
 -- Grain: one row per patient. index_date = date of the earliest deficient result.
--- Ties (several at the earliest collection time): the lowest value, then row_id.
+-- Ties (several at the earliest collection time): the lowest value, then file order.
 -- Missing data: invalid results and unknown units never reach b12_results.
 select
     patient_id,
@@ -15,4 +15,6 @@ select
     site
 from b12_results
 where b12_class = 'deficient'
-qualify row_number() over (partition by patient_id order by collected_at, value_pg_ml, row_id) = 1
+qualify row_number() over (
+    partition by patient_id order by collected_at, value_pg_ml, source_file, source_line
+) = 1

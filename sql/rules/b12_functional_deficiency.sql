@@ -4,16 +4,18 @@
 --   collected from $mma_window_before_days (30) days before to $mma_window_after_days (90) days
 --   after the B12, by calendar date, both edges inclusive.
 -- Grain: one row per patient. index_date = date of the earliest such borderline result.
--- Ties: the lowest B12 value, then row_id. Evidence: the B12 row and every elevated MMA in its window.
+-- Ties: the lowest B12 value, then file order. Evidence: the B12 row and every elevated MMA in its window.
 -- Missing data: an MMA with no usable value (invalid text, unknown unit) is not an MMA.
 with confirmed as (
     select
         b.patient_id,
         b.row_id,
+        b.source_file,
+        b.source_line,
         b.collected_at,
         b.value_pg_ml,
         b.site,
-        list(m.row_id order by m.collected_at, m.row_id) as mma_row_ids
+        list(m.row_id order by m.collected_at, m.source_file, m.source_line) as mma_row_ids
     from b12_results as b
     inner join mma_results as m
         on m.patient_id = b.patient_id
@@ -34,4 +36,6 @@ select
     []::varchar[] as evidence_medication_row_ids,
     site
 from confirmed
-qualify row_number() over (partition by patient_id order by collected_at, value_pg_ml, row_id) = 1
+qualify row_number() over (
+    partition by patient_id order by collected_at, value_pg_ml, source_file, source_line
+) = 1
