@@ -145,6 +145,39 @@ def test_rows_after_a_rejected_line_keep_their_own_line_numbers(tmp_path):
     ]
 
 
+def test_empty_lines_do_not_shift_the_line_numbers_of_later_rows(tmp_path):
+    folder = extract(tmp_path)
+    (folder / "lab_results.csv").write_text(
+        "patient_id,test_code,result,unit,collected_at\n"  # line 1
+        "p1,2132-9,150,pg/mL,2024-03-01\n"  # 2
+        "\n"  # 3: empty, skipped by the reader
+        "p2,2132-9,150,pg/mL,bad\n"  # 4
+        "\n\n"  # 5, 6
+        "p3,2132-9,150\n"  # 7: too few fields
+        "p4,2132-9,150,pg/mL,2024-03-01\n"  # 8
+    )
+    db = run_stages(folder, LENIENT, tmp_path / "work")
+    assert query(db, "select source_line, check_name from quarantine order by 1") == [
+        (4, "iso_date"), (7, "csv_missing_columns")
+    ]
+    assert query(db, "select patient_id, source_line from lab_results order by 2") == [
+        ("p1", 2), ("p4", 8)
+    ]
+
+
+def test_empty_lines_are_found_across_read_chunks():
+    from transforms.ingest import _find_empty_lines
+
+    empty: list[int] = []
+    text = b"h\nrow\n\nrow\r\n\r\nrow\n"
+    newlines, carry = 0, b""
+    for cut in range(0, len(text), 3):  # 3-byte chunks split every pair somewhere
+        chunk = text[cut : cut + 3]
+        newlines = _find_empty_lines(carry + chunk, newlines - carry.count(b"\n"), empty)
+        carry = chunk[-2:]
+    assert empty == [3, 5]
+
+
 def test_rows_read_equal_rows_loaded_plus_rows_quarantined(tmp_path):
     db = tmp_path / "work" / "build.duckdb"
     folder = extract(tmp_path)

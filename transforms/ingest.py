@@ -29,6 +29,7 @@ class SourceFile:
     table: str
     path: Path
     sha256: str
+    empty_lines: list[int]
     index: int
     rows_read: int = 0
 
@@ -52,7 +53,7 @@ def discover(input_dir: Path) -> list[SourceFile]:
             "(and optionally patients.csv), as CSV or Parquet"
         )
     sources = [
-        SourceFile(FILE_NAME.match(p.name)[1].lower(), p, sha256_of(p), index)
+        SourceFile(FILE_NAME.match(p.name)[1].lower(), p, *scan(p), index)
         for index, p in enumerate(files)
     ]
     present = {s.table for s in sources}
@@ -62,12 +63,43 @@ def discover(input_dir: Path) -> list[SourceFile]:
     return sources
 
 
-def sha256_of(path: Path) -> str:
+def scan(path: Path) -> tuple[str, list[int]]:
+    """The file's SHA-256, and the numbers of its empty lines, in one read.
+
+    DuckDB's CSV reader skips empty lines without counting them; validation needs them to
+    give later rows their true line numbers. (An empty line inside a quoted field is
+    counted too; such files get approximate line numbers, as for any quoted line break.)
+    """
     digest = hashlib.sha256()
+    empty: list[int] = []
+    newlines, carry = 0, b""
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
-    return digest.hexdigest()
+            if path.suffix.lower() == ".csv":
+                newlines = _find_empty_lines(carry + chunk, newlines - carry.count(b"\n"), empty)
+                carry = chunk[-2:]
+    return digest.hexdigest(), empty
+
+
+def _find_empty_lines(buffer: bytes, newlines_before: int, empty: list[int]) -> int:
+    """Appends the line numbers of empty lines starting in `buffer`; returns the newline
+    count at its end. A line is empty when a newline is followed by another (or by CRLF)."""
+    hits = sorted([*_positions(buffer, b"\n\n"), *_positions(buffer, b"\n\r\n")])
+    seen, counted_to = newlines_before, 0
+    for found in hits:
+        seen += buffer.count(b"\n", counted_to, found + 1)
+        counted_to = found + 1
+        if not empty or seen + 1 > empty[-1]:  # a pair inside the carried bytes is known
+            empty.append(seen + 1)
+    return newlines_before + buffer.count(b"\n")
+
+
+def _positions(buffer: bytes, pattern: bytes):
+    start = 0
+    while (found := buffer.find(pattern, start)) >= 0:
+        yield found
+        start = found + 1
 
 
 def create_staging(con: duckdb.DuckDBPyConnection) -> None:
@@ -76,6 +108,7 @@ def create_staging(con: duckdb.DuckDBPyConnection) -> None:
         "create table staging.csv_rejects (source_file varchar, table_name varchar, "
         "source_line bigint, column_name varchar, check_name varchar, value varchar)"
     )
+    con.execute("create table staging.empty_lines (source_file varchar, source_line bigint)")
 
 
 def stage_file(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
@@ -182,6 +215,11 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, header: list[
     counted = con.execute(f"select count(*) from {_csv_reader(source, header, keep)}")
     accepted = counted.fetchall()[0][0]
     rejected = _keep_rejects(con, source)
+    if source.empty_lines:
+        con.executemany(
+            "insert into staging.empty_lines values (?, ?)",
+            [(source.name, line) for line in source.empty_lines],
+        )
     # The view reads the rows of the right shape, in file order; validation numbers them.
     con.execute(
         f"create view {file_view(source.table, source.index)} as "

@@ -67,14 +67,16 @@ def validate_and_load(
     limit = dt.date.today() if config.reject_future_dates else None
     check = partial(_check_batch, SCHEMAS[source.table](limit), source)
     allowed = config.max_quarantine_fraction * source.rows_read
-    rejects = _rejected_lines(con, source)
-    bad_rows = len(rejects)
+    skipped = _skipped_lines(con, source)
+    bad_rows = con.execute(
+        "select count(*) from staging.csv_rejects where source_file = $f", {"f": source.name}
+    ).fetchall()[0][0]
     failures: list[pd.DataFrame] = []
     writer = con.cursor()  # the reader's connection is busy until the stream ends
     # Each batch commits on its own: one transaction per file would hold the whole file's
     # rows in memory (up to the memory limit) until it commits.
     reader = con.sql(f"select * from {file_view(source.table, source.index)}")
-    batches = _numbered(reader.to_arrow_reader(config.batch_rows), rejects, source.is_csv)
+    batches = _numbered(reader.to_arrow_reader(config.batch_rows), skipped, source.is_csv)
     for passed, failed in _bounded_map(check, batches, VALIDATION_THREADS):
         failures.append(failed)
         bad_rows += failed["source_line"].nunique()
@@ -88,19 +90,21 @@ def validate_and_load(
     return bad_rows
 
 
-def _rejected_lines(con: duckdb.DuckDBPyConnection, source: FileToLoad) -> np.ndarray:
+def _skipped_lines(con: duckdb.DuckDBPyConnection, source: FileToLoad) -> np.ndarray:
+    """Lines the CSV reader did not return as rows: rejected rows and empty lines."""
     rows = con.execute(
-        "select source_line from staging.csv_rejects where source_file = $f order by 1",
+        "select source_line from staging.csv_rejects where source_file = $f union "
+        "select source_line from staging.empty_lines where source_file = $f order by 1",
         {"f": source.name},
     ).fetchall()
     return np.array([r[0] for r in rows], dtype=np.int64)
 
 
-def _numbered(reader, rejects: np.ndarray, is_csv: bool):
+def _numbered(reader, skipped: np.ndarray, is_csv: bool):
     """(batch, line numbers): the k-th row of a CSV file (1-based) is on line k + 1, plus
-    the rejected lines before it; a Parquet row's "line" is its row number."""
-    # The j-th rejected line R_j (1-based j) has R_j - 1 - j accepted rows before it.
-    accepted_before = rejects - 1 - np.arange(1, len(rejects) + 1)
+    the skipped lines before it; a Parquet row's "line" is its row number."""
+    # The j-th skipped line S_j (1-based j) has S_j - 1 - j rows returned before it.
+    accepted_before = skipped - 1 - np.arange(1, len(skipped) + 1)
     seen = 0
     for batch in reader:
         k = np.arange(seen + 1, seen + batch.num_rows + 1, dtype=np.int64)
