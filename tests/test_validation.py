@@ -165,17 +165,15 @@ def test_empty_lines_do_not_shift_the_line_numbers_of_later_rows(tmp_path):
     ]
 
 
-def test_empty_lines_are_found_across_read_chunks():
-    from transforms.ingest import _find_empty_lines
+@pytest.mark.parametrize("size", [1, 2, 3, 100])
+def test_empty_lines_are_found_across_read_chunks(size):
+    from transforms.ingest import _LineScan
 
-    empty: list[int] = []
-    text = b"h\nrow\n\nrow\r\n\r\nrow\n"
-    newlines, carry = 0, b""
-    for cut in range(0, len(text), 3):  # 3-byte chunks split every pair somewhere
-        chunk = text[cut : cut + 3]
-        newlines = _find_empty_lines(carry + chunk, newlines - carry.count(b"\n"), empty)
-        carry = chunk[-2:]
-    assert empty == [3, 5]
+    text = b"\nh\nrow\n\nrow\r\n\r\nrow\n\n"
+    scan = _LineScan()
+    for cut in range(0, len(text), size):  # small chunks split every pair somewhere
+        scan.feed(text[cut : cut + size])
+    assert scan.empty == [1, 4, 6, 8]
 
 
 def test_rows_read_equal_rows_loaded_plus_rows_quarantined(tmp_path):
@@ -205,20 +203,22 @@ def test_far_future_dates_are_kept_unless_the_configuration_rejects_them(tmp_pat
     ]
 
 
-def test_dates_padded_with_tabs_or_carriage_returns_load_like_any_other(tmp_path):
+def test_dates_padded_with_spaces_load_and_with_tabs_are_quarantined_not_crashed(tmp_path):
     folder = extract(tmp_path)
     (folder / "lab_results.csv").write_text(
         "patient_id,test_code,result,unit,collected_at,resulted_at\n"
         'p1,2132-9,150,pg/mL,\t2024-03-01,"2024-03-02\r"\n'
-        "p2,2132-9,150,pg/mL,2024-03-01T10:00 ,2024-03-02\t\n"
+        "p2,2132-9,150,pg/mL, 2024-03-01T10:00 ,2024-03-02 \n"
     )
     db = run_stages(folder, LENIENT, tmp_path / "work")
     assert query(
-        db, "select patient_id, collected_at::varchar, resulted_at::date::varchar, "
-        "collected_has_time from lab_results order by 1"
-    ) == [
-        ("p1", "2024-03-01 00:00:00", "2024-03-02", False),
-        ("p2", "2024-03-01 10:00:00", "2024-03-02", True),
+        db,
+        "select patient_id, collected_at::varchar, resulted_at::date::varchar, "
+        "collected_has_time from lab_results order by 1",
+    ) == [("p2", "2024-03-01 10:00:00", "2024-03-02", True)]
+    assert query(db, "select source_line, column_name, check_name from quarantine") == [
+        (2, "collected_at", "iso_date"),
+        (2, "resulted_at", "iso_date"),
     ]
 
 

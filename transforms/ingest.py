@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from schemas.canonical import REQUIRED_TABLES, known_columns, required_columns
 from transforms.errors import InputError
@@ -71,35 +72,39 @@ def scan(path: Path) -> tuple[str, list[int]]:
     counted too; such files get approximate line numbers, as for any quoted line break.)
     """
     digest = hashlib.sha256()
-    empty: list[int] = []
-    newlines, carry = 0, b""
+    lines = _LineScan()
+    is_csv = path.suffix.lower() == ".csv"
     with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
+        while chunk := handle.read(8 << 20):
             digest.update(chunk)
-            if path.suffix.lower() == ".csv":
-                newlines = _find_empty_lines(carry + chunk, newlines - carry.count(b"\n"), empty)
-                carry = chunk[-2:]
-    return digest.hexdigest(), empty
+            if is_csv:
+                lines.feed(chunk)
+    return digest.hexdigest(), lines.empty
 
 
-def _find_empty_lines(buffer: bytes, newlines_before: int, empty: list[int]) -> int:
-    """Appends the line numbers of empty lines starting in `buffer`; returns the newline
-    count at its end. A line is empty when a newline is followed by another (or by CRLF)."""
-    hits = sorted([*_positions(buffer, b"\n\n"), *_positions(buffer, b"\n\r\n")])
-    seen, counted_to = newlines_before, 0
-    for found in hits:
-        seen += buffer.count(b"\n", counted_to, found + 1)
-        counted_to = found + 1
-        if not empty or seen + 1 > empty[-1]:  # a pair inside the carried bytes is known
-            empty.append(seen + 1)
-    return newlines_before + buffer.count(b"\n")
+class _LineScan:
+    """Finds empty lines (LF or CRLF) in a file fed chunk by chunk, with numpy."""
 
+    def __init__(self) -> None:
+        self.empty: list[int] = []
+        self.offset = 0  # file offset of the next chunk
+        self.newlines = 0  # newlines before it
+        self.last_newline = -1  # file offset of the last newline seen (-1: line 1 starts at 0)
+        self.last_byte = 0
 
-def _positions(buffer: bytes, pattern: bytes):
-    start = 0
-    while (found := buffer.find(pattern, start)) >= 0:
-        yield found
-        start = found + 1
+    def feed(self, chunk: bytes) -> None:
+        data = np.frombuffer(chunk, dtype=np.uint8)
+        at = np.flatnonzero(data == 10)
+        if len(at):
+            where = at + self.offset
+            gap = where - np.concatenate(([self.last_newline], where[:-1]))
+            before = np.where(at > 0, data[np.maximum(at - 1, 0)], self.last_byte)
+            empty = (gap == 1) | ((gap == 2) & (before == 13))
+            self.empty.extend((np.flatnonzero(empty) + self.newlines + 1).tolist())
+            self.newlines += len(at)
+            self.last_newline = int(where[-1])
+        self.offset += len(chunk)
+        self.last_byte = int(data[-1])
 
 
 def create_staging(con: duckdb.DuckDBPyConnection) -> None:

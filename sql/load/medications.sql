@@ -1,18 +1,18 @@
 -- Canonical medications: a batch of rows that passed validation, typed.
--- Text is trimmed with strip_ws(), the same whitespace the schema checks trim.
+-- Text is trimmed with trim(), the same whitespace the schema checks trim.
 -- Grain: one row per input row; row_id (file:line) is the evidence id findings cite.
 select
     r.source_file || ':' || r.source_line as row_id,
-    strip_ws(r.patient_id) as patient_id,
-    nullif(upper(strip_ws(r.drug_code)), '') as drug_code,
+    trim(r.patient_id) as patient_id,
+    nullif(upper(trim(r.drug_code)), '') as drug_code,
     r.drug_name,
-    lower(strip_ws(r.event_type)) as event_type,
-    cast(strip_ws(r.event_at) as timestamp) as event_at,
-    length(strip_ws(r.event_at)) > 10 as event_has_time,
+    lower(trim(r.event_type)) as event_type,
+    cast(trim(r.event_at) as timestamp) as event_at,
+    length(trim(r.event_at)) > 10 as event_has_time,
     r.dose,
     r.dose_unit,
     r.route,
-    nullif(strip_ws(r.site), '') as site,
+    nullif(trim(r.site), '') as site,
     r.source_file,
     r.source_line
 from validated_batch as r
