@@ -286,3 +286,16 @@ def test_extra_columns_are_accepted_and_ignored(tmp_path):
     (folder / "lab_results.csv").write_text("\n".join(rows) + "\n")
     db = run_stages(folder, LENIENT, tmp_path / "work")
     assert query(db, "select count(*) from lab_results") == [(1,)]
+
+
+def test_a_file_mostly_bad_stops_early_and_still_reports_its_quarantine(tmp_path):
+    folder = extract(tmp_path)
+    rows = "".join(f"p{i},2132-9,150,pg/mL,01/03/2024\n" for i in range(5000))
+    header = "patient_id,test_code,result,unit,collected_at\n"
+    (folder / "lab_results.csv").write_text(header + rows)
+    config = AuditConfig(max_quarantine_fraction=0.05, batch_rows=1000)
+    message = stop_message(folder, tmp_path, config)
+    assert message.startswith("lab_results.csv: ")
+    assert "more than max_quarantine_fraction" in message
+    summary = (tmp_path / "work" / "shareable" / "quarantine_summary.csv").read_text()
+    assert "iso_date" in summary
