@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"input error: {exc}")
     except Exception as exc:  # a defect: Prefect has logged the traceback above
         exc.__traceback__ = None
-        print(f"b12audit: internal error ({type(exc).__name__}); see the log above",
-              file=sys.stderr)
+        print(
+            f"b12audit: internal error ({type(exc).__name__}); see the log above", file=sys.stderr
+        )
         return 1
     print(f"b12audit: report   {result['report']}")
     print(f"b12audit: findings {result['findings']}")

@@ -70,6 +70,14 @@ def test_shareable_outputs_carry_no_patient_identifier(result):
         assert not words & ids, path.name
 
 
+def test_report_inputs_table_does_not_let_a_suppressed_count_be_subtracted(result):
+    html = Path(result["report"]).read_text()
+    inputs = html.split("<h2>Inputs</h2>")[1].split("</table>")[0]
+    row = inputs.split("<td>lab_results.csv</td>")[1].split("</tr>")[0]
+    # 4 of 1468 rows were quarantined: both loaded and quarantined are hidden.
+    assert row.count("suppressed") == 2 and "1468" in row
+
+
 def test_report_is_self_contained_with_chart_configuration_and_quarantine(result):
     html = Path(result["report"]).read_text()
     assert "<svg" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
@@ -114,8 +122,11 @@ def test_the_prefect_artifact_shows_suppressed_counts_only(result):
 
 def test_no_count_from_1_to_7_is_shown_in_a_shareable_table(result):
     shareable = Path(result["report"]).parent
-    for name, column in [("summary.csv", "count"), ("summary.csv", "denominator"),
-                         ("quarantine_summary.csv", "rows")]:
+    for name, column in [
+        ("summary.csv", "count"),
+        ("summary.csv", "denominator"),
+        ("quarantine_summary.csv", "rows"),
+    ]:
         with (shareable / name).open(newline="") as handle:
             shown = [int(r[column]) for r in csv.DictReader(handle) if r[column]]
         assert not [n for n in shown if 1 <= n <= 7], name

@@ -158,10 +158,12 @@ def test_empty_lines_do_not_shift_the_line_numbers_of_later_rows(tmp_path):
     )
     db = run_stages(folder, LENIENT, tmp_path / "work")
     assert query(db, "select source_line, check_name from quarantine order by 1") == [
-        (4, "iso_date"), (7, "csv_missing_columns")
+        (4, "iso_date"),
+        (7, "csv_missing_columns"),
     ]
     assert query(db, "select patient_id, source_line from lab_results order by 2") == [
-        ("p1", 2), ("p4", 8)
+        ("p1", 2),
+        ("p4", 8),
     ]
 
 
@@ -262,17 +264,24 @@ def test_typed_parquet_timestamps_are_read_as_iso_times_in_utc(tmp_path):
     # 08:00 UTC, stored with a +02:00 zone (10:00 local).
     utc = pa.array([dt.datetime(2024, 3, 1, 8, 0)] * 2, pa.timestamp("us", tz="UTC"))
     zoned = utc.cast(pa.timestamp("us", tz="+02:00"))
-    table = pa.table({
-        "patient_id": ["p1", "p2"], "test_code": ["2132-9"] * 2, "result": ["150", "150"],
-        "unit": ["pg/mL"] * 2, "collected_at": zoned,
-        "resulted_at": pa.array([dt.datetime(2024, 3, 2, 9, 30, 0, 123456), None],
-                                pa.timestamp("ns")),
-    })
+    table = pa.table(
+        {
+            "patient_id": ["p1", "p2"],
+            "test_code": ["2132-9"] * 2,
+            "result": ["150", "150"],
+            "unit": ["pg/mL"] * 2,
+            "collected_at": zoned,
+            "resulted_at": pa.array(
+                [dt.datetime(2024, 3, 2, 9, 30, 0, 123456), None], pa.timestamp("ns")
+            ),
+        }
+    )
     pq.write_table(table, folder / "lab_results.parquet")
     db = run_stages(folder, LENIENT, tmp_path / "work")
     assert query(
-        db, "select collected_at::varchar, resulted_at::varchar, collected_has_time "
-        "from lab_results order by patient_id"
+        db,
+        "select collected_at::varchar, resulted_at::varchar, collected_has_time "
+        "from lab_results order by patient_id",
     ) == [
         ("2024-03-01 08:00:00", "2024-03-02 09:30:00.123456", True),
         ("2024-03-01 08:00:00", None, True),

@@ -41,7 +41,8 @@ def render_report(
         "suppressed (shown as <span class=sup>suppressed</span>), as is any count that would "
         "let one be worked out by subtraction.</p>",
         "<h2>Findings</h2>" + _counts_table(overall, with_site=False),
-        "<h2>Findings by finding (chart)</h2>" + _bar_chart(overall[overall["reason"] == "(all)"]),
+        "<h2>Patients (folate: episodes) per finding</h2>"
+        + _bar_chart(overall[overall["reason"] == "(all)"]),
         "<h2>By site</h2>" + _counts_table(by_site, with_site=True),
         "<h2>What each finding means</h2>"
         + _table(["finding", "definition"], [[k, v] for k, v in DEFINITIONS.items()]),
@@ -118,14 +119,23 @@ def _bar_chart(frame: pd.DataFrame) -> str:
 
 
 def _inputs_table(run: dict, up_to: int) -> str:
-    def shown(n: int) -> object:
-        return "suppressed" if is_small(n, up_to) else n
+    def shown(n: int, hide: bool = False) -> object:
+        return "suppressed" if hide or is_small(n, up_to) else n
 
-    counts = ("rows_read", "rows_loaded", "rows_quarantined")
-    rows = [
-        [f["file"], f["table"], *(shown(f[c]) for c in counts), f["sha256"][:16] + "..."]
-        for f in run["inputs"]
-    ]
+    rows = []
+    for f in run["inputs"]:
+        # read - loaded = quarantined: hiding a small quarantined count hides loaded too.
+        hide_loaded = is_small(f["rows_quarantined"], up_to)
+        rows.append(
+            [
+                f["file"],
+                f["table"],
+                shown(f["rows_read"]),
+                shown(f["rows_loaded"], hide_loaded),
+                shown(f["rows_quarantined"]),
+                f["sha256"][:16] + "...",
+            ]
+        )
     return _table(
         ["file", "table", "rows read", "loaded", "quarantined", "sha256"], rows, numeric={2, 3, 4}
     )

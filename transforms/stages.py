@@ -57,8 +57,14 @@ def ingest(db_path: Path, input_dir: Path) -> list[dict]:
         for source in sources:
             ingest_step.stage_file(con, source)
     return [
-        {"file": s.name, "table": s.table, "index": s.index, "is_csv": s.is_csv,
-         "sha256": s.sha256, "rows_read": s.rows_read}
+        {
+            "file": s.name,
+            "table": s.table,
+            "index": s.index,
+            "is_csv": s.is_csv,
+            "sha256": s.sha256,
+            "rows_read": s.rows_read,
+        }
         for s in sources
     ]
 

@@ -43,7 +43,9 @@ def _hidden_denominators(out: pd.DataFrame, up_to: int) -> set[tuple[str, str]]:
         ["denominator_meaning", "site"]
     )
     den = den.assign(
-        finding=den["denominator_meaning"], reason="(all)", count=den["denominator"],
+        finding=den["denominator_meaning"],
+        reason="(all)",
+        count=den["denominator"],
         suppressed=den["denominator"].map(lambda n: is_small(n, up_to)),
     ).reset_index(drop=True)
     while _protect_parts(den, "site", "all sites", ["finding", "reason"]):
@@ -55,9 +57,7 @@ def _hidden_denominators(out: pd.DataFrame, up_to: int) -> set[tuple[str, str]]:
 def suppress_column(table: pd.DataFrame, column: str, up_to: int) -> pd.DataFrame:
     """Primary suppression of one count column (row counts in data-quality tables)."""
     small = table[column].map(lambda n: is_small(n, up_to))
-    return table.assign(
-        **{column: table[column].astype("Int64").mask(small), "suppressed": small}
-    )
+    return table.assign(**{column: table[column].astype("Int64").mask(small), "suppressed": small})
 
 
 def _protect_parts(out: pd.DataFrame, part: str, total_label: str, keys: list[str]) -> bool:
