@@ -93,11 +93,7 @@ def validate(
                 share_dir / "quarantine_summary.csv", index=False
             )
             raise
-        counts = dict(
-            con.execute(
-                "select source_file, count(distinct source_line) from quarantine group by all"
-            ).fetchall()
-        )
+        counts = validate_step.quarantined_rows_by_file(con)
     return {f["file"]: counts.get(f["file"], 0) for f in files}
 
 

@@ -71,6 +71,7 @@ def validate_and_load(
         "select count(*) from staging.csv_rejects where source_file = $f", {"f": source.name}
     ).fetchall()[0][0]
     failures: list[pd.DataFrame] = []
+    load_sql = f"insert into {source.table} {sql_text(f'load/{source.table}.sql')}"
     writer = con.cursor()  # the reader's connection is busy until the stream ends
     # Each batch commits on its own: one transaction per file held the whole file's rows
     # in memory (2.4 GB at 10M rows, past the memory limit) and was no faster.
@@ -82,7 +83,7 @@ def validate_and_load(
         if bad_rows > allowed:
             break  # stop reading: the run will stop on the quarantine fraction anyway
         writer.register("validated_batch", passed)
-        writer.execute(f"insert into {source.table} {sql_text(f'load/{source.table}.sql')}")
+        writer.execute(load_sql)
         writer.unregister("validated_batch")
     _quarantine(writer, source, failures)
     writer.close()
@@ -200,15 +201,20 @@ def _empty_batch(table: str) -> pyarrow.Table:
     return pyarrow.schema(fields).empty_table()
 
 
-def check_quarantine_fraction(
-    con: duckdb.DuckDBPyConnection, rows_read: dict[str, int], config: AuditConfig
-) -> None:
-    """Stops the run when a file lost more than max_quarantine_fraction of its rows."""
-    counts = dict(
+def quarantined_rows_by_file(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows (not failed checks) quarantined, per source file."""
+    return dict(
         con.execute(
             "select source_file, count(distinct source_line) from quarantine group by all"
         ).fetchall()
     )
+
+
+def check_quarantine_fraction(
+    con: duckdb.DuckDBPyConnection, rows_read: dict[str, int], config: AuditConfig
+) -> None:
+    """Stops the run when a file lost more than max_quarantine_fraction of its rows."""
+    counts = quarantined_rows_by_file(con)
     for name, read in rows_read.items():
         bad = counts.get(name, 0)
         if read and bad / read > config.max_quarantine_fraction:
