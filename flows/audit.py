@@ -42,8 +42,13 @@ def harmonise(build_db: Path, config: AuditConfig) -> dict:
 
 
 @stage_task
-def tag(build_db: Path, config: AuditConfig, data_end: dt.date | None) -> dict[str, int]:
-    return stages.tag(build_db, config, data_end)
+def tag(build_db: Path, config: AuditConfig) -> dict[str, int]:
+    return stages.tag(build_db, config)
+
+
+@stage_task
+def sensitivity(build_db: Path, config: AuditConfig) -> None:
+    stages.sensitivity(build_db, config)
 
 
 @stage_task
@@ -101,8 +106,9 @@ def audit(input_dir: str, out_dir: str = "b12audit-output", config_path: str | N
     log.info("validate: %d rows quarantined", sum(quarantined.values()))
     harmonised = timed("harmonise", harmonise, build_db, config)
     log.info("harmonise: data end %s", harmonised["data_end"])
-    counts = timed("tag", tag, build_db, config, harmonised["data_end"])
+    counts = timed("tag", tag, build_db, config)
     log.info("tag: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no findings")
+    timed("sensitivity", sensitivity, build_db, config)
     loaded = stages.rows_loaded_by_file(build_db)
     run = {
         "run_id": run_id,

@@ -153,6 +153,34 @@ def patients(future_limit: dt.date | None = None) -> pa.DataFrameSchema:
     )
 
 
+CODE_SYSTEMS = ("ICD10CM", "ICD9CM", "SNOMED")
+
+
+def _known_code_system(text: pd.Series) -> pd.Series:
+    return text.str.strip(WHITESPACE).str.upper().isin(CODE_SYSTEMS)
+
+
+def diagnoses(future_limit: dt.date | None = None) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {
+            "patient_id": _identifier("Patient identifier (pseudonymised at source)."),
+            "code": _identifier("Diagnosis code as recorded, with or without the dot (D51.0, D510)."),
+            "code_system": _text(
+                "ICD10CM, ICD9CM or SNOMED (any case).",
+                pa.Check(_known_code_system, name="code_system_known"),
+                nullable=False,
+            ),
+            "recorded_at": _timestamp(
+                "Date or date-time the diagnosis was recorded (ISO).", True, False, future_limit
+            ),
+            "site": _optional("Site that recorded the diagnosis."),
+        },
+        name="diagnoses",
+        strict=False,
+        coerce=False,
+    )
+
+
 # What each quarantine check means, for the quarantine summary.
 CHECK_MEANING = {
     "not_nullable": "required value is missing",
@@ -160,13 +188,19 @@ CHECK_MEANING = {
     "iso_date": "not an ISO date YYYY-MM-DD or date-time YYYY-MM-DD[T ]HH:MM[:SS]",
     "not_in_future": "date after the run date (reject_future_dates = true)",
     "drug_code_or_name": "neither drug_code nor drug_name is given",
+    "code_system_known": "code_system is not ICD10CM, ICD9CM or SNOMED",
     "csv_too_many_columns": "CSV row has more fields than the header",
     "csv_missing_columns": "CSV row has fewer fields than the header",
     "csv_invalid_encoding": "CSV row is not valid UTF-8",
     "csv_unquoted_value": "CSV row has a stray quote",
 }
 
-SCHEMAS = {"lab_results": lab_results, "medications": medications, "patients": patients}
+SCHEMAS = {
+    "lab_results": lab_results,
+    "medications": medications,
+    "patients": patients,
+    "diagnoses": diagnoses,
+}
 REQUIRED_TABLES = ("lab_results", "medications")
 
 

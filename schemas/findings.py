@@ -13,6 +13,7 @@ FINDINGS_COLUMNS = [
     "episode",
     "evidence_lab_row_ids",
     "evidence_medication_row_ids",
+    "evidence_diagnosis_row_ids",
     "site",
 ]
 
@@ -26,7 +27,14 @@ REASONS = {
         "stale",
         "never_tested",
     ],
+    "neuro_normal_b12_no_metabolites": ["none", "partial", "pending"],
+    "b12_loading_incomplete": ["under_six_doses", "neuro_not_alternate_day", "neuro_on_oral_only"],
+    "b12_treatment_lapse": ["gap", "stopped"],
+    "monitoring_missed": ["no_fbc_at_8_weeks"],
 }
+
+# Descriptive tags: context for a reader, never inputs to any B12 or folate finding.
+DESCRIPTIVE_TAGS = ("anaemia", "elevated_esr", "macrocytosis")
 
 
 def _reason_fits_finding(frame: pd.DataFrame) -> pd.Series:
@@ -36,8 +44,8 @@ def _reason_fits_finding(frame: pd.DataFrame) -> pd.Series:
 
 
 def _has_evidence(frame: pd.DataFrame) -> pd.Series:
-    sizes = frame["evidence_lab_row_ids"].map(len) + frame["evidence_medication_row_ids"].map(len)
-    return sizes > 0
+    evidence = ("evidence_lab_row_ids", "evidence_medication_row_ids", "evidence_diagnosis_row_ids")
+    return sum(frame[column].map(len) for column in evidence) > 0
 
 
 def findings_schema(findings: list[str]) -> pa.DataFrameSchema:
@@ -49,10 +57,17 @@ def findings_schema(findings: list[str]) -> pa.DataFrameSchema:
             ),
             "reason": pa.Column(str, nullable=True, description="Why; empty if it has no reasons."),
             "index_date": pa.Column(nullable=False, description="Date the finding is dated by."),
-            "episode": pa.Column(nullable=True, description="Folate episode number, 1-based."),
+            "episode": pa.Column(
+                nullable=True,
+                description="Folate episode or B12 course number, 1-based; empty for "
+                "patient-level findings.",
+            ),
             "evidence_lab_row_ids": pa.Column(description="Lab rows (file:line) that decided it."),
             "evidence_medication_row_ids": pa.Column(
                 description="Medication rows that decided it."
+            ),
+            "evidence_diagnosis_row_ids": pa.Column(
+                description="Diagnosis rows that decided it."
             ),
             "site": pa.Column(str, nullable=True, description="Site of the index evidence row."),
         },

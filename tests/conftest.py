@@ -40,12 +40,18 @@ def write_csv(path: Path, table: str, rows: list[dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
-def write_extract(folder: Path, labs: str = "", meds: str = "", patients: str = "") -> Path:
+def write_extract(
+    folder: Path, labs: str = "", meds: str = "", patients: str = "", diagnoses: str | None = None
+) -> Path:
+    """An extract folder; diagnoses=None writes no diagnoses file, "" an empty one."""
     folder.mkdir(parents=True, exist_ok=True)
     write_csv(folder / "lab_results.csv", "lab_results", parse_table(labs) if labs else [])
     write_csv(folder / "medications.csv", "medications", parse_table(meds) if meds else [])
     if patients:
         write_csv(folder / "patients.csv", "patients", parse_table(patients))
+    if diagnoses is not None:
+        rows = parse_table(diagnoses) if diagnoses else []
+        write_csv(folder / "diagnoses.csv", "diagnoses", rows)
     return folder
 
 
@@ -56,8 +62,8 @@ def run_stages(input_dir: Path, config: AuditConfig, work: Path) -> Path:
     stages.create_build_database(db)
     files = stages.ingest(db, input_dir)
     stages.validate(db, config, files, work)
-    harmonised = stages.harmonise(db, config)
-    stages.tag(db, config, harmonised["data_end"])
+    stages.harmonise(db, config)
+    stages.tag(db, config)
     return db
 
 
@@ -73,19 +79,29 @@ class Audit:
         self.tmp_path = tmp_path
         self.runs = 0
 
-    def run(self, labs: str = "", meds: str = "", patients: str = "", **config) -> Path:
+    def run(
+        self,
+        labs: str = "",
+        meds: str = "",
+        patients: str = "",
+        diagnoses: str | None = None,
+        **config,
+    ) -> Path:
         self.runs += 1
-        folder = write_extract(self.tmp_path / f"extract{self.runs}", labs, meds, patients)
+        folder = write_extract(
+            self.tmp_path / f"extract{self.runs}", labs, meds, patients, diagnoses
+        )
         return run_stages(folder, AuditConfig(**config), self.tmp_path / f"work{self.runs}")
 
-    def flagged(self, finding: str, labs: str = "", meds: str = "", **config) -> set[str]:
-        db = self.run(labs, meds, **config)
+    def flagged(self, finding: str, labs: str = "", meds: str = "", **extract) -> set[str]:
+        db = self.run(labs, meds, **extract)
         rows = query(db, "select patient_id from findings where finding = $f", {"f": finding})
         return {r[0] for r in rows}
 
-    def reasons(self, finding: str, labs: str = "", meds: str = "", **config) -> dict:
-        """patient -> reason (patient-level findings) or patient -> [reasons] (episodes)."""
-        db = self.run(labs, meds, **config)
+    def reasons(self, finding: str, labs: str = "", meds: str = "", **extract) -> dict:
+        """patient -> [(reason, index_date)], in episode order. `extract` takes patients=,
+        diagnoses= and configuration keys."""
+        db = self.run(labs, meds, **extract)
         rows = query(
             db,
             "select patient_id, coalesce(reason, ''), index_date::varchar from findings "

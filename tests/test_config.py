@@ -54,7 +54,7 @@ def test_a_file_sets_values_and_maps_local_codes(tmp_path):
         ('b12_adequate_above_pg_ml = "350"', "b12_adequate_above_pg_ml must be a number"),
         ("max_quarantine_fraction = 2", "max_quarantine_fraction must be <= 1"),
         ('as_of_date = "last week"', "as_of_date must be a TOML date"),
-        ("b12_adequate_above_pg_ml = 100", "must not be below b12_deficient_below_pg_ml"),
+        ("b12_adequate_above_pg_ml = 100", "must not be above b12_adequate_above_pg_ml"),
         ("[local_test_codes]\nX = 1", "local_test_codes must be a table"),
         ("this is not toml", "not valid TOML"),
     ],

@@ -9,54 +9,135 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-GUIDELINE = "shared/guideline.txt (issue 2 defaults)"
+GUIDELINE = "shared/guideline.txt"
+REFERENCE = "shared/clinical-reference.md"
 
 
 class ConfigError(ValueError):
     """A configuration file that cannot be used; the message names the key."""
 
 
-def _setting(default, source: str, minimum: float | None = None, maximum: float | None = None):
-    meta = {"source": source, "minimum": minimum, "maximum": maximum}
+def _setting(
+    default,
+    source: str,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    choices: tuple[str, ...] | None = None,
+):
+    meta = {"source": source, "minimum": minimum, "maximum": maximum, "choices": choices}
     return field(default=default, metadata=meta)
+
+
+def _days(default: int, source: str):
+    return _setting(default, source, 0, 36_500)
 
 
 @dataclass(frozen=True)
 class AuditConfig:
-    # B12 classes, canonical pg/mL. deficient: value < 180; adequate: value > 350.
-    b12_deficient_below_pg_ml: float = _setting(180.0, GUIDELINE, 0)
-    b12_adequate_above_pg_ml: float = _setting(350.0, GUIDELINE, 0)
+    # --- B12 classes, canonical pg/mL: deficient value < 180; adequate value > 350.
+    b12_unit_policy: str = _setting(
+        "canonical",
+        f"issue 3 switch; {REFERENCE} 2.3 (canonical: convert, then 180/350 pg/mL; "
+        "unit_native: < 180 pg/mL or < 150 pmol/L as reported)",
+        choices=("canonical", "unit_native"),
+    )
+    b12_deficient_below_pg_ml: float = _setting(180.0, f"{GUIDELINE} (< 180 pg/mL)", 0)
+    b12_deficient_below_pmol_l: float = _setting(
+        150.0, f"{GUIDELINE} (< 150 pmol/L); used only when b12_unit_policy = unit_native", 0
+    )
+    b12_adequate_above_pg_ml: float = _setting(350.0, f"{GUIDELINE} (borderline 180-350)", 0)
     # Serum/plasma MMA (LOINC 13964-2): elevated when value > 271 nmol/L.
-    mma_elevated_above_nmol_l: float = _setting(271.0, GUIDELINE, 0)
-    mma_window_before_days: int = _setting(30, "issue 2 (MMA from 30 days before ...)", 0)
-    mma_window_after_days: int = _setting(90, "issue 2 (... to 90 days after)", 0)
-    # Folate episodes and what counts as known / treated at F0.
-    folate_episode_gap_days: int = _setting(365, "issue 2 (new episode > 365 days later)", 1)
-    b12_treatment_lookback_days: int = _setting(
-        365, "issue 2 (B12 treatment from 365 days before F0)", 0
+    mma_elevated_above_nmol_l: float = _setting(271.0, f"{GUIDELINE} (MMA > 271 nmol/L)", 0)
+    mma_window_before_days: int = _days(30, "issue 2 (MMA from 30 days before ...)")
+    mma_window_after_days: int = _days(90, "issue 2 (... to 90 days after)")
+    # --- On-treatment results: not used to classify B12 status.
+    on_treatment_after_parenteral_days: int = _days(
+        90, "issue 3 (within 90 days after a parenteral B12 dose)"
     )
-    b12_result_lookback_days: int = _setting(
-        365, "issue 2 (B12 collected within 365 days before)", 0
+    on_treatment_after_oral_days: int = _days(
+        30,
+        "b12audit assumption, unverified: extracts carry no days' supply, so an oral B12 "
+        f"dose or dispense is taken as given for 30 days ({REFERENCE} 5.0: supply + 14 days)",
     )
-    b12_tested_after_days: int = _setting(90, "issue 2 (tested_after: within 90 days after F0)", 0)
+    # --- Folate episodes and what counts as known / treated at F0.
+    folate_scope: str = _setting(
+        "therapeutic",
+        f"issue 3 switch; {REFERENCE} 1.2 tiers F1 / +F2 multivitamins / +F3 leucovorin",
+        choices=("therapeutic", "with_low_dose", "with_low_dose_and_folinic"),
+    )
+    folate_episode_gap_days: int = _setting(
+        365, "issue 2 (new episode > 365 days later)", 1, 36_500
+    )
+    b12_treatment_lookback_days: int = _days(365, "issue 2 (B12 treatment from 365 days before F0)")
+    same_day_b12_treatment_concurrent: bool = _setting(
+        True, f"issue 3 switch; {REFERENCE} 5 R5 (BNF: unless B12 is given concurrently) [M]"
+    )
+    b12_result_lookback_days: int = _days(365, "issue 2 (B12 collected within 365 days before)")
+    b12_tested_after_days: int = _days(90, "issue 2 (tested_after: within 90 days after F0)")
     # A B12 product at this dose or more is the cyanide antidote (Cyanokit 5 g), not treatment.
     b12_antidote_dose_at_least_mg: float = _setting(5000.0, "issue 2 (exclude the 5 g Cyanokit)", 0)
     count_ordered_events: bool = _setting(
-        False, "issue 2 (ordered events count only if configured)"
+        False, "issue 2 and issue 3 switch (ordered folate events count only if configured)"
+    )
+    # --- Neurological symptoms with a normal B12.
+    neuro_include_dementia: bool = _setting(
+        False, f"issue 3 (dementia a separable sub-flag); {REFERENCE} 1.3 (F03.x)"
+    )
+    neuro_window_before_days: int = _days(180, "issue 3 (neuro code from 180 days before ...)")
+    neuro_window_after_days: int = _days(30, "issue 3 (... to 30 days after the B12)")
+    metabolite_window_before_days: int = _days(30, "issue 3 (MMA/homocysteine from 30 days before")
+    metabolite_window_after_days: int = _days(90, "issue 3 (... to 90 days after)")
+    # --- B12 courses: loading and maintenance (hydroxocobalamin, UK regimen).
+    course_washout_days: int = _days(180, "issue 3 (new course: none in the 180 days before)")
+    loading_neuro_window_before_days: int = _days(
+        180, "issue 3 (neuro code from 180 days before the start ...)"
+    )
+    loading_neuro_window_after_days: int = _days(14, "issue 3 (... to 14 days after)")
+    loading_window_days: int = _setting(15, "issue 3 (6 doses in the first 15 days)", 1, 365)
+    loading_min_doses: int = _setting(6, f"issue 3; {GUIDELINE} (3 times weekly for 2 weeks)", 1)
+    neuro_loading_window_days: int = _setting(14, "issue 3 (7 doses in 14 days)", 1, 365)
+    neuro_loading_min_doses: int = _setting(7, f"issue 3; {GUIDELINE} (alternate days)", 1)
+    neuro_loading_max_gap_days: int = _days(3, "issue 3 (a gap over 3 days during loading)")
+    maintenance_interval_days: int = _setting(
+        91, f"issue 3; {GUIDELINE} (every 2-3 months without neurological symptoms)", 1, 3650
+    )
+    maintenance_interval_neuro_days: int = _setting(
+        61, f"issue 3; {GUIDELINE} (every 2 months with neurological symptoms)", 1, 3650
+    )
+    maintenance_grace_days: int = _days(30, f"issue 3; {REFERENCE} R7 (grace 30 days)")
+    lifelong_when_cause_unknown: bool = _setting(
+        True, f"issue 3 switch; {REFERENCE} R7 (NICE/SPS: continue if cause unknown)"
+    )
+    # --- Monitoring after a new course in an anaemic patient (not in the guideline text).
+    anaemia_hb_below_g_l_men: float = _setting(130.0, f"{REFERENCE} 3.4 (WHO, men) [M]", 0)
+    anaemia_hb_below_g_l_women: float = _setting(
+        120.0, f"{REFERENCE} 3.4 (WHO, non-pregnant women; also sex unknown) [M]", 0
+    )
+    anaemia_window_before_days: int = _days(30, "issue 3 (Hb within 30 days before the start)")
+    fbc_window_from_days: int = _days(42, f"issue 3; {REFERENCE} 3.5 (FBC at 8 weeks: 6 ...)")
+    fbc_window_to_days: int = _days(70, f"issue 3; {REFERENCE} 3.5 (... to 10 weeks)")
+    # --- Descriptive tags (never inputs to B12 or folate findings).
+    macrocytosis_mcv_above_fl: float = _setting(100.0, f"issue 3; {REFERENCE} 3.4 (MCV > 100 fL)", 0)
+    context_window_days: int = _days(
+        30, "issue 3 (MCV within 30 days of a B12 result; the same window for Hb)"
+    )
+    esr_min_age_years: int = _setting(
+        18, f"{REFERENCE} 4 (Miller rule derived in adults)", 0, 130
     )
     # The data end for "pending" decisions; None = the latest date in the extract.
     as_of_date: dt.date | None = _setting(None, "issue 2 (latest date in the extract)")
-    # Validation.
+    # --- Validation.
     max_quarantine_fraction: float = _setting(0.05, "b12audit default", 0, 1)
     reject_future_dates: bool = _setting(False, "issue 2 (shifted research extracts)")
     batch_rows: int = _setting(250_000, "b12audit default (memory bound of validation)", 1_000)
     # Information governance: counts 1..7 are suppressed in shareable outputs.
     suppress_counts_up_to: int = _setting(7, "issue 2 (counts from 1 to 7 suppressed)", 0)
     local_test_codes: dict[str, str] = field(
-        default_factory=dict, metadata={"source": "site mapping", "minimum": None, "maximum": None}
+        default_factory=dict,
+        metadata={"source": "site mapping", "minimum": None, "maximum": None, "choices": None},
     )
 
     def sql_params(self) -> dict[str, object]:
@@ -71,6 +152,25 @@ class AuditConfig:
             {"key": f.name, "value": _render(getattr(self, f.name)), "source": f.metadata["source"]}
             for f in fields(self)
         ]
+
+
+# The clinical switches a QI team chooses between; the report's sensitivity table flips each.
+SWITCHES = (
+    "b12_unit_policy",
+    "folate_scope",
+    "count_ordered_events",
+    "same_day_b12_treatment_concurrent",
+    "lifelong_when_cause_unknown",
+    "neuro_include_dementia",
+)
+
+
+def flipped(config: AuditConfig, key: str) -> list[AuditConfig]:
+    """The configurations that differ from `config` only in switch `key`."""
+    spec = next(f for f in fields(AuditConfig) if f.name == key)
+    current = getattr(config, key)
+    options = spec.metadata["choices"] or (True, False)
+    return [replace(config, **{key: option}) for option in options if option != current]
 
 
 def _render(value: object) -> str:
@@ -100,12 +200,33 @@ def config_from_mapping(raw: dict, origin: str = "configuration") -> AuditConfig
         )
     values = {name: _check(name, value, known[name], origin) for name, value in raw.items()}
     config = AuditConfig(**values)
-    if config.b12_adequate_above_pg_ml < config.b12_deficient_below_pg_ml:
-        raise ConfigError(
-            f"{origin}: b12_adequate_above_pg_ml ({config.b12_adequate_above_pg_ml}) must not be "
-            f"below b12_deficient_below_pg_ml ({config.b12_deficient_below_pg_ml})"
-        )
+    _check_orders(config, origin)
     return config
+
+
+ORDERED_PAIRS = (  # (lower, upper): the first must not exceed the second
+    ("b12_deficient_below_pg_ml", "b12_adequate_above_pg_ml"),
+    ("fbc_window_from_days", "fbc_window_to_days"),
+    ("anaemia_hb_below_g_l_women", "anaemia_hb_below_g_l_men"),
+)
+
+
+def _check_orders(config: AuditConfig, origin: str) -> None:
+    for low, high in ORDERED_PAIRS:
+        if getattr(config, low) > getattr(config, high):
+            raise ConfigError(
+                f"{origin}: {low} ({getattr(config, low)}) must not be above {high} "
+                f"({getattr(config, high)})"
+            )
+    for window, doses in (
+        ("loading_window_days", "loading_min_doses"),
+        ("neuro_loading_window_days", "neuro_loading_min_doses"),
+    ):
+        if getattr(config, doses) > getattr(config, window):
+            raise ConfigError(
+                f"{origin}: {doses} ({getattr(config, doses)}) cannot fit in {window} "
+                f"({getattr(config, window)}): at most one dose a day counts"
+            )
 
 
 def _check(name: str, value: object, f, origin: str) -> object:
@@ -119,6 +240,11 @@ def _check(name: str, value: object, f, origin: str) -> object:
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return value
         raise ConfigError(f"{where} must be a TOML date such as 2025-12-31, got {value!r}")
+    choices = f.metadata["choices"]
+    if choices:
+        if value not in choices:
+            raise ConfigError(f"{where} must be one of {', '.join(choices)}; got {value!r}")
+        return value
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, got {value!r}")

@@ -21,7 +21,7 @@ import numpy as np
 from schemas.canonical import REQUIRED_TABLES, known_columns, required_columns
 from transforms.errors import InputError
 
-FILE_NAME = re.compile(r"^(lab_results|medications|patients)(?:[_\-.][^/]*)?\.(csv|parquet)$", re.I)
+FILE_NAME = re.compile(r"^(lab_results|medications|patients|diagnoses)(?:[_\-.][^/]*)?\.(csv|parquet)$", re.I)
 OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
@@ -51,7 +51,7 @@ def discover(input_dir: Path) -> list[SourceFile]:
     if not files:
         raise InputError(
             f"{input_dir}: no extract files found; expected lab_results.csv, medications.csv "
-            "(and optionally patients.csv), as CSV or Parquet"
+            "(and optionally patients.csv, diagnoses.csv), as CSV or Parquet"
         )
     sources = [
         SourceFile(FILE_NAME.match(p.name)[1].lower(), p, *scan(p), index)

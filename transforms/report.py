@@ -24,6 +24,8 @@ FINDINGS_CSV = """
                nullif(array_to_string(evidence_lab_row_ids, ';'), '') as evidence_lab_row_ids,
                nullif(array_to_string(evidence_medication_row_ids, ';'), '')
                    as evidence_medication_row_ids,
+               nullif(array_to_string(evidence_diagnosis_row_ids, ';'), '')
+                   as evidence_diagnosis_row_ids,
                site
         from findings order by finding, patient_id, index_date, episode
     ) to '{path}' (header, delimiter ',')

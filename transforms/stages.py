@@ -6,7 +6,6 @@ names), so the Prefect tasks in flows/ stay thin and every stage runs without Pr
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -15,8 +14,10 @@ from transforms import harmonise as harmonise_step
 from transforms import ingest as ingest_step
 from transforms import publish as publish_step
 from transforms import report as report_step
+from transforms import sensitivity as sensitivity_step
 from transforms import tag as tag_step
 from transforms import validate as validate_step
+from schemas.canonical import SCHEMAS
 from transforms.config import AuditConfig
 from transforms.errors import InputError
 
@@ -98,32 +99,35 @@ def validate(
 
 
 def harmonise(db_path: Path, config: AuditConfig) -> dict:
-    """Harmonised labs, B12/MMA classes, drug classes and folate episodes."""
+    """Harmonised labs, classes, drug classes, courses and folate episodes; returns the
+    extract's scope (data start and end, whether it had diagnoses)."""
     with connect(db_path) as con:
         harmonise_step.load_reference(con, config)
-        end = harmonise_step.data_end(con, config)
-        harmonise_step.derive(con, rule_parameters(config, end))
-        return {"data_end": end}
+        scope = harmonise_step.write_scope(con, config)
+        harmonise_step.derive(con, {**config.sql_params(), **scope})
+        return scope
 
 
 def rows_loaded_by_file(db_path: Path) -> dict[str, int]:
+    tables = " union all ".join(f"select source_file from {t}" for t in SCHEMAS)
     with connect(db_path) as con:
         return dict(
-            con.execute(
-                "select source_file, count(*) from (select source_file from lab_results "
-                "union all select source_file from medications "
-                "union all select source_file from patients) group by all"
-            ).fetchall()
+            con.execute(f"select source_file, count(*) from ({tables}) group by all").fetchall()
         )
 
 
-def rule_parameters(config: AuditConfig, end: dt.date | None) -> dict[str, object]:
-    return {**config.sql_params(), "data_end": end}
+def rule_parameters(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dict[str, object]:
+    return {**config.sql_params(), **harmonise_step.scope(con)}
 
 
-def tag(db_path: Path, config: AuditConfig, end: dt.date | None) -> dict[str, int]:
+def tag(db_path: Path, config: AuditConfig) -> dict[str, int]:
     with connect(db_path) as con:
-        return tag_step.tag(con, rule_parameters(config, end))
+        return tag_step.tag(con, rule_parameters(con, config))
+
+
+def sensitivity(db_path: Path, config: AuditConfig) -> None:
+    with connect(db_path) as con:
+        sensitivity_step.sensitivity(con, config, harmonise_step.scope(con))
 
 
 def report(db_path: Path, run_dir: Path, config: AuditConfig, run: dict) -> dict[str, str]:

@@ -21,7 +21,8 @@ def tag(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> dict[str, 
         create or replace table findings (
             patient_id varchar, finding varchar, reason varchar, index_date date,
             episode integer, evidence_lab_row_ids varchar[],
-            evidence_medication_row_ids varchar[], site varchar)
+            evidence_medication_row_ids varchar[], evidence_diagnosis_row_ids varchar[],
+            site varchar)
         """
     )
     columns = ", ".join(FINDINGS_COLUMNS)

@@ -11,6 +11,7 @@ select
     null::integer as episode,
     [row_id] as evidence_lab_row_ids,
     []::varchar[] as evidence_medication_row_ids,
+    []::varchar[] as evidence_diagnosis_row_ids,
     site
 from b12_results
 where b12_class = 'borderline'

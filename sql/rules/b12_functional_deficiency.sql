@@ -34,6 +34,7 @@ select
     null::integer as episode,
     list_concat([row_id], mma_row_ids) as evidence_lab_row_ids,
     []::varchar[] as evidence_medication_row_ids,
+    []::varchar[] as evidence_diagnosis_row_ids,
     site
 from confirmed
 qualify row_number() over (

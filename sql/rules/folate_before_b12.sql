@@ -11,6 +11,7 @@ select
     episode,
     evidence_lab_row_ids,
     evidence_medication_row_ids,
+    []::varchar[] as evidence_diagnosis_row_ids,
     site
 from folate_episodes
 where reason is not null

@@ -1,7 +1,9 @@
 -- Folate episodes and whether B12 status was settled before each one started.
 -- Grain: one row per folate episode. The finding folate_before_b12 is the episodes with a reason.
 --
--- Exposure: a medication_classes row of class folate_therapeutic that counts_as_exposure.
+-- Exposure: a medication_classes row with is_folate_exposure (folate_therapeutic by default;
+--           $folate_scope may add multivitamins and leucovorin; ordered events only if
+--           $count_ordered_events).
 -- Episode:  starts at a patient's first exposure, and again at an exposure more than
 --           $folate_episode_gap_days (365) days after the previous exposure (calendar dates).
 --           F0 = the starting exposure's time (ties at one time: first in file order).
@@ -12,7 +14,10 @@
 -- Compliant when any of (compliance_basis):
 --   b12_treatment        B12 treatment (administered or dispensed; never merely ordered) dated
 --                        from F0 - $b12_treatment_lookback_days (365) to the end of F0's day,
---                        both edges inclusive (evidence: the latest such dose);
+--                        both edges inclusive (evidence: the latest such dose). When
+--                        $same_day_b12_treatment_concurrent is false, a dose on F0's day counts
+--                        only if it came at or before F0 (both with times); date-only same-day
+--                        doses then do not count;
 --   adequate_b12         the latest valid B12 known at F0 is adequate;
 --   borderline_mma_normal  it is borderline, with a valid MMA <= 271 nmol/L and none above,
 --                        collected -$mma_window_before_days..+$mma_window_after_days around it
@@ -34,7 +39,7 @@ with exposures as (
         row_id, source_file, source_line, patient_id, site, event_at, event_has_time, event_date,
         date_diff('day', lag(event_date) over w, event_date) as days_after_previous
     from medication_classes
-    where drug_class = 'folate_therapeutic' and counts_as_exposure
+    where is_folate_exposure
     window w as (partition by patient_id order by event_at, source_file, source_line)
 ),
 
@@ -63,6 +68,8 @@ treatment as (
         and t.drug_class = 'b12_treatment'
         and t.event_type in ('administered', 'dispensed')
         and t.event_date between e.f0_date - $b12_treatment_lookback_days and e.f0_date
+        and (t.event_date < e.f0_date or $same_day_b12_treatment_concurrent
+            or (t.event_has_time and e.f0_has_time and t.event_at <= e.f0_at))
     group by all
 ),
 

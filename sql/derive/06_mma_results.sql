@@ -1,6 +1,7 @@
 -- Serum/plasma methylmalonic acid (LOINC 13964-2) results with their class.
 -- Grain: one row per valid MMA (a number with a known unit), value in canonical nmol/L.
--- An MMA with no usable value (hemolyzed, unknown unit) is not here: it is not an MMA.
+-- An MMA with no usable value (hemolyzed, unknown unit) is not here: it is not an MMA;
+-- nor is one collected on B12 treatment (sql/derive/04_lab_harmonised.sql).
 --
 -- $mma_elevated_above_nmol_l (271):
 --   elevated '=v' v > 271, '>x' x >= 271, '>=x' x > 271   (exactly 271 is not elevated)

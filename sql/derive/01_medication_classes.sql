@@ -1,0 +1,106 @@
+-- Drug class and route of every medication event. Grain: one row per medications row.
+--
+-- Class: by drug_code when it is in a drug concept set (reference/concepts/drug_*.csv,
+-- RxNorm or ATC); otherwise by drug_name against reference/drug_names.csv,
+-- case-insensitively, the lowest priority number winning (so "multivitamin with folic
+-- acid" is a multivitamin, not folic acid). A name matching the antidote (Cyanokit) wins
+-- even over a listed code. Classes: folate_therapeutic, folate_low_dose, folinic_acid,
+-- b12_treatment, b12_antidote, other. A B12 product given at >= $b12_antidote_dose_at_least_mg
+-- (5000 mg = 5 g, the Cyanokit dose) is the cyanide antidote, not B12 treatment.
+-- Route kind (parenteral, oral, nasal, unknown): the route column against reference/routes.csv;
+--   when that says nothing, the drug name (inj, /mL, tab ...); then a listed code's form.
+-- counts_as_exposure: administered or dispensed; ordered only if $count_ordered_events.
+--   Other event types (not_given, held, discontinued, anything else) never count.
+-- is_folate_exposure: counts_as_exposure and the class is in $folate_scope:
+--   therapeutic = folate_therapeutic; with_low_dose adds folate_low_dose (multivitamins);
+--   with_low_dose_and_folinic adds folinic_acid (leucovorin).
+create or replace table medication_classes as
+with by_code as (
+    select m.row_id, substr(c.concept_set, 6) as drug_class, c.category as code_category
+    from medications as m
+    inner join ref_concepts as c
+        on c.concept_set like 'drug\_%' escape '\' and c.code = m.drug_code
+),
+
+-- Patterns are matched once per distinct name or route, not once per event: extracts
+-- repeat a few thousand names across millions of events.
+by_name as (
+    select names.drug_name_key, arg_min(n.drug_class, n.priority) as drug_class
+    from (select distinct lower(drug_name) as drug_name_key from medications) as names
+    inner join ref_drug_names as n on regexp_matches(names.drug_name_key, n.pattern)
+    group by names.drug_name_key
+),
+
+route_by_text as (
+    select texts.field, texts.text_key, arg_min(r.route_kind, r.priority) as route_kind
+    from (
+        select distinct 'route' as field, lower(trim(route)) as text_key from medications
+        union
+        select distinct 'name' as field, lower(drug_name) as text_key from medications
+    ) as texts
+    inner join ref_routes as r on r.field = texts.field and regexp_matches(texts.text_key, r.pattern)
+    group by all
+),
+
+dosed as (
+    select
+        m.*,
+        -- A name saying Cyanokit wins over a code for plain hydroxocobalamin.
+        if(n.drug_class = 'b12_antidote', 'b12_antidote',
+            coalesce(c.drug_class, n.drug_class, 'other')) as listed_class,
+        case when c.drug_class is not null then 'code' when n.drug_class is not null then 'name' end
+            as matched_by,
+        coalesce(
+            rr.route_kind,
+            rn.route_kind,
+            case
+                when c.code_category like '%parenteral%' then 'parenteral'
+                when c.code_category like '%oral%' then 'oral'
+            end,
+            'unknown'
+        ) as route_kind,
+        try_cast(trim(m.dose) as double) * case lower(trim(m.dose_unit))
+            when 'g' then 1000 when 'gm' then 1000 when 'gram' then 1000 when 'grams' then 1000
+            when 'mg' then 1 when 'milligram' then 1 when 'milligrams' then 1
+            when 'mcg' then 0.001 when 'ug' then 0.001 when 'µg' then 0.001
+            when 'microgram' then 0.001 when 'micrograms' then 0.001
+        end as dose_mg
+    from medications as m
+    left join by_code as c using (row_id)
+    left join by_name as n on n.drug_name_key = lower(m.drug_name)
+    left join route_by_text as rr on rr.field = 'route' and rr.text_key = lower(trim(m.route))
+    left join route_by_text as rn on rn.field = 'name' and rn.text_key = lower(m.drug_name)
+),
+
+classed as (
+    select
+        *,
+        if(listed_class = 'b12_treatment' and dose_mg >= $b12_antidote_dose_at_least_mg,
+            'b12_antidote', listed_class) as drug_class,
+        event_type in ('administered', 'dispensed')
+            or (event_type = 'ordered' and $count_ordered_events) as counts_as_exposure
+    from dosed
+)
+
+select
+    row_id,
+    source_file,
+    source_line,
+    patient_id,
+    site,
+    drug_code,
+    drug_name,
+    event_type,
+    event_at,
+    event_has_time,
+    event_at::date as event_date,
+    matched_by,
+    drug_class,
+    route_kind,
+    counts_as_exposure,
+    counts_as_exposure and (
+        drug_class = 'folate_therapeutic'
+        or (drug_class = 'folate_low_dose' and $folate_scope in ('with_low_dose', 'with_low_dose_and_folinic'))
+        or (drug_class = 'folinic_acid' and $folate_scope = 'with_low_dose_and_folinic')
+    ) as is_folate_exposure
+from classed

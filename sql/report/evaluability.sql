@@ -1,0 +1,46 @@
+-- What the audit could not (yet) check, so a missing input never reads as zero findings.
+-- Grain: one row per (finding, status). count = candidates of that finding in that status.
+--   not evaluable: no diagnoses file   findings that need diagnoses, when the extract has none:
+--       neuro_normal_b12_no_metabolites (valid B12 results that are not low),
+--       b12_loading_incomplete (B12 courses), b12_treatment_lapse (patients with parenteral B12)
+--   not evaluable: may predate the extract   courses starting within 180 days of the
+--       extract's first date: treatment may have begun before the extract
+--   pending: window not over   courses whose loading (14 days) or 8-week FBC window
+--       (70 days) reaches past the data end
+-- Neurological work-up and borderline-without-MMA results still inside their 90-day window
+-- are findings with reason 'pending' and are counted in the findings table instead.
+with courses as (
+    select *,
+        start_date + greatest(
+            if(neuro_at_start, $neuro_loading_window_days, $loading_window_days) - 1,
+            $loading_neuro_window_after_days) as loading_end
+    from b12_courses
+)
+
+select 'neuro_normal_b12_no_metabolites' as finding,
+    'not evaluable: no diagnoses file' as status,
+    'valid B12 results that are not low' as counted,
+    count(*) as count
+from b12_results
+where not $diagnoses_present and comparator in ('=', '>=', '>')
+    and value_pg_ml >= deficient_below_pg_ml
+union all
+select 'b12_loading_incomplete', 'not evaluable: no diagnoses file', 'B12 courses', count(*)
+from courses where not $diagnoses_present
+union all
+select 'b12_loading_incomplete', 'not evaluable: may predate the extract', 'B12 courses', count(*)
+from courses where $diagnoses_present and not lookback_complete
+union all
+select 'b12_loading_incomplete', 'pending: window not over', 'B12 courses', count(*)
+from courses where $diagnoses_present and lookback_complete and loading_end > $data_end
+union all
+select 'b12_treatment_lapse', 'not evaluable: no diagnoses file', 'patients with parenteral B12',
+    count(distinct patient_id)
+from b12_doses where not $diagnoses_present and route_kind = 'parenteral'
+union all
+select 'monitoring_missed', 'not evaluable: may predate the extract', 'new B12 courses', count(*)
+from courses where new_to_b12 and not lookback_complete
+union all
+select 'monitoring_missed', 'pending: window not over', 'new B12 courses', count(*)
+from courses
+where new_to_b12 and lookback_complete and start_date + $fbc_window_to_days > $data_end

@@ -1,0 +1,81 @@
+-- Finding b12_treatment_lapse: lifelong B12 injections that stopped or were long overdue.
+-- Guideline: "Do not stop B12 supplementation after symptoms improve or levels normalize.
+--   Most patients with malabsorption require lifelong therapy." Maintenance: "1 mg IM every
+--   2 months for life" (neurological symptoms), "every 2-3 months for life" (without).
+-- Population: patients with parenteral B12 dose days (sql/derive/02_b12_doses.sql) and a
+--   lifelong indication: a dx_lifelong_indication code (D51.0-D51.2, K29.40/K29.41, Z90.3,
+--   Z98.84, K91.2) recorded at any time in the extract; or, when
+--   $lifelong_when_cause_unknown, no dx_reversible_cause code either (cause unknown).
+-- Expected interval E: $maintenance_interval_neuro_days (61) when the dose's course began
+--   with neurological involvement (sql/derive/07_b12_courses.sql), else
+--   $maintenance_interval_days (91); grace G = $maintenance_grace_days (30).
+-- Every gap between consecutive dose days is measured: loading gaps (a few days) never come
+--   near E + G, so only maintenance gaps can qualify, and a course that stops after loading
+--   is caught by 'stopped'.
+-- Reasons:
+--   gap      the next dose day came more than E + G days after the dose (strictly more);
+--   stopped  no later dose, and the data end is more than E + G days after the last dose.
+-- index_date = the day the lapse began: the dose day + E + G.
+-- Grain: one row per course: its first lapse (episode = the course number of the dose the
+--   lapse followed). Evidence: the dose (and the late next dose); the indication codes.
+-- Missing data: needs the diagnoses file (indication and neurological status); without it
+--   nothing is flagged and the report shows the finding as not evaluable.
+with doses as (
+    select
+        d.patient_id, d.dose_date, d.row_id, d.site,
+        lead(d.dose_date) over w as next_dose_date,
+        lead(d.row_id) over w as next_row_id
+    from b12_doses as d
+    where d.route_kind = 'parenteral' and $diagnoses_present
+    window w as (partition by d.patient_id order by d.dose_date)
+),
+
+in_course as (
+    select
+        d.*, c.course,
+        if(c.neuro_at_start, $maintenance_interval_neuro_days, $maintenance_interval_days)
+            + $maintenance_grace_days as allowed_days
+    from doses as d
+    asof inner join (select * from b12_courses where route_kind = 'parenteral') as c
+        on c.patient_id = d.patient_id and d.dose_date >= c.start_date
+),
+
+indication as (
+    select
+        patient_id,
+        list(row_id order by recorded_date, source_file, source_line)
+            filter (where concept_set = 'dx_lifelong_indication') as lifelong_row_ids,
+        count(*) filter (where concept_set = 'dx_reversible_cause') as reversible_codes
+    from diagnosis_concepts
+    group by patient_id
+),
+
+lapses as (
+    select
+        d.*,
+        coalesce(i.lifelong_row_ids, []::varchar[]) as lifelong_row_ids,
+        case
+            when date_diff('day', d.dose_date, d.next_dose_date) > d.allowed_days then 'gap'
+            when d.next_dose_date is null and d.dose_date + d.allowed_days < $data_end
+                then 'stopped'
+        end as reason
+    from in_course as d
+    left join indication as i using (patient_id)
+    where i.lifelong_row_ids is not null
+        or ($lifelong_when_cause_unknown and coalesce(i.reversible_codes, 0) = 0)
+)
+
+select
+    patient_id,
+    'b12_treatment_lapse' as finding,
+    reason,
+    dose_date + allowed_days as index_date,
+    course as episode,
+    []::varchar[] as evidence_lab_row_ids,
+    list_filter([row_id, if(reason = 'gap', next_row_id, null)], lambda x: x is not null)
+        as evidence_medication_row_ids,
+    lifelong_row_ids as evidence_diagnosis_row_ids,
+    site
+from lapses
+where reason is not null
+qualify row_number() over (partition by patient_id, course order by dose_date) = 1

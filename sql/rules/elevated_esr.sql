@@ -1,0 +1,39 @@
+-- Descriptive tag elevated_esr: an ESR above the Miller upper limit of normal. Never an
+-- input to any B12 or folate finding.
+-- Guideline: "Elevated ESR does not influence B12 treatment decisions or dosing."
+-- Definition: a valid 1-hour Westergren(-equivalent) ESR (lab_esr: 4537-7, 30341-2,
+--   82477-1; 2-hour, 15-minute and Wintrobe readings are not on the list) in a patient aged
+--   $esr_min_age_years (18) or more at collection (completed years from the patients file),
+--   above the Miller limit: age / 2 for men; (age + 10) / 2 for women and when sex is
+--   unknown (the higher limit, so no one is tagged on an assumed sex).
+--   Above: '=v' v > limit; '>x' x >= limit; '>=x' x > limit.
+-- Grain: one row per patient: the earliest such ESR (ties: the highest value, file order).
+-- Missing data: no birth date, no tag (age unknown).
+with aged as (
+    select
+        e.*,
+        date_sub('year', p.birth_date, e.collected_at::date) as age_years,
+        if(p.sex_group = 'M', age_years / 2, (age_years + 10) / 2) as miller_limit
+    from lab_harmonised as e
+    inner join patient_facts as p using (patient_id)
+    where e.analyte = 'esr' and e.status = 'valid' and p.birth_date is not null
+)
+
+select
+    patient_id,
+    'elevated_esr' as finding,
+    null as reason,
+    collected_at::date as index_date,
+    null::integer as episode,
+    [row_id] as evidence_lab_row_ids,
+    []::varchar[] as evidence_medication_row_ids,
+    []::varchar[] as evidence_diagnosis_row_ids,
+    site
+from aged
+where age_years >= $esr_min_age_years
+    and ((comparator = '=' and value_canonical > miller_limit)
+        or (comparator = '>' and value_canonical >= miller_limit)
+        or (comparator = '>=' and value_canonical > miller_limit))
+qualify row_number() over (
+    partition by patient_id order by collected_at, value_canonical desc, source_file, source_line
+) = 1

@@ -1,0 +1,92 @@
+-- Finding neuro_normal_b12_no_metabolites: neurological symptoms, a B12 that is not low,
+-- and no MMA or homocysteine to look further.
+-- Guideline: "Do not assume normal B12 levels exclude deficiency in patients with
+--   neurological symptoms. If clinical suspicion is high, measure methylmalonic acid and
+--   homocysteine even with normal-appearing B12 levels."
+-- Definition: a valid, not-on-treatment B12 (sql/derive/05_b12_results.sql) that is not low:
+--   '=v' or '>=v' with v >= D, or '>v' with v >= D (D = 180 pg/mL, the deficiency limit of
+--   the unit policy); with a neurological diagnosis (dx_neuro_core; dementia only when
+--   $neuro_include_dementia) recorded from $neuro_window_before_days (180) days before to
+--   $neuro_window_after_days (30) days after the B12, by date, both edges inclusive.
+-- Reasons, looking at valid, not-on-treatment MMA and homocysteine collected from
+--   $metabolite_window_before_days (30) days before to $metabolite_window_after_days (90)
+--   days after the B12 (both inclusive):
+--   none     neither was measured;
+--   partial  only one of the two was measured;
+--   pending  the data do not yet reach 90 days past the B12 ($data_end < B12 date + 90),
+--            and at least one of the two is still missing.
+-- Grain: one row per patient: the earliest 'none' or 'partial' result; only when there is
+--   none, the earliest 'pending' one. Ties: the lowest value, then file order.
+-- Missing data: needs the diagnoses file; without it nothing is flagged and the report
+--   shows the finding as not evaluable with the number of B12 results it could not check.
+--   A metabolite with no usable value (hemolyzed, unknown unit) was not measured.
+with not_low as (
+    select *
+    from b12_results
+    where $diagnoses_present
+        and comparator in ('=', '>=', '>')
+        and value_pg_ml >= deficient_below_pg_ml
+),
+
+with_neuro as (
+    select
+        b.row_id, b.patient_id, b.site, b.collected_at, b.value_pg_ml, b.source_file,
+        b.source_line,
+        list(d.row_id order by d.recorded_date, d.source_file, d.source_line) as neuro_row_ids
+    from not_low as b
+    inner join diagnosis_concepts as d
+        on d.patient_id = b.patient_id
+        and d.is_neuro
+        and d.recorded_date between b.collected_at::date - $neuro_window_before_days
+            and b.collected_at::date + $neuro_window_after_days
+    group by all
+),
+
+metabolites as (
+    select
+        b.row_id,
+        arg_min(m.row_id, (m.collected_at, m.source_file, m.source_line))
+            filter (where m.analyte = 'mma') as mma_row_id,
+        arg_min(m.row_id, (m.collected_at, m.source_file, m.source_line))
+            filter (where m.analyte = 'homocysteine') as homocysteine_row_id
+    from with_neuro as b
+    inner join lab_harmonised as m
+        on m.patient_id = b.patient_id
+        and m.analyte in ('mma', 'homocysteine')
+        and m.status = 'valid'
+        and m.collected_at::date between b.collected_at::date - $metabolite_window_before_days
+            and b.collected_at::date + $metabolite_window_after_days
+    group by b.row_id
+),
+
+reasoned as (
+    select
+        b.*,
+        list_filter([m.mma_row_id, m.homocysteine_row_id], lambda x: x is not null)
+            as metabolite_row_ids,
+        case
+            when m.mma_row_id is not null and m.homocysteine_row_id is not null then null
+            when b.collected_at::date + $metabolite_window_after_days > $data_end then 'pending'
+            when m.mma_row_id is null and m.homocysteine_row_id is null then 'none'
+            else 'partial'
+        end as reason
+    from with_neuro as b
+    left join metabolites as m using (row_id)
+)
+
+select
+    patient_id,
+    'neuro_normal_b12_no_metabolites' as finding,
+    reason,
+    collected_at::date as index_date,
+    null::integer as episode,
+    list_concat([row_id], metabolite_row_ids) as evidence_lab_row_ids,
+    []::varchar[] as evidence_medication_row_ids,
+    neuro_row_ids as evidence_diagnosis_row_ids,
+    site
+from reasoned
+where reason is not null
+qualify row_number() over (
+    partition by patient_id
+    order by reason = 'pending', collected_at, value_pg_ml, source_file, source_line
+) = 1
