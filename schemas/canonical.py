@@ -164,7 +164,9 @@ def diagnoses(future_limit: dt.date | None = None) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(
         {
             "patient_id": _identifier("Patient identifier (pseudonymised at source)."),
-            "code": _identifier("Diagnosis code as recorded, with or without the dot (D51.0, D510)."),
+            "code": _identifier(
+                "Diagnosis code as recorded, with or without the dot (D51.0, D510)."
+            ),
             "code_system": _text(
                 "ICD10CM, ICD9CM or SNOMED (any case).",
                 pa.Check(_known_code_system, name="code_system_known"),

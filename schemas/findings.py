@@ -66,9 +66,7 @@ def findings_schema(findings: list[str]) -> pa.DataFrameSchema:
             "evidence_medication_row_ids": pa.Column(
                 description="Medication rows that decided it."
             ),
-            "evidence_diagnosis_row_ids": pa.Column(
-                description="Diagnosis rows that decided it."
-            ),
+            "evidence_diagnosis_row_ids": pa.Column(description="Diagnosis rows that decided it."),
             "site": pa.Column(str, nullable=True, description="Site of the index evidence row."),
         },
         checks=[

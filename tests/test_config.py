@@ -56,6 +56,30 @@ def test_a_file_sets_values_and_maps_local_codes(tmp_path):
         ('as_of_date = "last week"', "as_of_date must be a TOML date"),
         ("b12_adequate_above_pg_ml = 100", "must not be above b12_adequate_above_pg_ml"),
         ("[local_test_codes]\nX = 1", "local_test_codes must be a table"),
+        (
+            'b12_unit_policy = "native"',
+            "b12_unit_policy must be one of canonical, unit_native; got 'native'",
+        ),
+        (
+            "folate_scope = true",
+            "folate_scope must be one of therapeutic, with_low_dose, with_low_dose_and_folinic",
+        ),
+        (
+            'lifelong_when_cause_unknown = "yes"',
+            "lifelong_when_cause_unknown must be true or false",
+        ),
+        ("neuro_window_before_days = -180", "neuro_window_before_days must be >= 0, got -180"),
+        ("maintenance_grace_days = -1", "maintenance_grace_days must be >= 0"),
+        ("maintenance_interval_days = 0", "maintenance_interval_days must be >= 1"),
+        (
+            "fbc_window_from_days = 80",
+            "fbc_window_from_days (80) must not be above fbc_window_to_days",
+        ),
+        ("loading_min_doses = 16", "loading_min_doses (16) cannot fit in loading_window_days (15)"),
+        (
+            "anaemia_hb_below_g_l_women = 140",
+            "anaemia_hb_below_g_l_women (140.0) must not be above anaemia_hb_below_g_l_men",
+        ),
         ("this is not toml", "not valid TOML"),
     ],
 )
@@ -74,6 +98,26 @@ def test_the_command_stops_on_a_bad_configuration_before_reading_data(tmp_path, 
 def test_the_command_stops_on_a_missing_input_folder(tmp_path, capsys):
     assert main(["run", str(tmp_path / "missing")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_the_guideline_switch_defaults():
+    config = load_config(None)
+    assert config.b12_unit_policy == "canonical"
+    assert config.folate_scope == "therapeutic"
+    assert config.same_day_b12_treatment_concurrent is True
+    assert config.lifelong_when_cause_unknown is True
+    assert config.neuro_include_dementia is False
+    assert (config.maintenance_interval_days, config.maintenance_interval_neuro_days) == (91, 61)
+    assert config.maintenance_grace_days == 30
+
+
+def test_every_switch_has_an_alternative_for_the_sensitivity_table():
+    from transforms.config import SWITCHES, flipped
+
+    for switch in SWITCHES:
+        alternatives = flipped(AuditConfig(), switch)
+        assert alternatives, switch
+        assert all(getattr(a, switch) != getattr(AuditConfig(), switch) for a in alternatives)
 
 
 def test_every_setting_records_its_source():

@@ -32,3 +32,19 @@ def test_every_rule_file_opens_with_a_header_saying_what_and_at_what_grain(file)
 @pytest.mark.parametrize("key", [f.name for f in fields(AuditConfig)])
 def test_every_setting_is_in_the_readme(key):
     assert key in README
+
+
+CONCEPT_FILES = sorted((REPO / "sql" / "reference" / "concepts").glob("*.csv"))
+
+
+@pytest.mark.parametrize("path", CONCEPT_FILES, ids=lambda p: p.stem)
+def test_every_code_list_is_a_reviewable_concept_file(path):
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    assert reader.fieldnames == ["code", "system", "description", "category", "source"]
+    assert rows and all(all(row[c].strip() for c in reader.fieldnames) for row in rows)
+    assert len({(r["code"], r["system"]) for r in rows}) == len(rows)
+    assert path.stem in README

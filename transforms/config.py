@@ -120,13 +120,13 @@ class AuditConfig:
     fbc_window_from_days: int = _days(42, f"issue 3; {REFERENCE} 3.5 (FBC at 8 weeks: 6 ...)")
     fbc_window_to_days: int = _days(70, f"issue 3; {REFERENCE} 3.5 (... to 10 weeks)")
     # --- Descriptive tags (never inputs to B12 or folate findings).
-    macrocytosis_mcv_above_fl: float = _setting(100.0, f"issue 3; {REFERENCE} 3.4 (MCV > 100 fL)", 0)
+    macrocytosis_mcv_above_fl: float = _setting(
+        100.0, f"issue 3; {REFERENCE} 3.4 (MCV > 100 fL)", 0
+    )
     context_window_days: int = _days(
         30, "issue 3 (MCV within 30 days of a B12 result; the same window for Hb)"
     )
-    esr_min_age_years: int = _setting(
-        18, f"{REFERENCE} 4 (Miller rule derived in adults)", 0, 130
-    )
+    esr_min_age_years: int = _setting(18, f"{REFERENCE} 4 (Miller rule derived in adults)", 0, 130)
     # The data end for "pending" decisions; None = the latest date in the extract.
     as_of_date: dt.date | None = _setting(None, "issue 2 (latest date in the extract)")
     # --- Validation.

@@ -8,14 +8,14 @@ route spellings are the other reference files.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import duckdb
 
 from transforms.config import AuditConfig
 from transforms.sqlfiles import files_in, run_file, sql_dir
 
-CONCEPT_COLUMNS = "code varchar, system varchar, description varchar, category varchar, source varchar"
+CONCEPT_COLUMNS = (
+    "code varchar, system varchar, description varchar, category varchar, source varchar"
+)
 REFERENCE_TABLES = {
     "ref_unit_conversions": "unit_conversions.csv",
     "ref_drug_names": "drug_names.csv",

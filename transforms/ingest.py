@@ -21,7 +21,9 @@ import numpy as np
 from schemas.canonical import REQUIRED_TABLES, known_columns, required_columns
 from transforms.errors import InputError
 
-FILE_NAME = re.compile(r"^(lab_results|medications|patients|diagnoses)(?:[_\-.][^/]*)?\.(csv|parquet)$", re.I)
+FILE_NAME = re.compile(
+    r"^(lab_results|medications|patients|diagnoses)(?:[_\-.][^/]*)?\.(csv|parquet)$", re.I
+)
 OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 

@@ -25,18 +25,25 @@ TABLE_COMMENTS = {
     "lab_results": "Canonical lab results that passed validation (one row per input row).",
     "medications": "Canonical medication events that passed validation.",
     "patients": "Canonical patients (optional input file).",
+    "diagnoses": "Canonical diagnoses (optional input file).",
     "quarantine": "Input rows that failed validation: file, line, column, check and value.",
-    "lab_harmonised": "Every lab row: analyte, parsed value, canonical unit and status.",
-    "b12_results": "Valid serum B12 results in pg/mL with their class (sql/derive/02).",
-    "mma_results": "Valid serum/plasma MMA results in nmol/L with their class (sql/derive/03).",
-    "medication_classes": "Every medication event with its drug class and whether it counts.",
-    "folate_episodes": "Folate episodes with compliance basis or reason (sql/derive/05).",
-    "findings": "One row per finding (per patient, or per folate episode), with evidence ids.",
+    "audit_scope": "The extract's first and last dates, and whether it had a diagnoses file.",
+    "lab_harmonised": "Audited lab rows: analyte, parsed value, canonical unit and status.",
+    "b12_results": "Valid, not-on-treatment serum B12 in pg/mL with class (sql/derive/05).",
+    "mma_results": "Valid, not-on-treatment serum/plasma MMA in nmol/L (sql/derive/06).",
+    "medication_classes": "Every medication event: drug class, route kind, what it counts as.",
+    "b12_doses": "B12 treatment doses by patient, day and route kind (sql/derive/02).",
+    "diagnosis_concepts": "Diagnoses on a concept list (sql/derive/03).",
+    "b12_courses": "New B12 courses with loading doses and neuro status (sql/derive/07).",
+    "folate_episodes": "Folate episodes with compliance basis or reason (sql/derive/08).",
+    "patient_facts": "One row per patient: sex group and birth date (sql/derive/09).",
+    "findings": "One row per finding (patient, folate episode or B12 course), with evidence.",
+    "sensitivity": "Findings gained and lost if each clinical switch were flipped.",
     "run_metadata": "The run that built this database: manifest as JSON.",
-    "ref_lab_tests": "LOINC codes the rules use (sql/reference/lab_tests.csv).",
+    "ref_concepts": "Code lists, one concept set per file (sql/reference/concepts/).",
     "ref_unit_conversions": "Unit conversion factors to canonical units.",
-    "ref_drug_codes": "RxNorm/ATC codes by drug class (sql/reference/drug_codes.csv).",
     "ref_drug_names": "Drug name patterns by drug class, lowest priority wins.",
+    "ref_routes": "Route spellings and name patterns by route kind (sql/reference/routes.csv).",
     "local_test_codes": "Local lab codes mapped to LOINC by the configuration.",
 }
 EXTRA_COLUMN_COMMENTS = {
@@ -63,7 +70,7 @@ def describe(con: duckdb.DuckDBPyConnection) -> None:
     for table, text in TABLE_COMMENTS.items():
         if table in existing:
             con.execute(f"comment on table {table} is '{_quote(text)}'")
-    for table in ("lab_results", "medications", "patients", "findings"):
+    for table in (*SCHEMAS, "findings"):
         for column, text in _column_comments(table).items():
             if _has_column(con, table, column):
                 con.execute(f"comment on column {table}.\"{column}\" is '{_quote(text)}'")

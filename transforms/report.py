@@ -1,8 +1,10 @@
 """Report: the run's output files.
 
-Patient-level files (findings.csv, quarantine.csv) go to `patient_level/`; shareable files
-(report.html, summary.csv, quarantine_summary.csv) go to `shareable/` and carry no
-identifiers and no unsuppressed count from 1 to 7. Large tables are written by DuckDB.
+Restricted files go to `patient_level/`: findings.csv and quarantine.csv (patient rows) and
+mapping_review.csv (the extract's own unmapped drug names and test codes, free text from the
+source). Shareable files (report.html, summary.csv, quarantine_summary.csv,
+evaluability.csv, sensitivity.csv) go to `shareable/` and carry no identifiers and no
+unsuppressed count from 1 to 7. Large tables are written by DuckDB.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import pandas as pd
 
 from schemas.canonical import CHECK_MEANING
 from transforms.config import AuditConfig
-from transforms.report_html import render_report
-from transforms.sqlfiles import sql_text
-from transforms.suppress import suppress_column, suppress_counts
+from transforms.harmonise import scope
+from transforms.report_html import ReportTables, render_report
+from transforms.sqlfiles import bind, sql_text
+from transforms.suppress import is_small, suppress_column, suppress_counts
 
 FINDINGS_CSV = """
     copy (
@@ -47,17 +50,31 @@ def write_outputs(
         "quarantine": patient_dir / "quarantine.csv",
         "summary": share_dir / "summary.csv",
         "quarantine_summary": share_dir / "quarantine_summary.csv",
+        "mapping_review": patient_dir / "mapping_review.csv",
+        "evaluability": share_dir / "evaluability.csv",
+        "sensitivity": share_dir / "sensitivity.csv",
         "report": share_dir / "report.html",
     }
     con.execute(FINDINGS_CSV.format(path=_sql_path(paths["findings"])))
     con.execute(QUARANTINE_CSV.format(path=_sql_path(paths["quarantine"])))
-    summary = shareable_summary(con, config)
-    summary.to_csv(paths["summary"], index=False)
-    quarantine = quarantine_summary(con, config)
-    quarantine.to_csv(paths["quarantine_summary"], index=False)
-    usability = lab_usability(con, config)
+    con.execute(
+        f"copy ({sql_text('report/mapping_review.sql')}) to "
+        f"'{_sql_path(paths['mapping_review'])}' (header, delimiter ',')"
+    )
+    params = {**config.sql_params(), **scope(con)}
+    tables = ReportTables(
+        summary=shareable_summary(con, config),
+        quarantine=quarantine_summary(con, config),
+        usability=lab_usability(con, config),
+        evaluability=_suppressed_query(con, "report/evaluability.sql", params, "count", config),
+        sensitivity=sensitivity_table(con, config),
+        esr_overlap=esr_overlap(con, config),
+    )
+    for name in ("summary", "quarantine", "evaluability", "sensitivity"):
+        key = "quarantine_summary" if name == "quarantine" else name
+        getattr(tables, name).to_csv(paths[key], index=False)
     paths["report"].write_text(
-        render_report(summary, quarantine, usability, config, run), encoding="utf-8"
+        render_report(tables, config, {**run, "scope": scope(con)}), encoding="utf-8"
     )
     return {name: str(path) for name, path in paths.items()}
 
@@ -85,8 +102,56 @@ def quarantine_summary(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> p
     return suppress_column(frame, "rows", config.suppress_counts_up_to)
 
 
+def _suppressed_query(
+    con: duckdb.DuckDBPyConnection, file: str, params: dict, column: str, config: AuditConfig
+) -> pd.DataFrame:
+    sql = sql_text(file)
+    frame = con.execute(sql, bind(sql, params)).df()
+    return suppress_column(frame, column, config.suppress_counts_up_to)
+
+
+def sensitivity_table(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFrame:
+    """Findings gained and lost if each switch were flipped (table `sensitivity`); a run
+    without the sensitivity step reports none."""
+    exists = con.execute("select count(*) from duckdb_tables() where table_name = 'sensitivity'")
+    if not exists.fetchall()[0][0]:
+        return pd.DataFrame(columns=["switch", "value_in_force", "flipped_to", "finding"])
+    frame = con.execute("select * from sensitivity order by all").df()
+    frame = suppress_column(frame, "findings_gained", config.suppress_counts_up_to)
+    frame = frame.rename(columns={"suppressed": "gained_suppressed"})
+    frame = suppress_column(frame, "findings_lost", config.suppress_counts_up_to)
+    return frame.rename(columns={"suppressed": "lost_suppressed"})
+
+
+def esr_overlap(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFrame:
+    """Patients with B12 deficiency (b12_deficient or b12_functional_deficiency), and how
+    many of them also have an elevated ESR: context only, ESR changes no B12 decision."""
+    frame = con.execute(
+        """
+        with deficient as (
+            select distinct patient_id from findings
+            where finding in ('b12_deficient', 'b12_functional_deficiency')),
+        esr as (select distinct patient_id from findings where finding = 'elevated_esr')
+        select 'patients with B12 deficiency' as patients, count(*) as count from deficient
+        union all
+        select '... of whom with an elevated ESR', count(*)
+        from deficient inner join esr using (patient_id)
+        """
+    ).df()
+    frame = suppress_column(frame, "count", config.suppress_counts_up_to)
+    # total - overlap is a count too: when it is small, hide the overlap so it cannot be
+    # worked out by subtraction.
+    total, overlap = frame["count"].tolist()
+    if not frame["suppressed"].any() and is_small(
+        int(total) - int(overlap), config.suppress_counts_up_to
+    ):
+        frame.loc[1, ["count", "suppressed"]] = [pd.NA, True]
+    return frame
+
+
 def lab_usability(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFrame:
-    """B12 and MMA rows by status: how many could be classified, and why not."""
+    """Audited lab rows by analyte and status: how many could be used, and why not
+    (including results collected on B12 treatment)."""
     frame = con.execute(
         """
         select analyte, status, coalesce(status_reason, '') as reason, count(*) as rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 
 import pandas as pd
@@ -15,6 +16,19 @@ DEFINITIONS = {
     "b12_functional_deficiency": "Borderline B12 with MMA above 271 nmol/L within -30/+90 days.",
     "b12_borderline_no_mma": "Borderline B12 never followed by an MMA within -30/+90 days.",
     "folate_before_b12": "Folic acid started before B12 status was settled or B12 treatment given.",
+    "neuro_normal_b12_no_metabolites": "Neurological code and a B12 of 180 pg/mL or more, but "
+    "no MMA and homocysteine (none) or only one (partial) within -30/+90 days.",
+    "b12_loading_incomplete": "New B12 course with too few loading doses: under 6 in 15 days "
+    "(no neuro codes); under 7 in 14 days or a gap over 3 days, or oral only (neuro codes).",
+    "b12_treatment_lapse": "Lifelong B12 injections overdue by more than the interval plus 30 "
+    "days (91 + 30, or 61 + 30 with neuro codes): a gap, or stopped.",
+    "monitoring_missed": "New B12 course in an anaemic patient with no Hb or MCV 6 to 10 weeks "
+    "after the start. Default from standard pathways, not the guideline text (cut off).",
+    "anaemia": "Descriptive: Hb below 130 g/L (men) or 120 g/L (women, sex unknown) within 30 "
+    "days of a B12 result.",
+    "elevated_esr": "Descriptive: 1-hour ESR above the Miller limit (age/2 men; (age+10)/2 "
+    "women, sex unknown). Never used in any B12 or folate finding.",
+    "macrocytosis": "Descriptive: MCV above 100 fL within 30 days of a B12 result.",
 }
 
 STYLE = """
@@ -26,13 +40,18 @@ th{background:#f2f2f2} td.n{text-align:right;font-variant-numeric:tabular-nums}
 """
 
 
-def render_report(
-    summary: pd.DataFrame,
-    quarantine: pd.DataFrame,
-    usability: pd.DataFrame,
-    config: AuditConfig,
-    run: dict,
-) -> str:
+@dataclass
+class ReportTables:
+    summary: pd.DataFrame
+    quarantine: pd.DataFrame
+    usability: pd.DataFrame
+    evaluability: pd.DataFrame
+    sensitivity: pd.DataFrame
+    esr_overlap: pd.DataFrame
+
+
+def render_report(tables: ReportTables, config: AuditConfig, run: dict) -> str:
+    summary = tables.summary
     overall = summary[summary["site"] == "all sites"]
     by_site = summary[(summary["site"] != "all sites") & (summary["reason"] == "(all)")]
     sections = [
@@ -45,14 +64,21 @@ def render_report(
         + _bar_chart(overall[overall["reason"] == "(all)"]),
         "<h2>By site</h2>" + _counts_table(by_site, with_site=True),
         "<h2>What each finding means</h2>"
-        + _table(["finding", "definition"], [[k, v] for k, v in DEFINITIONS.items()]),
+        + _table(["finding", "definition"], [[k, v] for k, v in DEFINITIONS.items()])
+        + MONITORING_NOTE,
+        "<h2>Not evaluable or still pending</h2>" + _evaluability(tables.evaluability, run),
+        "<h2>What the clinical switches cost</h2>" + _sensitivity(tables.sensitivity),
+        "<h2>B12 deficiency and ESR</h2>"
+        + ESR_NOTE
+        + _frame_table(tables.esr_overlap, ["patients", "count"]),
         "<h2>Inputs</h2>" + _inputs_table(run, config.suppress_counts_up_to),
-        "<h2>B12 and MMA results: usable, or why not</h2>"
-        + _frame_table(usability, ["analyte", "status", "reason", "rows"]),
+        "<h2>Audited lab results: usable, or why not</h2>"
+        + ON_TREATMENT_NOTE
+        + _frame_table(tables.usability, ["analyte", "status", "reason", "rows"]),
         "<h2>Quarantine summary</h2><p class=note>Rows that failed validation, kept in the "
         "quarantine table with file, line, column, check and value.</p>"
         + _frame_table(
-            quarantine,
+            tables.quarantine,
             ["source_file", "table_name", "column_name", "check_name", "meaning", "rows"],
         ),
         "<h2>Configuration in force</h2>"
@@ -66,6 +92,54 @@ def render_report(
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>B12 audit report</title><style>{STYLE}</style></head><body>{body}</body></html>"
     )
+
+
+MONITORING_NOTE = (
+    "<p class=note>The guideline's monitoring section is cut off after its heading. "
+    "monitoring_missed uses defaults from standard pathways (clinical reference 3.5: full "
+    "blood count at about 8 weeks), not from the guideline text.</p>"
+)
+ESR_NOTE = (
+    "<p class=note>ESR is shown for context only. As the guideline says, an elevated ESR "
+    "does not influence B12 treatment decisions: no B12 or folate finding reads ESR.</p>"
+)
+ON_TREATMENT_NOTE = (
+    "<p class=note>Status on_treatment: a B12, MMA or homocysteine result collected within "
+    "the on-treatment window after a B12 dose. It classifies nothing; testing B12 on "
+    "treatment is rarely useful.</p>"
+)
+
+
+def _evaluability(frame: pd.DataFrame, run: dict) -> str:
+    scope = run.get("scope", {})
+    lead = (
+        f"<p class=note>Extract dates {escape(str(scope.get('data_start')))} to "
+        f"{escape(str(scope.get('data_end')))}; diagnoses file "
+        f"{'present' if scope.get('diagnoses_present') else 'absent'}.</p>"
+    )
+    return lead + _frame_table(frame, ["finding", "status", "counted", "count"])
+
+
+def _sensitivity(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "<p>Not computed for this run.</p>"
+    rows = [
+        [
+            r.switch,
+            r.value_in_force,
+            r.flipped_to,
+            r.finding,
+            "suppressed" if r.gained_suppressed else r.findings_gained,
+            "suppressed" if r.lost_suppressed else r.findings_lost,
+        ]
+        for r in frame.itertuples()
+    ]
+    head = ["switch", "in force", "if flipped to", "finding", "findings gained", "findings lost"]
+    note = (
+        "<p class=note>Each switch flipped alone, all else as configured. A finding is the "
+        "same when patient, finding, episode and reason agree.</p>"
+    )
+    return note + _table(head, rows, numeric={4, 5})
 
 
 def _count_cell(value, suppressed: bool) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+from schemas.canonical import SCHEMAS
 from transforms import harmonise as harmonise_step
 from transforms import ingest as ingest_step
 from transforms import publish as publish_step
@@ -17,7 +18,6 @@ from transforms import report as report_step
 from transforms import sensitivity as sensitivity_step
 from transforms import tag as tag_step
 from transforms import validate as validate_step
-from schemas.canonical import SCHEMAS
 from transforms.config import AuditConfig
 from transforms.errors import InputError
 

@@ -1,0 +1,42 @@
+-- Mapping review list: lab test codes and drugs in the extract that look relevant to the
+-- audit but are on no code list, so a site can complete its mapping (a local lab code goes
+-- in the configuration's [local_test_codes]; a drug code in reference/concepts/drug_*.csv).
+-- Looks relevant: the test code or name, or the drug code or name, matches (any case)
+--   b12 / b-12 / b 12, cobalamin, folic, folate, mma (a whole word), methylmalon, homocyst.
+-- Grain: one row per distinct (kind, code, name), with the number of rows it appears on.
+--   lab test: a lab_results code (after local_test_codes) on no lab_* concept set;
+--   drug: a medication whose class is 'other' (no code and no name pattern matched), or
+--         whose code is on no list although its name matched ('matched by name only').
+with lab_codes as (
+    select code from ref_concepts where concept_set like 'lab\_%' escape '\'
+),
+
+labs as (
+    select
+        'lab test' as kind, l.test_code as code, l.test_name as name,
+        'test code on no list' as status, count(*) as rows
+    from lab_results as l
+    left join local_test_codes as m on m.local_code = l.test_code
+    where coalesce(m.loinc, l.test_code) not in (select code from lab_codes)
+        and regexp_matches(lower(coalesce(l.test_code, '') || ' ' || coalesce(l.test_name, '')),
+            'b[- ]?12|cobalamin|folic|folate|\bmma\b|methylmalon|homocyst')
+    group by all
+),
+
+drugs as (
+    select
+        'drug' as kind, drug_code as code, drug_name as name,
+        if(drug_class = 'other', 'on no list', 'code on no list; matched by name only')
+            as status,
+        count(*) as rows
+    from medication_classes
+    where (drug_class = 'other' or (matched_by = 'name' and drug_code is not null))
+        and regexp_matches(lower(coalesce(drug_code, '') || ' ' || coalesce(drug_name, '')),
+            'b[- ]?12|cobalamin|folic|folate|\bmma\b|methylmalon|homocyst')
+    group by all
+)
+
+select * from labs
+union all
+select * from drugs
+order by kind, rows desc, code, name

@@ -1,0 +1,203 @@
+"""B12 courses: loading (b12_loading_incomplete) and lifelong maintenance (b12_treatment_lapse)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+LAB_HEADER = """
+    patient_id | test_code | result | unit | collected_at
+    -----------+-----------+--------+------+-------------
+"""
+MED_HEADER = """
+    patient_id | drug_name | event_type | event_at | dose | dose_unit | route
+    -----------+-----------+------------+----------+------+-----------+------
+"""
+DX_HEADER = """
+    patient_id | code | code_system | recorded_at
+    -----------+------+-------------+------------
+"""
+# Courses start from 2024-03-01: the extract reaches 180 days before each one.
+DATA_START = "filler | 718-7 | 130 | g/L | 2023-01-01"
+DATA_END = "filler | 718-7 | 130 | g/L | 2025-12-31"
+LOADING = "b12_loading_incomplete"
+LAPSE = "b12_treatment_lapse"
+
+
+def injections(patient: str, *days: int, start: str = "2024-03-01") -> str:
+    """One hydroxocobalamin 1 mg IM row per day number, day 0 being `start`."""
+    first = dt.date.fromisoformat(start)
+    return "\n".join(
+        f"{patient} | Hydroxocobalamin 1 mg/mL | administered | "
+        f"{first + dt.timedelta(days=day)} | 1 | mg | IM"
+        for day in days
+    )
+
+
+def neuro(*patients: str, on: str = "2024-03-01") -> str:
+    return "\n".join(f"{p} | G62.9 | ICD10CM | {on}" for p in patients)
+
+
+def reasons(audit, finding: str, meds: str, dx: str = "", end: str = DATA_END, **config):
+    labs = LAB_HEADER + DATA_START + "\n" + end
+    return audit.reasons(finding, labs, MED_HEADER + meds, diagnoses=DX_HEADER + dx, **config)
+
+
+def test_without_neuro_codes_six_injection_days_are_due_in_days_0_to_14(audit):
+    meds = "\n".join([
+        injections("five", 0, 2, 4, 7, 9),
+        injections("six", 0, 2, 4, 7, 9, 11),
+        injections("sixth_on_day_14", 0, 2, 4, 7, 9, 14),
+        injections("sixth_on_day_15", 0, 2, 4, 7, 9, 15),
+        injections("two_on_day_0", 0, 0, 2, 4, 7, 9),
+    ])
+    assert reasons(audit, LOADING, meds) == {
+        "five": [("under_six_doses", "2024-03-01")],
+        "sixth_on_day_15": [("under_six_doses", "2024-03-01")],
+        "two_on_day_0": [("under_six_doses", "2024-03-01")],
+    }
+
+
+def test_with_neuro_codes_seven_injection_days_no_more_than_3_apart_in_days_0_to_13(audit):
+    meds = "\n".join([
+        injections("alternate_6", 0, 2, 4, 6, 8, 10),
+        injections("alternate_7", 0, 2, 4, 6, 8, 10, 12),
+        injections("seventh_on_day_14", 0, 2, 4, 6, 8, 10, 14),
+        injections("gap_4", 0, 1, 2, 3, 4, 5, 9),
+        injections("gap_3", 0, 1, 2, 3, 4, 5, 8),
+    ])
+    patients = ["alternate_6", "alternate_7", "seventh_on_day_14", "gap_4", "gap_3"]
+    assert reasons(audit, LOADING, meds, neuro(*patients)) == {
+        "alternate_6": [("neuro_not_alternate_day", "2024-03-01")],
+        "seventh_on_day_14": [("neuro_not_alternate_day", "2024-03-01")],
+        "gap_4": [("neuro_not_alternate_day", "2024-03-01")],
+    }
+
+
+def test_a_new_oral_course_with_neuro_codes_needs_an_injection_in_days_0_to_13(audit):
+    oral = "Cyanocobalamin 1 mg tablet | dispensed | 2024-03-01 | 1 | mg | PO"
+    meds = "\n".join([
+        f"oral_neuro | {oral}",
+        f"oral_plain | {oral}",
+        f"inj_day_13 | {oral}",
+        injections("inj_day_13", 13, 15, 17, 19, 21, 23, 25),
+        f"inj_day_14 | {oral}",
+        injections("inj_day_14", 14, 16, 18, 20, 22, 24, 26),
+    ])
+    dx = neuro("oral_neuro", "inj_day_13", "inj_day_14")
+    assert reasons(audit, LOADING, meds, dx) == {
+        "oral_neuro": [("neuro_on_oral_only", "2024-03-01")],
+        "inj_day_14": [("neuro_on_oral_only", "2024-03-01")],
+    }
+
+
+def test_neuro_codes_count_from_180_days_before_to_14_days_after_the_start(audit):
+    patients = ["dx_m180", "dx_m181", "dx_p14", "dx_p15"]
+    meds = "\n".join(injections(p, 0, 2, 4, 7, 9, 11) for p in patients)
+    dx = f"""
+        {neuro("dx_m180", on="2023-09-03")}
+        {neuro("dx_m181", on="2023-09-02")}
+        {neuro("dx_p14", on="2024-03-15")}
+        {neuro("dx_p15", on="2024-03-16")}
+    """
+    # Six three-times-weekly doses complete a plain course, not a neurological one.
+    assert reasons(audit, LOADING, meds, dx) == {
+        "dx_m180": [("neuro_not_alternate_day", "2024-03-01")],
+        "dx_p14": [("neuro_not_alternate_day", "2024-03-01")],
+    }
+
+
+def test_a_course_is_evaluated_only_with_180_days_before_it_and_its_window_over(audit):
+    meds = "\n".join([
+        injections("start_data_start_plus_180", 0, 2, 4, 7, 9, start="2023-06-30"),
+        injections("start_data_start_plus_179", 0, 2, 4, 7, 9, start="2023-06-29"),
+        injections("window_ends_on_data_end", 0, 2, 4, 7, 9, start="2025-12-01"),
+        injections("window_ends_after_data_end", 0, 2, 4, 7, 9, start="2025-12-02"),
+    ])
+    end = "filler | 718-7 | 130 | g/L | 2025-12-15"
+    assert reasons(audit, LOADING, meds, end=end) == {
+        "start_data_start_plus_180": [("under_six_doses", "2023-06-30")],
+        "window_ends_on_data_end": [("under_six_doses", "2025-12-01")],
+    }
+
+
+def test_a_dose_180_days_after_the_previous_continues_the_course_and_181_starts_one(audit):
+    meds = "\n".join([
+        injections("gap_180", 0, 2, 4, 7, 9, 11, 191),
+        injections("gap_181", 0, 2, 4, 7, 9, 11, 192),
+    ])
+    assert reasons(audit, LOADING, meds) == {"gap_181": [("under_six_doses", "2024-09-09")]}
+
+
+# Maintenance: data end 2025-08-31; each patient's last dose is recent enough not to have
+# stopped, unless the test is about stopping.
+LAPSE_END = "filler | 718-7 | 130 | g/L | 2025-08-31"
+
+
+def lapses(audit, meds: str, dx: str = "", diagnoses: bool = True, **config) -> dict:
+    labs = LAB_HEADER + DATA_START + "\n" + LAPSE_END
+    return audit.reasons(
+        LAPSE,
+        labs,
+        MED_HEADER + meds,
+        diagnoses=DX_HEADER + dx if diagnoses else None,
+        **config,
+    )
+
+
+GAPS = "\n".join([
+    injections("gap_121", 0, 121, start="2025-01-01"),
+    injections("gap_122", 0, 122, start="2025-01-01"),
+    injections("neuro_gap_91", 0, 91, 181, start="2025-01-01"),
+    injections("neuro_gap_92", 0, 92, 181, start="2025-01-01"),
+])
+GAPS_DX = neuro("neuro_gap_91", "neuro_gap_92", on="2025-01-01")
+
+
+def test_a_gap_over_91_plus_30_days_is_a_lapse_or_61_plus_30_with_neuro_codes(audit):
+    assert lapses(audit, GAPS, GAPS_DX) == {
+        "gap_122": [("gap", "2025-05-02")],
+        "neuro_gap_92": [("gap", "2025-04-02")],
+    }
+
+
+def test_stopped_when_the_data_end_is_more_than_121_days_after_the_last_dose(audit):
+    meds = "\n".join([
+        injections("last_121_days_before_end", 0, start="2025-05-02"),
+        injections("last_122_days_before_end", 0, start="2025-05-01"),
+    ])
+    assert lapses(audit, meds) == {"last_122_days_before_end": [("stopped", "2025-08-30")]}
+
+
+STOPPED = "\n".join(
+    injections(p, 0, start="2025-01-01")
+    for p in ["pernicious", "atrophic", "atrophic_no_dot", "dietary", "dietary_and_pa", "unknown"]
+)
+INDICATIONS = """
+    pernicious      | D51.0  | ICD10CM | 2024-06-01
+    atrophic        | K29.40 | ICD10CM | 2024-06-01
+    atrophic_no_dot | K2940  | ICD10CM | 2024-06-01
+    dietary         | D51.3  | ICD10CM | 2024-06-01
+    dietary_and_pa  | D51.3  | ICD10CM | 2024-06-01
+    dietary_and_pa  | D51.0  | ICD10CM | 2024-06-01
+"""
+LIFELONG = ["pernicious", "atrophic", "atrophic_no_dot", "dietary_and_pa"]
+
+
+def test_a_reversible_cause_without_a_lifelong_code_excludes_the_patient(audit):
+    found = lapses(audit, STOPPED, INDICATIONS)
+    assert found == {p: [("stopped", "2025-05-02")] for p in [*LIFELONG, "unknown"]}
+
+
+def test_with_lifelong_when_cause_unknown_off_only_lifelong_codes_count(audit):
+    found = lapses(audit, STOPPED, INDICATIONS, lifelong_when_cause_unknown=False)
+    assert found == {p: [("stopped", "2025-05-02")] for p in LIFELONG}
+
+
+def test_without_a_diagnoses_file_no_course_or_lapse_is_flagged(audit):
+    meds = "\n".join([GAPS, STOPPED, injections("five", 0, 2, 4, 7, 9)])
+    labs = LAB_HEADER + DATA_START + "\n" + LAPSE_END
+    for diagnoses, expected in [("", {"five"}), (None, set())]:
+        assert audit.flagged(LOADING, labs, MED_HEADER + meds, diagnoses=diagnoses) == expected
+    with_file = lapses(audit, meds, diagnoses=True)
+    assert set(with_file) == {"gap_122", "neuro_gap_91", "neuro_gap_92", *LIFELONG, "dietary"}
+    assert lapses(audit, meds, diagnoses=False) == {}

@@ -1,0 +1,95 @@
+"""What the audit could not check, and what a site still has to map."""
+
+from __future__ import annotations
+
+import duckdb
+
+from tests.conftest import query
+from transforms.config import AuditConfig
+from transforms.harmonise import scope
+from transforms.sqlfiles import bind, sql_text
+
+LABS = """
+    patient_id | test_code | test_name        | result | unit  | collected_at
+    -----------+-----------+------------------+--------+-------+-------------
+    early      | 718-7     | Haemoglobin      | 135    | g/L   | 2023-01-01
+    p1         | LOCB12    | Vit B12 (local)  | 420    | pg/mL | 2024-05-01
+    p1         | LOCB12    | Vit B12 (local)  | 300    | pg/mL | 2024-06-01
+    p2         | MAPPED    | Vit B12 (mapped) | 420    | pg/mL | 2024-05-01
+    p2         | 1742-6    | ALT (gamma)      | 30     | U/L   | 2024-05-01
+    late       | 718-7     | Haemoglobin      | 135    | g/L   | 2025-12-31
+"""
+MEDS = """
+    patient_id | drug_code | drug_name                    | event_type   | event_at   | route
+    -----------+-----------+------------------------------+--------------+------------+------
+    p1         |           | Cobalamin 1 mg inj           | administered | 2024-05-01 | IM
+    p2         | LOC-FA    | Folic acid 5 mg tab          | dispensed    | 2024-05-01 | oral
+    p2         |           | Hydroxocobalamin 1 mg/mL inj | administered | 2024-07-01 | IM
+    p3         |           | Paracetamol 1 g              | administered | 2024-05-01 | oral
+"""
+
+
+def test_the_review_list_names_relevant_codes_and_drugs_on_no_list(audit):
+    db = audit.run(LABS, MEDS, local_test_codes={"MAPPED": "2132-9"})
+    rows = query(db, sql_text("report/mapping_review.sql"))
+    assert rows == [
+        ("drug", "LOC-FA", "Folic acid 5 mg tab", "code on no list; matched by name only", 1),
+        ("drug", None, "Cobalamin 1 mg inj", "on no list", 1),
+        ("lab test", "LOCB12", "Vit B12 (local)", "test code on no list", 2),
+    ]
+
+
+def evaluability(db) -> dict[tuple[str, str], int]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        sql = sql_text("report/evaluability.sql")
+        params = {**AuditConfig().sql_params(), **scope(con)}
+        rows = con.execute(sql, bind(sql, params)).fetchall()
+    return {(finding, status): count for finding, status, _, count in rows if count}
+
+
+def test_without_a_diagnoses_file_the_findings_needing_it_are_not_evaluable(audit):
+    db = audit.run(LABS, MEDS, local_test_codes={"MAPPED": "2132-9"})
+    assert query(db, "select diagnoses_present from audit_scope") == [(False,)]
+    assert evaluability(db) == {
+        # p2's B12 (the mapped code) is not low; p1's codes are unmapped.
+        ("neuro_normal_b12_no_metabolites", "not evaluable: no diagnoses file"): 1,
+        ("b12_loading_incomplete", "not evaluable: no diagnoses file"): 1,
+        ("b12_treatment_lapse", "not evaluable: no diagnoses file"): 1,
+    }
+    flagged = query(
+        db,
+        "select count(*) from findings where finding in "
+        "('neuro_normal_b12_no_metabolites', 'b12_loading_incomplete', "
+        "'b12_treatment_lapse')",
+    )
+    assert flagged == [(0,)]
+
+
+def test_an_empty_diagnoses_file_means_no_diagnoses_recorded(audit):
+    db = audit.run(LABS, MEDS, diagnoses="", local_test_codes={"MAPPED": "2132-9"})
+    assert query(db, "select diagnoses_present from audit_scope") == [(True,)]
+    assert evaluability(db) == {}
+    # p2's single injection (2024-07-01), no cause coded: lifelong by default, stopped.
+    assert query(
+        db, "select patient_id, reason from findings where finding = 'b12_treatment_lapse'"
+    ) == [("p2", "stopped")]
+
+
+def test_courses_near_the_extract_start_or_end_are_counted_not_judged(audit):
+    meds = """
+        patient_id | drug_name                    | event_type   | event_at   | route
+        -----------+------------------------------+--------------+------------+------
+        new        | Hydroxocobalamin 1 mg/mL inj | administered | 2023-03-01 | IM
+        recent     | Hydroxocobalamin 1 mg/mL inj | administered | 2025-12-25 | IM
+    """
+    db = audit.run(LABS, meds, diagnoses="")
+    assert evaluability(db) == {
+        ("b12_loading_incomplete", "not evaluable: may predate the extract"): 1,
+        ("b12_loading_incomplete", "pending: window not over"): 1,
+        # Both are new to B12 too; monitoring counts every new course it cannot judge.
+        ("monitoring_missed", "not evaluable: may predate the extract"): 1,
+        ("monitoring_missed", "pending: window not over"): 1,
+    }
+    assert query(db, "select count(*) from findings where finding = 'b12_loading_incomplete'") == [
+        (0,)
+    ]
