@@ -216,6 +216,37 @@ def patient_sql(patients: int) -> str:
     """
 
 
+DIAGNOSIS_CODES = [  # neuro, dementia, lifelong, reversible, unrelated; dotted and not
+    "G62.9",
+    "R20.2",
+    "G63",
+    "R26.0",
+    "F03.90",
+    "D51.0",
+    "K29.40",
+    "Z98.84",
+    "D51.3",
+    "I10",
+    "E11.9",
+    "E119",
+    "J45.909",
+    "M54.5",
+    "N18.3",
+    "D510",
+]
+
+
+def diagnosis_sql(n: int, patients: int) -> str:
+    return f"""
+    SELECT pid(h(j, 'dpat') % {patients}) AS patient_id,
+        pick({_lit(DIAGNOSIS_CODES)}, h(j, 'dcode')) AS code,
+        'ICD10CM' AS code_system,
+        iso(clock(9 * 60) + to_days(CAST(h(j, 'dday') % {DAYS} AS INT)), false) AS recorded_at,
+        home_site(h(j, 'dpat') % {patients}) AS site
+    FROM range({n}) t(j)
+    """
+
+
 def generate(lab_rows: int, out: Path, seed: int = 42) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     patients = max(1, lab_rows // LAB_ROWS_PER_PATIENT)
@@ -228,6 +259,7 @@ def generate(lab_rows: int, out: Path, seed: int = 42) -> dict[str, int]:
         "lab_results": (lab_sql(lab_rows, patients), lab_rows),
         "medications": (medication_sql(med_rows, patients), med_rows),
         "patients": (patient_sql(patients), patients),
+        "diagnoses": (diagnosis_sql(med_rows // 2, patients), med_rows // 2),
     }
     for name, (sql, _) in plan.items():
         target = out / f"{name}.csv"

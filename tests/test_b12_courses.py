@@ -43,13 +43,15 @@ def reasons(audit, finding: str, meds: str, dx: str = "", end: str = DATA_END, *
 
 
 def test_without_neuro_codes_six_injection_days_are_due_in_days_0_to_14(audit):
-    meds = "\n".join([
-        injections("five", 0, 2, 4, 7, 9),
-        injections("six", 0, 2, 4, 7, 9, 11),
-        injections("sixth_on_day_14", 0, 2, 4, 7, 9, 14),
-        injections("sixth_on_day_15", 0, 2, 4, 7, 9, 15),
-        injections("two_on_day_0", 0, 0, 2, 4, 7, 9),
-    ])
+    meds = "\n".join(
+        [
+            injections("five", 0, 2, 4, 7, 9),
+            injections("six", 0, 2, 4, 7, 9, 11),
+            injections("sixth_on_day_14", 0, 2, 4, 7, 9, 14),
+            injections("sixth_on_day_15", 0, 2, 4, 7, 9, 15),
+            injections("two_on_day_0", 0, 0, 2, 4, 7, 9),
+        ]
+    )
     assert reasons(audit, LOADING, meds) == {
         "five": [("under_six_doses", "2024-03-01")],
         "sixth_on_day_15": [("under_six_doses", "2024-03-01")],
@@ -58,13 +60,15 @@ def test_without_neuro_codes_six_injection_days_are_due_in_days_0_to_14(audit):
 
 
 def test_with_neuro_codes_seven_injection_days_no_more_than_3_apart_in_days_0_to_13(audit):
-    meds = "\n".join([
-        injections("alternate_6", 0, 2, 4, 6, 8, 10),
-        injections("alternate_7", 0, 2, 4, 6, 8, 10, 12),
-        injections("seventh_on_day_14", 0, 2, 4, 6, 8, 10, 14),
-        injections("gap_4", 0, 1, 2, 3, 4, 5, 9),
-        injections("gap_3", 0, 1, 2, 3, 4, 5, 8),
-    ])
+    meds = "\n".join(
+        [
+            injections("alternate_6", 0, 2, 4, 6, 8, 10),
+            injections("alternate_7", 0, 2, 4, 6, 8, 10, 12),
+            injections("seventh_on_day_14", 0, 2, 4, 6, 8, 10, 14),
+            injections("gap_4", 0, 1, 2, 3, 4, 5, 9),
+            injections("gap_3", 0, 1, 2, 3, 4, 5, 8),
+        ]
+    )
     patients = ["alternate_6", "alternate_7", "seventh_on_day_14", "gap_4", "gap_3"]
     assert reasons(audit, LOADING, meds, neuro(*patients)) == {
         "alternate_6": [("neuro_not_alternate_day", "2024-03-01")],
@@ -75,14 +79,16 @@ def test_with_neuro_codes_seven_injection_days_no_more_than_3_apart_in_days_0_to
 
 def test_a_new_oral_course_with_neuro_codes_needs_an_injection_in_days_0_to_13(audit):
     oral = "Cyanocobalamin 1 mg tablet | dispensed | 2024-03-01 | 1 | mg | PO"
-    meds = "\n".join([
-        f"oral_neuro | {oral}",
-        f"oral_plain | {oral}",
-        f"inj_day_13 | {oral}",
-        injections("inj_day_13", 13, 15, 17, 19, 21, 23, 25),
-        f"inj_day_14 | {oral}",
-        injections("inj_day_14", 14, 16, 18, 20, 22, 24, 26),
-    ])
+    meds = "\n".join(
+        [
+            f"oral_neuro | {oral}",
+            f"oral_plain | {oral}",
+            f"inj_day_13 | {oral}",
+            injections("inj_day_13", 13, 15, 17, 19, 21, 23, 25),
+            f"inj_day_14 | {oral}",
+            injections("inj_day_14", 14, 16, 18, 20, 22, 24, 26),
+        ]
+    )
     dx = neuro("oral_neuro", "inj_day_13", "inj_day_14")
     assert reasons(audit, LOADING, meds, dx) == {
         "oral_neuro": [("neuro_on_oral_only", "2024-03-01")],
@@ -107,12 +113,14 @@ def test_neuro_codes_count_from_180_days_before_to_14_days_after_the_start(audit
 
 
 def test_a_course_is_evaluated_only_with_180_days_before_it_and_its_window_over(audit):
-    meds = "\n".join([
-        injections("start_data_start_plus_180", 0, 2, 4, 7, 9, start="2023-06-30"),
-        injections("start_data_start_plus_179", 0, 2, 4, 7, 9, start="2023-06-29"),
-        injections("window_ends_on_data_end", 0, 2, 4, 7, 9, start="2025-12-01"),
-        injections("window_ends_after_data_end", 0, 2, 4, 7, 9, start="2025-12-02"),
-    ])
+    meds = "\n".join(
+        [
+            injections("start_data_start_plus_180", 0, 2, 4, 7, 9, start="2023-06-30"),
+            injections("start_data_start_plus_179", 0, 2, 4, 7, 9, start="2023-06-29"),
+            injections("window_ends_on_data_end", 0, 2, 4, 7, 9, start="2025-12-01"),
+            injections("window_ends_after_data_end", 0, 2, 4, 7, 9, start="2025-12-02"),
+        ]
+    )
     end = "filler | 718-7 | 130 | g/L | 2025-12-15"
     assert reasons(audit, LOADING, meds, end=end) == {
         "start_data_start_plus_180": [("under_six_doses", "2023-06-30")],
@@ -121,10 +129,12 @@ def test_a_course_is_evaluated_only_with_180_days_before_it_and_its_window_over(
 
 
 def test_a_dose_180_days_after_the_previous_continues_the_course_and_181_starts_one(audit):
-    meds = "\n".join([
-        injections("gap_180", 0, 2, 4, 7, 9, 11, 191),
-        injections("gap_181", 0, 2, 4, 7, 9, 11, 192),
-    ])
+    meds = "\n".join(
+        [
+            injections("gap_180", 0, 2, 4, 7, 9, 11, 191),
+            injections("gap_181", 0, 2, 4, 7, 9, 11, 192),
+        ]
+    )
     assert reasons(audit, LOADING, meds) == {"gap_181": [("under_six_doses", "2024-09-09")]}
 
 
@@ -144,12 +154,14 @@ def lapses(audit, meds: str, dx: str = "", diagnoses: bool = True, **config) -> 
     )
 
 
-GAPS = "\n".join([
-    injections("gap_121", 0, 121, start="2025-01-01"),
-    injections("gap_122", 0, 122, start="2025-01-01"),
-    injections("neuro_gap_91", 0, 91, 181, start="2025-01-01"),
-    injections("neuro_gap_92", 0, 92, 181, start="2025-01-01"),
-])
+GAPS = "\n".join(
+    [
+        injections("gap_121", 0, 121, start="2025-01-01"),
+        injections("gap_122", 0, 122, start="2025-01-01"),
+        injections("neuro_gap_91", 0, 91, 181, start="2025-01-01"),
+        injections("neuro_gap_92", 0, 92, 181, start="2025-01-01"),
+    ]
+)
 GAPS_DX = neuro("neuro_gap_91", "neuro_gap_92", on="2025-01-01")
 
 
@@ -161,10 +173,12 @@ def test_a_gap_over_91_plus_30_days_is_a_lapse_or_61_plus_30_with_neuro_codes(au
 
 
 def test_stopped_when_the_data_end_is_more_than_121_days_after_the_last_dose(audit):
-    meds = "\n".join([
-        injections("last_121_days_before_end", 0, start="2025-05-02"),
-        injections("last_122_days_before_end", 0, start="2025-05-01"),
-    ])
+    meds = "\n".join(
+        [
+            injections("last_121_days_before_end", 0, start="2025-05-02"),
+            injections("last_122_days_before_end", 0, start="2025-05-01"),
+        ]
+    )
     assert lapses(audit, meds) == {"last_122_days_before_end": [("stopped", "2025-08-30")]}
 
 
@@ -194,10 +208,12 @@ def test_with_lifelong_when_cause_unknown_off_only_lifelong_codes_count(audit):
 
 
 def test_without_a_diagnoses_file_no_course_or_lapse_is_flagged(audit):
-    meds = "\n".join([GAPS, STOPPED, injections("five", 0, 2, 4, 7, 9)])
+    meds = STOPPED + "\n" + injections("five", 0, 2, 4, 7, 9)
     labs = LAB_HEADER + DATA_START + "\n" + LAPSE_END
-    for diagnoses, expected in [("", {"five"}), (None, set())]:
-        assert audit.flagged(LOADING, labs, MED_HEADER + meds, diagnoses=diagnoses) == expected
-    with_file = lapses(audit, meds, diagnoses=True)
-    assert set(with_file) == {"gap_122", "neuro_gap_91", "neuro_gap_92", *LIFELONG, "dietary"}
+    everyone = {"pernicious", "atrophic", "atrophic_no_dot", "dietary", "dietary_and_pa"}
+    everyone |= {"unknown", "five"}
+    # An empty diagnoses file: no neuro and no indication codes, so every cause is unknown.
+    assert audit.flagged(LOADING, labs, MED_HEADER + meds, diagnoses="") == everyone
+    assert set(lapses(audit, meds, diagnoses=True)) == everyone
+    assert audit.flagged(LOADING, labs, MED_HEADER + meds, diagnoses=None) == set()
     assert lapses(audit, meds, diagnoses=False) == {}

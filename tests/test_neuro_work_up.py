@@ -47,8 +47,10 @@ def test_reasons_none_partial_and_pending(audit):
         pending_both | 13964-2 | 200 | nmol/L | 2025-12-05
         pending_both | 13965-9 | 10  | umol/L | 2025-12-05
     """
-    dx = polyneuropathy("none", "mma_only", "hcy_only", "both") + "\n" + polyneuropathy(
-        "pending", "pending_mma", "pending_both", on="2025-11-01"
+    dx = (
+        polyneuropathy("none", "mma_only", "hcy_only", "both")
+        + "\n"
+        + polyneuropathy("pending", "pending_mma", "pending_both", on="2025-11-01")
     )
     assert reasons(audit, labs, dx) == {
         "none": [("none", "2024-06-01")],
@@ -61,7 +63,7 @@ def test_reasons_none_partial_and_pending(audit):
 
 def test_the_neuro_code_counts_from_180_days_before_to_30_days_after_the_b12(audit):
     labs = b12("dx_m180", "dx_m181", "dx_p30", "dx_p31")
-    dx = f"""
+    dx = """
         dx_m180 | G62.9 | ICD10CM | 2023-12-04
         dx_m181 | G62.9 | ICD10CM | 2023-12-03
         dx_p30  | G62.9 | ICD10CM | 2024-07-01
@@ -169,7 +171,9 @@ def test_a_metabolite_with_no_usable_value_was_not_measured(audit):
 def test_without_a_diagnoses_file_nothing_is_flagged_and_the_scope_says_so(audit):
     labs = LAB_HEADER + b12("p1") + "\n" + DATA_END
     without = audit.run(labs)
-    assert query(without, "select patient_id from findings where finding = $f", {"f": FINDING}) == []
+    assert (
+        query(without, "select patient_id from findings where finding = $f", {"f": FINDING}) == []
+    )
     assert query(without, "select diagnoses_present from audit_scope") == [(False,)]
     empty = audit.run(labs, diagnoses="")
     assert query(empty, "select diagnoses_present from audit_scope") == [(True,)]

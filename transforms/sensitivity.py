@@ -1,28 +1,31 @@
 """Sensitivity: what each clinical switch costs, in findings gained and lost.
 
-For every switch (config.SWITCHES) and each value it could take instead, the derived
-tables and rules are rebuilt in a scratch schema that reads the main tables it does not
-rebuild, and its findings are compared with the run's. Only `lab_harmonised` is reused:
-it depends on no switch (its on-treatment test uses B12 doses, which are administered or
-dispensed whatever the switches say), and it is the one step that reads every lab row.
+For every switch (config.SWITCHES) and each value it could take instead, the steps that
+depend on the switch are rerun in a scratch schema, reading the run's own tables for
+everything else, and the findings they give are compared with the run's. "Depend" is read
+from the SQL itself: a derive file depends on a switch when it binds `$switch` or reads a
+table made by a file that depends on it; a rule likewise. Steps that do not depend on a
+switch cannot change when it flips, so they are not rerun.
 """
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 
 from transforms.config import SWITCHES, AuditConfig, flipped
-from transforms.sqlfiles import files_in, run_file
+from transforms.sqlfiles import PARAMETER, code_only, files_in, run_file, sql_text
 from transforms.tag import tag
 
-SWITCH_FREE = {"derive/04_lab_harmonised.sql"}
 SCRATCH = "sensitivity_scratch"
+CREATES = re.compile(r"create or replace table (\w+)")
 
 # A finding is the same finding when patient, finding, episode and reason agree.
 COMPARE = """
     with run as (
         select distinct patient_id, finding, coalesce(episode, 0) as episode,
-               coalesce(reason, '') as reason from main.findings),
+               coalesce(reason, '') as reason from main.findings where finding in $rules),
     alt as (
         select distinct patient_id, finding, coalesce(episode, 0) as episode,
                coalesce(reason, '') as reason from {scratch}.findings),
@@ -36,9 +39,27 @@ COMPARE = """
 """
 
 
+def dependent_files(switch: str) -> tuple[list[str], list[str]]:
+    """The derive files and rule files whose result can change when `switch` flips."""
+    derive, made = [], set()
+    for file in files_in("derive"):
+        code = code_only(sql_text(file))
+        if _uses(code, switch, made):
+            derive.append(file)
+            made.update(CREATES.findall(code))
+    rules = [f for f in files_in("rules") if _uses(code_only(sql_text(f)), switch, made)]
+    return derive, rules
+
+
+def _uses(code: str, switch: str, tables: set[str]) -> bool:
+    if switch in PARAMETER.findall(code):
+        return True
+    return any(re.search(rf"\b{table}\b", code) for table in tables)
+
+
 def sensitivity(con: duckdb.DuckDBPyConnection, config: AuditConfig, scope: dict) -> None:
     """Writes table `sensitivity`: one row per switch, alternative value and finding that
-    changes (or one 'no change' row when nothing does)."""
+    changes (or one '(no change)' row when nothing does)."""
     con.execute(
         """
         create or replace table sensitivity (
@@ -47,25 +68,32 @@ def sensitivity(con: duckdb.DuckDBPyConnection, config: AuditConfig, scope: dict
         """
     )
     for switch in SWITCHES:
+        derive, rules = dependent_files(switch)
         for alternative in flipped(config, switch):
-            params = {**alternative.sql_params(), **scope}
-            con.execute(f"create schema {SCRATCH}")
-            con.execute(f"set search_path = '{SCRATCH},main'")
-            con.execute(f"set schema = '{SCRATCH}'")
-            try:
-                for file in files_in("derive"):
-                    if file not in SWITCH_FREE:
-                        run_file(con, file, params)
-                tag(con, params)
-            finally:
-                con.execute("set schema = 'main'")
-                con.execute("set search_path = 'main'")
-            changes = con.execute(COMPARE.format(scratch=SCRATCH)).fetchall() or [
-                ("(no change)", 0, 0)
-            ]
-            con.execute(f"drop schema {SCRATCH} cascade")
-            value_now, value_then = getattr(config, switch), getattr(alternative, switch)
+            changes = _flip(con, {**alternative.sql_params(), **scope}, derive, rules)
             con.executemany(
                 "insert into sensitivity values (?, ?, ?, ?, ?, ?)",
-                [(switch, str(value_now), str(value_then), *row) for row in changes],
+                [
+                    (switch, str(getattr(config, switch)), str(getattr(alternative, switch)), *c)
+                    for c in changes or [("(no change)", 0, 0)]
+                ],
             )
+
+
+def _flip(
+    con: duckdb.DuckDBPyConnection, params: dict, derive: list[str], rules: list[str]
+) -> list[tuple]:
+    con.execute(f"create schema {SCRATCH}")
+    con.execute(f"set search_path = '{SCRATCH},main'")
+    con.execute(f"set schema = '{SCRATCH}'")
+    try:
+        for file in derive:
+            run_file(con, file, params)
+        tag(con, params, rules)
+    finally:
+        con.execute("set schema = 'main'")
+        con.execute("set search_path = 'main'")
+    names = [f.split("/")[-1].removesuffix(".sql") for f in rules]
+    changes = con.execute(COMPARE.format(scratch=SCRATCH), {"rules": names}).fetchall()
+    con.execute(f"drop schema {SCRATCH} cascade")
+    return changes

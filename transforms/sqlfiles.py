@@ -19,13 +19,14 @@ def sql_text(relative: str) -> str:
     return (sql_dir() / relative).read_text(encoding="utf-8")
 
 
-def _code_only(sql: str) -> str:
+def code_only(sql: str) -> str:
+    """The SQL without its -- comments (headers mention parameters they do not bind)."""
     return "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
 
 
 def bind(sql: str, params: dict[str, object]) -> dict[str, object]:
     """The parameters a statement uses (DuckDB rejects unused ones); a missing one is a bug."""
-    names = set(PARAMETER.findall(_code_only(sql)))
+    names = set(PARAMETER.findall(code_only(sql)))
     missing = names - params.keys()
     if missing:
         raise KeyError(f"SQL parameter(s) not supplied: {', '.join(sorted(missing))}")

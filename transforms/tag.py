@@ -15,7 +15,10 @@ def rule_names() -> list[str]:
     return [Path(f).stem for f in files_in("rules")]
 
 
-def tag(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> dict[str, int]:
+def tag(
+    con: duckdb.DuckDBPyConnection, params: dict[str, object], rules: list[str] | None = None
+) -> dict[str, int]:
+    """Runs the rules (all of sql/rules/, or the given files) into a new findings table."""
     con.execute(
         """
         create or replace table findings (
@@ -26,7 +29,7 @@ def tag(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> dict[str, 
         """
     )
     columns = ", ".join(FINDINGS_COLUMNS)
-    for file in files_in("rules"):
+    for file in files_in("rules") if rules is None else rules:
         sql = sql_text(file)
         con.execute(
             f"insert into findings ({columns}) select {columns} from ({sql})", bind(sql, params)

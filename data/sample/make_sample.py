@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Deterministic sample extract for b12audit (standard library only).
 
-Writes, next to this file: lab_results.csv, medications.csv, patients.csv and scenarios.csv.
-Scenario patients (S001...) each exercise one rule or boundary of the B12 / folate-before-B12
-guideline; scenarios.csv lists the findings each must get. Background patients (P0001...) are
-drawn with random.Random(SEED). The latest date in the extract is 2025-12-31 (the data end).
+Writes, next to this file: lab_results.csv, medications.csv, patients.csv, diagnoses.csv and
+scenarios.csv. Scenario patients (S001...) each exercise one rule or boundary of the B12 /
+folate-before-B12 guideline; scenarios.csv lists the findings each must get. Background patients
+(P0001...) are drawn with random.Random(SEED); their diagnoses and their B12 courses come from two
+further generators (SEED + 1, SEED + 2), so adding them left the older background rows as they were.
+The earliest date in the extract is 2024-01-01 (the data start) and the latest 2025-12-31 (the
+data end).
 
     python data/sample/make_sample.py      # regenerates byte-identical files
 """
@@ -16,16 +19,19 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SEED = 20251231
-DATA_END = "2025-12-31"
+DATA_START, DATA_END = "2024-01-01", "2025-12-31"
 SITES = ("north", "south")
 LAB_COLS = "patient_id,test_code,test_name,result,unit,collected_at,resulted_at,result_id,site"
 MED_COLS = "patient_id,drug_code,drug_name,event_type,event_at,dose,dose_unit,route,site"
 PAT_COLS = "patient_id,sex,birth_date,site"
+DX_COLS = "patient_id,code,code_system,recorded_at,site"
 SCN_COLS = "patient_id,scenario,expected,note"
 
 B12, B12M, MMA, HB, MCV, FOL, ESR = "2132-9", "14685-2", "13964-2", "718-7", "787-2", "2284-8", "4537-7"
+HCY = "13965-9"
 TEST_NAMES = {B12: "Vitamin B12", B12M: "Vitamin B12 (molar)", MMA: "Methylmalonic acid",
-              HB: "Haemoglobin", MCV: "MCV", FOL: "Folate (serum)", ESR: "ESR"}
+              HB: "Haemoglobin", MCV: "MCV", FOL: "Folate (serum)", ESR: "ESR",
+              HCY: "Homocysteine"}
 DRUGS = {  # key: (drug_code, drug_name, dose, dose_unit, route)
     "folic": ("310410", "Folic acid 1 mg tab", "1", "mg", "oral"),
     "folic5": ("", "Folic acid 5 mg tab", "5", "mg", "oral"),
@@ -88,14 +94,73 @@ def Rx(key, at=F0, event="dispensed", **raw):
     return row
 
 
+def Hb(result, at, unit="g/dL"):
+    return lab(HB, result, unit, at)
+
+
+def Mcv(result, at):
+    return lab(MCV, result, "fL", at)
+
+
+def Esr(result, at):
+    return lab(ESR, result, "mm/h", at)
+
+
+def Hcy(result, at):
+    return lab(HCY, result, "umol/L", at)
+
+
+def Dx(code, at, system="ICD10CM"):
+    """A diagnosis row recorded on `at` (a date or a date-time), as written in the source."""
+    return {"code": code, "code_system": system, "recorded_at": at}
+
+
+def Pt(sex=None, birth=None, pid=None):
+    """Patient details for a scenario: sex and birth date as written to patients.csv (the
+    scenarios before S095 draw theirs at random), or a patient_id override (no patients row)."""
+    return {k: v for k, v in (("sex", sex), ("birth", birth), ("pid", pid)) if v is not None}
+
+
+def doses(start, offsets, key="hydroxo_im"):
+    """B12 doses on start + each offset in days, date only: administered injections,
+    dispensed tablets. A repeated offset is a second event on the same day."""
+    event = "administered" if DRUGS[key][4] == "IM" else "dispensed"
+    return [Rx(key, day(start, n), event) for n in offsets]
+
+
+def course(start, loading, every, key="hydroxo_im", last=DATA_END):
+    """A B12 course: doses on the `loading` day offsets, then one every `every` days after the
+    last loading dose while on or before `last`."""
+    offsets = list(loading)
+    while day(start, offsets[-1] + every) <= last:
+        offsets.append(offsets[-1] + every)
+    return doses(start, offsets, key)
+
+
 BL, DF, FN = "b12_borderline", "b12_deficient", "b12_functional_deficiency"
 NM, PD = "b12_borderline_no_mma:no_mma", "b12_borderline_no_mma:pending"
 KL, PE, TA, ST, NT = (f"folate_before_b12:{r}" for r in
                       ("known_low_untreated", "pending", "tested_after", "stale", "never_tested"))
 OK_MMA = M("150")  # a normal MMA on the B12 day: a borderline B12 then gets only b12_borderline
 ADQ = "420"  # an adequate B12 value
+NNO, NPA, NPE = (f"neuro_normal_b12_no_metabolites:{r}" for r in ("none", "partial", "pending"))
+LU, LA, LO = (f"b12_loading_incomplete:{r}" for r in
+              ("under_six_doses", "neuro_not_alternate_day", "neuro_on_oral_only"))
+TG, TS = "b12_treatment_lapse:gap", "b12_treatment_lapse:stopped"
+MM = "monitoring_missed:no_fbc_at_8_weeks"
+AN, MC, ES = "anaemia", "macrocytosis", "elevated_esr"
+WOMAN, MAN = Pt("F", "1956-09-12"), Pt("M", "1951-02-20")  # aged 68-69 and 72-74 in 2024-25
+ON = "2024-03-01"  # on-treatment scenarios: the B12 dose (a course too early to be evaluable)
+NB = "2025-03-03"  # neuro scenarios: the B12 day
+C = "2025-02-03"  # loading scenarios: the course start (a Monday)
+LS = "2024-08-05"  # lapse scenarios: the course start (a Monday; the extract reaches 180 days back)
+MS = "2025-03-03"  # monitoring scenarios: the course start (a Monday)
+T = "2025-04-07"  # descriptive-tag scenarios: the day of the Hb / MCV / ESR
+W3 = (0, 2, 4, 7, 9, 11)  # three times weekly for two weeks (Mon, Wed, Fri)
+ALT = (0, 2, 4, 6, 8, 10, 12)  # alternate days for two weeks: 7 dose days in days 0..13
+D513 = [Dx("D51.3", ON)]  # a dietary (reversible) cause: no lifelong B12, so no lapse finding
 
-# (slug, expected findings, note, lab rows, medication rows[, patient_id override])
+# (slug, expected findings, note, lab rows, medication rows[, diagnosis rows[, Pt(...)]])
 SCENARIOS = [
     # --- B12 classes (comparators, units, invalid text) ---
     ("b12_179_deficient", [DF], "179 pg/mL is below 180, so deficient.", [B("179")], []),
@@ -144,12 +209,12 @@ SCENARIOS = [
     ("no_mma_edge_89d_pending", [BL, PD], "Borderline on 2025-10-03: data end is 89 days later, so pending.", [B("250", "2025-10-03")], []),
     ("functional_and_no_mma", [BL, FN, NM], "Two borderline B12s: the first has an elevated MMA, the second none.", [B("250", "2024-03-01"), M("300", "2024-03-01"), B("240", "2025-01-15")], []),
     # --- folate_before_b12: B12 treatment route (folic acid dispensed 2025-03-10, no B12 test) ---
-    ("folate_tx_365d_before", [], "Cyanocobalamin exactly 365 days before F0 makes the episode compliant.", [], [Rx("cyano_im", day(F0, -365), "administered"), Rx("folic")]),
-    ("folate_tx_366d_before", [NT], "Cyanocobalamin 366 days before F0 is too early; never tested.", [], [Rx("cyano_im", day(F0, -366), "administered"), Rx("folic")]),
-    ("folate_tx_same_day_date_only", [], "B12 given on F0's date (no time) counts as concurrent.", [], [Rx("folic", F0T, "administered"), Rx("cyano_im", F0, "administered")]),
-    ("folate_tx_later_same_day", [], "B12 given at 17:30 after folate at 08:00 on the same day is concurrent.", [], [Rx("folic", f"{F0}T08:00:00", "administered"), Rx("cyano_im", f"{F0}T17:30:00", "administered")]),
-    ("folate_tx_next_day", [NT], "B12 given the day after F0 is not before or with it; never tested.", [], [Rx("folic"), Rx("cyano_im", day(F0, 1), "administered")]),
-    ("folate_tx_hydroxocobalamin", [], "Hydroxocobalamin 1 mg IM 30 days before F0 is B12 treatment.", [], [Rx("hydroxo_im", day(F0, -30), "administered"), Rx("folic")]),
+    ("folate_tx_365d_before", [TS], "Cyanocobalamin exactly 365 days before F0 makes the episode compliant. (The single IM dose, with no diagnosis, is also b12_treatment_lapse:stopped.)", [], [Rx("cyano_im", day(F0, -365), "administered"), Rx("folic")]),
+    ("folate_tx_366d_before", [NT, TS], "Cyanocobalamin 366 days before F0 is too early; never tested. (The single IM dose is also b12_treatment_lapse:stopped.)", [], [Rx("cyano_im", day(F0, -366), "administered"), Rx("folic")]),
+    ("folate_tx_same_day_date_only", [LU, TS], "B12 given on F0's date (no time) counts as concurrent. (The single IM dose is also a new course: under_six_doses and stopped.)", [], [Rx("folic", F0T, "administered"), Rx("cyano_im", F0, "administered")]),
+    ("folate_tx_later_same_day", [LU, TS], "B12 given at 17:30 after folate at 08:00 on the same day is concurrent. (The single IM dose is also a new course: under_six_doses and stopped.)", [], [Rx("folic", f"{F0}T08:00:00", "administered"), Rx("cyano_im", f"{F0}T17:30:00", "administered")]),
+    ("folate_tx_next_day", [NT, LU, TS], "B12 given the day after F0 is not before or with it; never tested. (The single IM dose is also a new course: under_six_doses and stopped.)", [], [Rx("folic"), Rx("cyano_im", day(F0, 1), "administered")]),
+    ("folate_tx_hydroxocobalamin", [LU, TS], "Hydroxocobalamin 1 mg IM 30 days before F0 is B12 treatment. (The single IM dose is also a new course: under_six_doses and stopped.)", [], [Rx("hydroxo_im", day(F0, -30), "administered"), Rx("folic")]),
     ("folate_tx_methylcobalamin", [], "Methylcobalamin dispensed 60 days before F0 is B12 treatment.", [], [Rx("methyl", day(F0, -60)), Rx("folic")]),
     ("folate_tx_ordered_only", [NT], "A B12 treatment that was only ordered does not count.", [], [Rx("cyano_im", day(F0, -10), "ordered"), Rx("folic")]),
     ("folate_cyanokit_not_tx", [NT], "Cyanokit (cyanide antidote) is not B12 treatment.", [], [Rx("cyanokit", day(F0, -10), "administered"), Rx("folic")]),
@@ -197,11 +262,118 @@ SCENARIOS = [
     ("folate_name_mixed_case", [NT], "Name 'FoLIC Acid 1 mg tab' (no code) matches case-insensitively.", [], [Rx("folic_case")]),
     ("folate_injection", [NT], "Administered 'folic acid 5 mg/mL inj' is a folate exposure.", [], [Rx("folic_inj", F0T, "administered")]),
     # --- rows to be quarantined (each patient otherwise has one adequate B12) ---
-    ("quarantine_lab_blank_patient_id", [], "Quarantined: a deficient B12 row with an empty patient_id.", [B("150", patient_id="")], [], ""),
+    ("quarantine_lab_blank_patient_id", [], "Quarantined: a deficient B12 row with an empty patient_id.", [B("150", patient_id="")], [], [], Pt(pid="")),
     ("quarantine_lab_date_dmy", [], "Quarantined: a deficient B12 row collected '31/12/2024' (not ISO); the adequate row stays.", [B(ADQ), B("150", collected_at="31/12/2024", resulted_at="")], []),
     ("quarantine_lab_date_feb30", [], "Quarantined: a deficient B12 row collected '2024-02-30' (no such date); the adequate row stays.", [B(ADQ), B("150", collected_at="2024-02-30", resulted_at="2024-03-01")], []),
     ("quarantine_med_blank_event_at", [], "Quarantined: a folic acid row with an empty event_at; the adequate B12 stays.", [B(ADQ)], [Rx("folic", "")]),
     ("quarantine_lab_extra_field", [], "Quarantined: a deficient B12 CSV line with 10 fields instead of 9.", [B(ADQ), B("150", "2024-06-01", extra="EXTRA")], []),
+    # --- on-treatment results: B12 / MMA within 90 days after a parenteral dose or 30 days after
+    #     an oral one never classify (IM dose on 2024-03-01: too early for a loading finding;
+    #     a dietary cause D51.3 keeps b12_treatment_lapse out) ---
+    ("on_treatment_b12_30d_after_im", [], "Deficient B12 (150) collected 30 days after hydroxocobalamin 1 mg IM is on treatment: no b12_deficient.", [B("150", day(ON, 30))], [Rx("hydroxo_im", ON, "administered")], D513, WOMAN),
+    ("on_treatment_b12_90d_after_im", [], "Deficient B12 collected exactly 90 days after an IM dose is still on treatment.", [B("150", day(ON, 90))], [Rx("hydroxo_im", ON, "administered")], D513, WOMAN),
+    ("on_treatment_b12_91d_after_im", [DF], "Deficient B12 collected 91 days after an IM dose is classified again: b12_deficient.", [B("150", day(ON, 91))], [Rx("hydroxo_im", ON, "administered")], D513, WOMAN),
+    ("on_treatment_same_day_dose_date_only", [DF], "A same-day IM dose without a time is taken as given after the 08:30 blood draw: deficient.", [B("150", ON)], [Rx("hydroxo_im", ON, "administered")], D513, WOMAN),
+    ("on_treatment_same_day_dose_before_draw", [], "IM dose at 08:00, B12 drawn at 10:00 the same day: on treatment.", [B("150", f"{ON}T10:00:00", res=f"{ON}T16:00:00")], [Rx("hydroxo_im", f"{ON}T08:00:00", "administered")], D513, WOMAN),
+    ("on_treatment_b12_30d_after_oral", [], "Deficient B12 collected 30 days after oral cyanocobalamin was dispensed is on treatment.", [B("150", day(ON, 30))], [Rx("cyano_po", ON)], [], WOMAN),
+    ("on_treatment_b12_31d_after_oral", [DF], "Deficient B12 collected 31 days after an oral dispense is classified: b12_deficient.", [B("150", day(ON, 31))], [Rx("cyano_po", ON)], [], WOMAN),
+    ("on_treatment_mma_not_an_mma", [BL, NM], "Borderline B12 drawn before the first IM dose; the MMA 14 days later is on treatment, so no MMA: no_mma.", [B("250", ON), M("300", day(ON, 14))], [Rx("hydroxo_im", ON, "administered")], D513, WOMAN),
+    # --- neuro_normal_b12_no_metabolites: B12 420 on NB = 2025-03-03 with a core neurological
+    #     code 30 days before unless the note says otherwise ---
+    ("neuro_none", [NNO], "Polyneuropathy G62.9 and a normal B12, with no MMA or homocysteine: none.", [B(ADQ, NB)], [], [Dx("G62.9", day(NB, -30))], WOMAN),
+    ("neuro_partial_mma_only", [NPA], "Only an MMA (150, normal) was measured: partial.", [B(ADQ, NB), M("150", NB)], [], [Dx("G62.9", day(NB, -30))], WOMAN),
+    ("neuro_partial_homocysteine_only", [NPA], "Only a homocysteine (12 umol/L, 10 days later) was measured: partial.", [B(ADQ, NB), Hcy("12", day(NB, 10))], [], [Dx("R26.0", day(NB, -30))], MAN),
+    ("neuro_both_metabolites", [], "MMA and homocysteine both measured: no finding.", [B(ADQ, NB), M("150", NB), Hcy("12", NB)], [], [Dx("G62.9", day(NB, -30))], WOMAN),
+    ("neuro_metabolite_window_edges", [], "MMA 30 days before and homocysteine 90 days after the B12 are both inside the window.", [B(ADQ, NB), M("150", day(NB, -30)), Hcy("12", day(NB, 90))], [], [Dx("G62.9", day(NB, -30))], WOMAN),
+    ("neuro_mma_91d_after_partial", [NPA], "Homocysteine on the day, MMA 91 days after (outside the window): partial.", [B(ADQ, NB), Hcy("12", NB), M("150", day(NB, 91))], [], [Dx("G62.9", day(NB, -30))], WOMAN),
+    ("neuro_pending_recent", [NPE], "B12 on 2025-11-03 with a neuro code and no metabolites: under 90 days before the data end, pending.", [B(ADQ, "2025-11-03")], [], [Dx("R20.2", "2025-10-20")], WOMAN),
+    ("neuro_pending_with_mma_only", [NPE], "Recent B12 with only an MMA: homocysteine may still come, pending (not partial).", [B(ADQ, "2025-11-03"), M("150", "2025-11-03")], [], [Dx("R20.2", "2025-10-20")], WOMAN),
+    ("neuro_edge_90d_none", [NNO], "B12 on 2025-10-02: the data end is exactly 90 days later, so none.", [B(ADQ, "2025-10-02")], [], [Dx("G62.9", "2025-09-15")], WOMAN),
+    ("neuro_edge_89d_pending", [NPE], "B12 on 2025-10-03: the data end is 89 days later, so pending.", [B(ADQ, "2025-10-03")], [], [Dx("G62.9", "2025-09-15")], WOMAN),
+    ("neuro_dx_180d_before", [NNO], "Neuro code recorded exactly 180 days before the B12 is inside the window.", [B(ADQ, NB)], [], [Dx("G62.9", day(NB, -180))], WOMAN),
+    ("neuro_dx_181d_before", [], "Neuro code recorded 181 days before the B12 is outside the window.", [B(ADQ, NB)], [], [Dx("G62.9", day(NB, -181))], WOMAN),
+    ("neuro_dx_30d_after", [NNO], "Neuro code recorded exactly 30 days after the B12 is inside the window.", [B(ADQ, NB)], [], [Dx("G62.9", day(NB, 30))], WOMAN),
+    ("neuro_dx_31d_after", [], "Neuro code recorded 31 days after the B12 is outside the window.", [B(ADQ, NB)], [], [Dx("G62.9", day(NB, 31))], WOMAN),
+    ("neuro_code_undotted_datetime", [NNO], "Code 'R202' (no dot) recorded '2025-02-01 14:20' matches R20.2.", [B(ADQ, NB)], [], [Dx("R202", "2025-02-01 14:20")], WOMAN),
+    ("neuro_dementia_not_counted", [], "Unspecified dementia F03.90 is not neurological by default (neuro_include_dementia = false).", [B(ADQ, NB)], [], [Dx("F03.90", day(NB, -30))], WOMAN),
+    ("neuro_icd9_not_on_list", [], "ICD9CM 356.9 (polyneuropathy) is on no concept list: no finding.", [B(ADQ, NB)], [], [Dx("356.9", day(NB, -30), "ICD9CM")], WOMAN),
+    ("neuro_deficient_b12", [DF], "A deficient B12 is not a normal one: only b12_deficient.", [B("150", NB)], [], [Dx("G62.9", day(NB, -30))], WOMAN),
+    ("neuro_borderline_b12", [BL, NM, NNO], "A borderline B12 (250) is not low: with no MMA it is also no_mma.", [B("250", NB)], [], [Dx("G62.9", day(NB, -30))], WOMAN),
+    ("neuro_b12_gt2000", [NNO], "A censored '>2000' B12 is not low.", [B(">2000", NB)], [], [Dx("G63", day(NB, -30))], WOMAN),
+    ("neuro_b12_lt200_not_checked", [], "'<200' may be low, so it is not a normal B12 (and indeterminate: no finding).", [B("<200", NB)], [], [Dx("G63", day(NB, -30))], WOMAN),
+    ("neuro_b12_on_treatment", [], "The only B12 (420) was drawn 30 days after an IM dose: on treatment, not checked.", [B(ADQ, day(ON, 30))], [Rx("hydroxo_im", ON, "administered")], D513 + [Dx("R26.0", day(ON, 20))], WOMAN),
+    # --- b12_loading_incomplete: hydroxocobalamin 1 mg IM from C = 2025-02-03, maintenance every
+    #     90 days (60 with neurological codes) to the data end, no Hb (no monitoring) ---
+    ("loading_three_times_weekly", [], "Six doses (Mon/Wed/Fri for 2 weeks) in days 0..14: adherent.", [], course(C, W3, 90), [], WOMAN),
+    ("loading_five_doses", [LU], "Only five dose days in days 0..14: under_six_doses.", [], course(C, (0, 2, 4, 7, 9), 90), [], WOMAN),
+    ("loading_sixth_dose_day_14", [], "The sixth dose on day 14 is inside the 15-day window.", [], course(C, (0, 2, 4, 7, 9, 14), 90), [], WOMAN),
+    ("loading_sixth_dose_day_15", [LU], "The sixth dose on day 15 is outside the window: under_six_doses.", [], course(C, (0, 2, 4, 7, 9, 15), 90), [], WOMAN),
+    ("loading_same_day_counts_once", [LU], "Two injections recorded on day 9 are one dose day: five in all, under_six_doses.", [], course(C, (0, 2, 4, 7, 9, 9), 90), [], WOMAN),
+    ("loading_neuro_alternate_days", [], "Paraesthesia R20.2 20 days before; 7 alternate-day doses in days 0..13: adherent.", [], course(C, ALT, 60), [Dx("R20.2", day(C, -20))], WOMAN),
+    ("loading_neuro_three_times_weekly", [LA], "Neuro code G63, but only 3 doses a week (6 in days 0..13): neuro_not_alternate_day.", [], course(C, W3, 60), [Dx("G63", day(C, -20))], MAN),
+    ("loading_neuro_gap_4_days", [LA], "7 doses in days 0..13 with a 4-day gap (days 6 to 10): neuro_not_alternate_day.", [], course(C, (0, 2, 4, 6, 10, 11, 13), 60), [Dx("G62.9", day(C, -20))], WOMAN),
+    ("loading_neuro_gap_3_days", [], "7 doses in days 0..13 whose longest gap is 3 days: adherent.", [], course(C, (0, 3, 6, 8, 10, 12, 13), 60), [Dx("G62.9", day(C, -20))], WOMAN),
+    ("loading_neuro_dx_14d_after_start", [LA], "SCD G32.0 recorded 14 days after the start counts as neuro at the start: 3 a week is too few.", [], course(C, W3, 60), [Dx("G32.0", day(C, 14))], WOMAN),
+    ("loading_neuro_dx_15d_after_start", [], "A neuro code recorded 15 days after the start does not: 3 a week is adherent.", [], course(C, W3, 90), [Dx("G32.0", day(C, 15))], WOMAN),
+    ("loading_neuro_on_oral_only", [DF, LO], "Deficient B12, polyneuropathy, then oral cyanocobalamin only (monthly): neuro_on_oral_only.", [B("150", day(C, -7))], course(C, (0,), 30, "cyano_po"), [Dx("G62.9", day(C, -10))], WOMAN),
+    ("loading_neuro_oral_then_im_day_13", [DF], "Oral start, switched to alternate-day IM on day 13 (inside days 0..13): no finding.", [B("150", day(C, -7))], doses(C, (0,), "cyano_po") + course(day(C, 13), ALT, 60), [Dx("G62.9", day(C, -10))], WOMAN),
+    ("loading_neuro_oral_then_im_day_14", [DF, LO], "Oral start, switched to alternate-day IM on day 14: too late for the oral course.", [B("150", day(C, -7))], doses(C, (0,), "cyano_po") + course(day(C, 14), ALT, 60), [Dx("G62.9", day(C, -10))], WOMAN),
+    ("loading_start_2024_06_28_not_evaluable", [], "Course from 2024-06-28 (two loading doses): the extract does not reach 180 days back.", [], course("2024-06-28", (0, 7), 90), [], WOMAN),
+    ("loading_start_2024_06_29_evaluable", [LU], "Course from 2024-06-29 (two loading doses): 180 days back is the data start, evaluable.", [], course("2024-06-29", (0, 7), 90), [], WOMAN),
+    ("loading_start_2025_12_17_evaluable", [LU], "Three doses from 2025-12-17: the data end is day 14, so evaluable.", [], doses("2025-12-17", (0, 2, 4)), [], WOMAN),
+    ("loading_start_2025_12_18_not_evaluable", [], "Three doses from 2025-12-18: the data end is day 13, not evaluable yet.", [], doses("2025-12-18", (0, 2, 4)), [], WOMAN),
+    # --- b12_treatment_lapse: hydroxocobalamin from LS = 2024-08-05, adherent loading (3 a week),
+    #     then maintenance on the listed days; allowed gap 91 + 30 = 121 days (61 + 30 with neuro) ---
+    ("lapse_gap_pernicious_anaemia", [TG], "Pernicious anaemia D51.0; maintenance on days 101, 191, then 341 (a 150-day gap): gap.", [], doses(LS, W3 + (101, 191, 341, 431)), [Dx("D51.0", day(LS, -5))], WOMAN),
+    ("lapse_gap_121d", [], "Atrophic gastritis K29.40; a 121-day gap (days 101 to 222) is allowed.", [], doses(LS, W3 + (101, 222, 312, 402, 492)), [Dx("K29.40", day(LS, -5))], WOMAN),
+    ("lapse_gap_122d", [TG], "Bariatric surgery 'Z9884' (no dot); a 122-day gap (days 101 to 223): gap.", [], doses(LS, W3 + (101, 223, 313, 403, 493)), [Dx("Z9884", day(LS, -5))], MAN),
+    ("lapse_stopped_after_loading", [TS], "Pernicious anaemia; loading only, nothing after day 11: stopped.", [], doses(LS, W3), [Dx("D51.0", day(LS, -5))], WOMAN),
+    ("lapse_last_dose_2025_09_01", [], "Last dose 2025-09-01: + 121 days is the data end itself, not past it.", [], doses(LS, W3 + (101, 191, 281, 392)), [Dx("D51.0", day(LS, -5))], WOMAN),
+    ("lapse_last_dose_2025_08_31", [TS], "Last dose 2025-08-31: + 121 days is before the data end: stopped.", [], doses(LS, W3 + (101, 191, 281, 391)), [Dx("D51.0", day(LS, -5))], WOMAN),
+    ("lapse_dietary_cause", [], "Dietary B12 deficiency D51.3 (reversible): stopping after loading is not flagged.", [], doses(LS, W3), [Dx("D51.3", day(LS, -5))], WOMAN),
+    ("lapse_cause_unknown", [TS], "No diagnosis at all: the cause is unknown, so lifelong by default; stopped.", [], doses(LS, W3), [], WOMAN),
+    ("lapse_lifelong_and_dietary", [TS], "Both D51.0 and D51.3: a lifelong code makes B12 lifelong; stopped.", [], doses(LS, W3), [Dx("D51.0", day(LS, -5)), Dx("D51.3", day(LS, -5))], WOMAN),
+    ("lapse_neuro_gap_100d", [TG], "SCD G32.0 with pernicious anaemia: alternate-day loading, every 60 days, then a 100-day gap (> 61 + 30).", [], doses(LS, ALT + (72, 132, 232, 292, 352, 412, 472)), [Dx("G32.0", day(LS, -10)), Dx("D51.0", day(LS, -10))], WOMAN),
+    # --- monitoring_missed: anaemic at the start of a new course from MS = 2025-03-03 (Hb 10.4 g/dL
+    #     and B12 150 seven days before; 3 a week then every 90 days) ---
+    ("monitoring_no_fbc_at_8_weeks", [AN, DF, MC, MM], "Hb 104 g/L, MCV 109 and B12 150 before a new course, no FBC in weeks 6-10: no_fbc_at_8_weeks.", [Hb("10.4", day(MS, -7)), Mcv("109", day(MS, -7)), B("150", day(MS, -7))], course(MS, W3, 90), [], WOMAN),
+    ("monitoring_fbc_day_56", [AN, DF], "An FBC (Hb 126 g/L, MCV 97) on day 56: monitored.", [Hb("10.4", day(MS, -7)), B("150", day(MS, -7)), Hb("12.6", day(MS, 56)), Mcv("97", day(MS, 56))], course(MS, W3, 90), [], WOMAN),
+    ("monitoring_mcv_only_day_42", [AN, DF], "An MCV alone on day 42 (the window's first day) counts.", [Hb("10.4", day(MS, -7)), B("150", day(MS, -7)), Mcv("98", day(MS, 42))], course(MS, W3, 90), [], WOMAN),
+    ("monitoring_fbc_day_70", [AN, DF], "An Hb on day 70 (the window's last day) counts.", [Hb("10.4", day(MS, -7)), B("150", day(MS, -7)), Hb("12.2", day(MS, 70))], course(MS, W3, 90), [], WOMAN),
+    ("monitoring_fbc_day_41", [AN, DF, MM], "An Hb on day 41 is too early: no_fbc_at_8_weeks.", [Hb("10.4", day(MS, -7)), B("150", day(MS, -7)), Hb("11.5", day(MS, 41))], course(MS, W3, 90), [], WOMAN),
+    ("monitoring_fbc_day_71", [AN, DF, MM], "An Hb on day 71 is too late: no_fbc_at_8_weeks.", [Hb("10.4", day(MS, -7)), B("150", day(MS, -7)), Hb("12.2", day(MS, 71))], course(MS, W3, 90), [], WOMAN),
+    ("monitoring_hb_30d_before_start", [AN, DF, MM], "The low Hb 30 days before the start counts as anaemic at the start.", [Hb("10.4", day(MS, -30)), B("150", day(MS, -30))], course(MS, W3, 90), [], WOMAN),
+    ("monitoring_hb_31d_before_start", [AN, DF], "A low Hb 31 days before the start does not: not monitored.", [Hb("10.4", day(MS, -31)), B("150", day(MS, -31))], course(MS, W3, 90), [], WOMAN),
+    ("monitoring_man_hb_125", [AN, DF, MM], "A man with Hb 125 g/L (< 130) is anaemic: no_fbc_at_8_weeks.", [Hb("12.5", day(MS, -7)), B("150", day(MS, -7))], course(MS, W3, 90), [], MAN),
+    ("monitoring_woman_hb_125", [DF], "A woman with Hb 125 g/L (>= 120) is not anaemic: not monitored.", [Hb("12.5", day(MS, -7)), B("150", day(MS, -7))], course(MS, W3, 90), [], WOMAN),
+    ("monitoring_oral_course", [AN, DF, MM], "A new oral course (monthly dispenses) in an anaemic patient is monitored too.", [Hb("10.4", day(MS, -7)), B("150", day(MS, -7))], course(MS, (0,), 30, "cyano_po"), [], WOMAN),
+    ("monitoring_not_new_to_b12", [AN, DF], "Oral B12 dispensed 60 days before the IM course: not new to B12, not monitored.", [Hb("10.4", day(MS, -7)), B("150", day(MS, -7))], doses(MS, (-60,), "cyano_po") + course(MS, W3, 90), [], WOMAN),
+    # --- descriptive tags: Hb / MCV / ESR on T = 2025-04-07, with an adequate B12 that day unless
+    #     the note says otherwise ---
+    ("anaemia_woman_hb_119", [AN], "A woman with Hb 11.9 g/dL (119 g/L < 120): anaemia.", [Hb("11.9", T), B(ADQ, T)], [], [], WOMAN),
+    ("anaemia_woman_hb_120", [], "A woman with Hb 12.0 g/dL is at the limit: no tag.", [Hb("12.0", T), B(ADQ, T)], [], [], WOMAN),
+    ("anaemia_man_hb_129", [AN], "A man with Hb 12.9 g/dL (129 g/L < 130): anaemia.", [Hb("12.9", T), B(ADQ, T)], [], [], MAN),
+    ("anaemia_man_hb_130", [], "A man with Hb 13.0 g/dL is at the limit: no tag.", [Hb("13.0", T), B(ADQ, T)], [], [], MAN),
+    ("anaemia_sex_unknown_hb_125", [], "Sex 'U' uses the women's limit: Hb 125 g/L is no anaemia.", [Hb("12.5", T), B(ADQ, T)], [], [], Pt("U", "1956-09-12")),
+    ("anaemia_hb_in_g_l", [AN], "Hb reported as 115 g/L: anaemia.", [Hb("115", T, "g/L"), B(ADQ, T)], [], [], WOMAN),
+    ("anaemia_b12_30d_after", [AN], "The only B12 was 30 days after the low Hb: inside the window.", [Hb("10.0", T), B(ADQ, day(T, 30))], [], [], WOMAN),
+    ("anaemia_b12_31d_after", [], "The only B12 was 31 days after the low Hb: no tag.", [Hb("10.0", T), B(ADQ, day(T, 31))], [], [], WOMAN),
+    ("macrocytosis_mcv_101", [MC], "MCV 101 fL with a B12 the same day: macrocytosis.", [Mcv("101", T), B(ADQ, T)], [], [], WOMAN),
+    ("macrocytosis_mcv_100", [], "MCV 100 fL is at the limit: no tag.", [Mcv("100", T), B(ADQ, T)], [], [], WOMAN),
+    ("macrocytosis_b12_30d_before", [MC], "MCV 105 with the only B12 30 days before: inside the window.", [Mcv("105", T), B(ADQ, day(T, -30))], [], [], WOMAN),
+    ("macrocytosis_b12_31d_before", [], "MCV 105 with the only B12 31 days before: no tag.", [Mcv("105", T), B(ADQ, day(T, -31))], [], [], WOMAN),
+    ("macrocytosis_b12_on_treatment", [], "MCV 108 next to a B12 drawn 10 days after an oral dispense (on treatment): no tag.", [Mcv("108", T), B(ADQ, T)], [Rx("cyano_po", day(T, -10))], [], WOMAN),
+    ("macrocytosis_no_b12", [], "MCV 110 with no B12 result at all: no tag.", [Mcv("110", T)], [], [], WOMAN),
+    ("esr_woman_70_esr_41", [ES], "Woman aged 70: Miller limit (70 + 10) / 2 = 40; ESR 41 is above it.", [Esr("41", T)], [], [], Pt("F", "1955-01-15")),
+    ("esr_woman_70_esr_40", [], "Woman aged 70: ESR 40 is at the limit: no tag.", [Esr("40", T)], [], [], Pt("F", "1955-01-15")),
+    ("esr_man_60_esr_31", [ES], "Man aged 60: limit 60 / 2 = 30; ESR 31 is above it.", [Esr("31", T)], [], [], Pt("M", "1965-01-15")),
+    ("esr_man_60_esr_30", [], "Man aged 60: ESR 30 is at the limit: no tag.", [Esr("30", T)], [], [], Pt("M", "1965-01-15")),
+    ("esr_sex_unknown_60_esr_33", [], "Sex 'U' aged 60 uses the women's limit 35: ESR 33 is no tag.", [Esr("33", T)], [], [], Pt("U", "1965-01-15")),
+    ("esr_day_before_70th_birthday", [ES], "Born 1955-04-08, so 69 on 2025-04-07: limit 39.5, ESR 40 is above it.", [Esr("40", T)], [], [], Pt("F", "1955-04-08")),
+    ("esr_age_17", [], "Aged 17: the Miller rule applies from 18, no tag for ESR 50.", [Esr("50", T)], [], [], Pt("F", "2007-06-01")),
+    ("esr_no_birth_date", [], "No birth date: age unknown, no tag for ESR 80.", [Esr("80", T)], [], [], Pt("F", "")),
+    # --- a diagnosis row to be quarantined ---
+    ("quarantine_dx_unknown_code_system", [], "Quarantined: a G62.9 diagnosis with code_system 'READ'; the normal B12 then has no neuro code.", [B(ADQ, NB)], [], [Dx("G62.9", day(NB, -30), "READ")], WOMAN),
 ]
 
 

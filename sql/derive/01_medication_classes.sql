@@ -9,11 +9,8 @@
 -- (5000 mg = 5 g, the Cyanokit dose) is the cyanide antidote, not B12 treatment.
 -- Route kind (parenteral, oral, nasal, unknown): the route column against reference/routes.csv;
 --   when that says nothing, the drug name (inj, /mL, tab ...); then a listed code's form.
--- counts_as_exposure: administered or dispensed; ordered only if $count_ordered_events.
---   Other event types (not_given, held, discontinued, anything else) never count.
--- is_folate_exposure: counts_as_exposure and the class is in $folate_scope:
---   therapeutic = folate_therapeutic; with_low_dose adds folate_low_dose (multivitamins);
---   with_low_dose_and_folinic adds folinic_acid (leucovorin).
+-- What counts as a folate exposure (the folate_scope and count_ordered_events switches) is
+-- decided in sql/derive/08_folate_episodes.sql, so that no table here depends on a switch.
 create or replace table medication_classes as
 with by_code as (
     select m.row_id, substr(c.concept_set, 6) as drug_class, c.category as code_category
@@ -76,9 +73,7 @@ classed as (
     select
         *,
         if(listed_class = 'b12_treatment' and dose_mg >= $b12_antidote_dose_at_least_mg,
-            'b12_antidote', listed_class) as drug_class,
-        event_type in ('administered', 'dispensed')
-            or (event_type = 'ordered' and $count_ordered_events) as counts_as_exposure
+            'b12_antidote', listed_class) as drug_class
     from dosed
 )
 
@@ -96,11 +91,5 @@ select
     event_at::date as event_date,
     matched_by,
     drug_class,
-    route_kind,
-    counts_as_exposure,
-    counts_as_exposure and (
-        drug_class = 'folate_therapeutic'
-        or (drug_class = 'folate_low_dose' and $folate_scope in ('with_low_dose', 'with_low_dose_and_folinic'))
-        or (drug_class = 'folinic_acid' and $folate_scope = 'with_low_dose_and_folinic')
-    ) as is_folate_exposure
+    route_kind
 from classed

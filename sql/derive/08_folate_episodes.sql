@@ -1,9 +1,11 @@
 -- Folate episodes and whether B12 status was settled before each one started.
 -- Grain: one row per folate episode. The finding folate_before_b12 is the episodes with a reason.
 --
--- Exposure: a medication_classes row with is_folate_exposure (folate_therapeutic by default;
---           $folate_scope may add multivitamins and leucovorin; ordered events only if
---           $count_ordered_events).
+-- Exposure: a medication_classes row administered or dispensed (ordered too only if
+--           $count_ordered_events; not_given, held, discontinued and others never), of a
+--           class in $folate_scope: 'therapeutic' = folate_therapeutic; 'with_low_dose' adds
+--           folate_low_dose (multivitamins, prenatal, B-complex); 'with_low_dose_and_folinic'
+--           adds folinic_acid (leucovorin).
 -- Episode:  starts at a patient's first exposure, and again at an exposure more than
 --           $folate_episode_gap_days (365) days after the previous exposure (calendar dates).
 --           F0 = the starting exposure's time (ties at one time: first in file order).
@@ -39,7 +41,12 @@ with exposures as (
         row_id, source_file, source_line, patient_id, site, event_at, event_has_time, event_date,
         date_diff('day', lag(event_date) over w, event_date) as days_after_previous
     from medication_classes
-    where is_folate_exposure
+    where (event_type in ('administered', 'dispensed')
+            or (event_type = 'ordered' and $count_ordered_events))
+        and (drug_class = 'folate_therapeutic'
+            or (drug_class = 'folate_low_dose'
+                and $folate_scope in ('with_low_dose', 'with_low_dose_and_folinic'))
+            or (drug_class = 'folinic_acid' and $folate_scope = 'with_low_dose_and_folinic'))
     window w as (partition by patient_id order by event_at, source_file, source_line)
 ),
 

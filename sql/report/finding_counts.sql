@@ -5,7 +5,7 @@
 -- monitoring_missed). Denominators, counted within the same site:
 --   folate_before_b12                         folate episodes
 --   b12_loading_incomplete, monitoring_missed  B12 courses
---   b12_treatment_lapse                       patients with parenteral B12 doses
+--   b12_treatment_lapse                       parenteral B12 courses doses
 --   elevated_esr                              patients with a valid ESR
 --   every other finding                       patients with a valid, not-on-treatment B12
 -- reason '(all)' is the finding's total (findings without reasons have only that row); a
@@ -29,7 +29,7 @@ units as (
     union all
     select 'B12 courses', site, patient_id || '#' || course from b12_courses
     union all
-    select 'patients with parenteral B12', site, patient_id from b12_doses
+    select 'parenteral B12 courses', site, patient_id || '#' || course from b12_courses
     where route_kind = 'parenteral'
     union all
     select 'patients with a valid ESR', site, patient_id from lab_harmonised
@@ -48,7 +48,7 @@ described as (
         case
             when finding = 'folate_before_b12' then 'folate episodes'
             when finding in ('b12_loading_incomplete', 'monitoring_missed') then 'B12 courses'
-            when finding = 'b12_treatment_lapse' then 'patients with parenteral B12'
+            when finding = 'b12_treatment_lapse' then 'parenteral B12 courses'
             when finding = 'elevated_esr' then 'patients with a valid ESR'
             else 'patients with a valid B12'
         end as denominator_meaning
