@@ -29,6 +29,18 @@ def test_every_rule_file_opens_with_a_header_saying_what_and_at_what_grain(file)
     assert header.startswith("-- ") and "Grain" in header
 
 
+@pytest.mark.parametrize("file", files_in("rules"))
+def test_every_rule_quotes_the_guideline_sentence_it_checks(file):
+    header = sql_text(file).split("\n\n")[0]
+    guideline = " ".join((REPO.parent / "shared" / "guideline.txt").read_text().split())
+    quoted = header.split('Guideline: "', 1)[1].split('"')[0]
+    words = " ".join(line.lstrip("- ").strip() for line in quoted.splitlines())
+    # Each quoted sentence, rejoined across comment lines, is in the guideline word for word
+    # (the guideline's citation numbers sit between sentences; "..." marks a cut).
+    sentences = [s.strip(" .") for part in words.split("...") for s in part.split(". ")]
+    assert all(sentence in guideline for sentence in sentences if sentence)
+
+
 @pytest.mark.parametrize("key", [f.name for f in fields(AuditConfig)])
 def test_every_setting_is_in_the_readme(key):
     assert key in README

@@ -7,6 +7,7 @@ from html import escape
 
 import pandas as pd
 
+from schemas.findings import DESCRIPTIVE_TAGS
 from transforms.config import AuditConfig
 from transforms.suppress import is_small
 
@@ -51,7 +52,8 @@ class ReportTables:
 
 
 def render_report(tables: ReportTables, config: AuditConfig, run: dict) -> str:
-    summary = tables.summary
+    is_tag = tables.summary["finding"].isin(DESCRIPTIVE_TAGS)
+    summary, tags = tables.summary[~is_tag], tables.summary[is_tag]
     overall = summary[summary["site"] == "all sites"]
     by_site = summary[(summary["site"] != "all sites") & (summary["reason"] == "(all)")]
     sections = [
@@ -63,6 +65,9 @@ def render_report(tables: ReportTables, config: AuditConfig, run: dict) -> str:
         "<h2>Patients (folate: episodes) per finding</h2>"
         + _bar_chart(overall[overall["reason"] == "(all)"]),
         "<h2>By site</h2>" + _counts_table(by_site, with_site=True),
+        "<h2>Descriptive tags</h2><p class=note>Context for reading the findings; never an "
+        "input to any B12 or folate finding.</p>"
+        + _counts_table(tags[tags["site"] == "all sites"], with_site=False),
         "<h2>What each finding means</h2>"
         + _table(["finding", "definition"], [[k, v] for k, v in DEFINITIONS.items()])
         + MONITORING_NOTE,

@@ -445,58 +445,193 @@ BG_MEDS = [  # key, chance a patient has it, max events, max days between events
 ]
 
 
+NEURO_DX = ("G62.9", "G63", "G62.89", "R20.0", "R20.1", "R20.2", "R26.0", "R27.0", "G31.84",
+            "R41.81", "F06.70", "G32.0", "H46.2")
+LIFELONG_DX = ("D51.0", "D51.0", "K29.40", "Z98.84")
+OTHER_DX = [  # code, code system, chance a background patient has it (none is on a B12 list)
+    ("I10", "ICD10CM", 0.30), ("E78.5", "ICD10CM", 0.18), ("E11.9", "ICD10CM", 0.14),
+    ("K21.9", "ICD10CM", 0.10), ("J45.909", "ICD10CM", 0.05), ("401.9", "ICD9CM", 0.05),
+    ("250.00", "ICD9CM", 0.03), ("38341003", "SNOMED", 0.04), ("44054006", "SNOMED", 0.03),
+    ("F03.90", "ICD10CM", 0.03), ("K90.0", "ICD10CM", 0.01),
+]
+IM_B12_NAMES = {DRUGS["cyano_im"][1], DRUGS["hydroxo_im"][1]}
+LAST_BACKGROUND_DAY = date(2025, 12, 20)
+
+
+def background_diagnoses(rng, pid, site, dxs):
+    """A background patient's diagnoses: common unrelated codes, sometimes a neurological code,
+    a lifelong indication (D51.0, K29.40, Z98.84) or a dietary cause (D51.3). ICD-10 codes are
+    written with or without the dot. Returns the dates of the codes the B12 rules use."""
+    facts = {"neuro": [], "lifelong": [], "dietary": []}
+
+    def add(code, system, kind=None):
+        when = rand_day(rng)
+        if system == "ICD10CM" and rng.random() < 0.4:
+            code = code.replace(".", "")
+        at = when.isoformat()
+        if rng.random() < 0.4:
+            moment = datetime(when.year, when.month, when.day, rng.randint(8, 17), rng.randint(0, 59))
+            at = stamp(moment, rng.choice(["T", " "]))
+        dxs.append([pid, code, system, at, site])
+        if kind:
+            facts[kind].append(when)
+
+    for code, system, chance in OTHER_DX:
+        if rng.random() < chance:
+            add(code, system)
+    if rng.random() < 0.10:
+        add(rng.choice(NEURO_DX), "ICD10CM", "neuro")
+    r = rng.random()
+    if r < 0.07:
+        add(rng.choice(LIFELONG_DX), "ICD10CM", "lifelong")
+    elif r < 0.09:
+        add("D51.3", "ICD10CM", "dietary")
+    return facts
+
+
+def background_course(rng, pid, site, facts, labs, meds):
+    """Sometimes a B12 course as clinics run one: a deficient B12 (often with a low Hb) shortly
+    before the start; hydroxocobalamin or cyanocobalamin 1 mg IM three times weekly for two weeks
+    (alternate days for most patients with a neurological code, sometimes cut short), then every
+    ~3 months (~2 with neurological codes), sometimes late or stopped; or oral cyanocobalamin
+    dispensed monthly. Often an FBC 5-11 weeks after the start and a B12 on treatment later."""
+    chance = 0.8 if facts["lifelong"] or facts["dietary"] else 0.2 if facts["neuro"] else 0.03
+    if rng.random() >= chance:
+        return
+    anchors = facts["lifelong"] or facts["dietary"] or facts["neuro"]
+    anchor = anchors[0] if anchors else rand_day(rng, hi="2025-09-30")
+    start = anchor + timedelta(days=rng.randint(0, 21))
+    if start > date(2025, 11, 15):
+        return
+    neuro = any(-180 <= (d - start).days <= 14 for d in facts["neuro"])
+    molar = site == "south" and rng.random() < 0.7
+
+    def add(code, result, unit, when, days_to_result=0):
+        taken = datetime(when.year, when.month, when.day, rng.randint(7, 11), rng.randint(0, 59))
+        ready = taken + timedelta(days=days_to_result, hours=rng.randint(2, 6))
+        style = rng.choice(["T", " "])
+        labs.append([pid, code, result, unit, stamp(taken, style), stamp(ready, style), site])
+
+    def add_b12(value, when):
+        if molar:
+            add(B12M, f"{value / 1.35537:.0f}", "pmol/L", when, rng.randint(1, 3))
+        else:
+            add(B12, str(value), "pg/mL", when, rng.randint(1, 3))
+
+    drawn = max(start - timedelta(days=rng.randint(2, 14)), date.fromisoformat(DATA_START))
+    anaemic = rng.random() < 0.55
+    hb = rng.uniform(8.0, 11.6) if anaemic else rng.uniform(12.4, 15.5)
+    add(HB, f"{hb:.1f}", "g/dL", drawn)
+    add(MCV, f"{rng.uniform(101, 118) if anaemic and rng.random() < 0.7 else rng.uniform(84, 99):.0f}",
+        "fL", drawn)
+    add_b12(rng.randint(70, 179), drawn)
+    if rng.random() < (0.1 if neuro else 0.12):
+        key, offsets, step = "cyano_po", [0], (30, 0, 5)
+    else:
+        key = rng.choices(["hydroxo_im", "cyano_im"], [65, 35])[0]
+        if neuro:
+            offsets = list(ALT if rng.random() < 0.65 else W3)
+        else:
+            offsets = list(W3 if rng.random() < 0.75 else W3[: rng.randint(3, 5)])
+        step = (60, -5, 8) if neuro else (90, -7, 10)
+    stop_after = rng.randint(0, 4) if rng.random() < 0.2 else None
+    late_at = rng.randint(1, 5) if rng.random() < 0.15 else None
+    for k in range(40):
+        gap = step[0] + rng.randint(step[1], step[2]) + (rng.randint(50, 100) if k == late_at else 0)
+        if k == stop_after or start + timedelta(days=offsets[-1] + gap) > LAST_BACKGROUND_DAY:
+            break
+        offsets.append(offsets[-1] + gap)
+    code, name, dose, unit, route = DRUGS[key]
+    for n in offsets:
+        when = start + timedelta(days=n)
+        if route == "IM":
+            at = f"{when.isoformat()}T{rng.randint(8, 17):02d}:{rng.choice([0, 15, 30, 45]):02d}:00"
+            meds.append([pid, code, name, "administered", at, dose, unit, route, site])
+        else:
+            meds.append([pid, code, name, "dispensed", when.isoformat(), dose, unit, route, site])
+    follow_up = start + timedelta(days=rng.randint(35, 80))
+    if rng.random() < 0.6 and follow_up <= LAST_BACKGROUND_DAY:
+        add(HB, f"{min(hb + rng.uniform(0.5, 3.0), 15.8):.1f}", "g/dL", follow_up)
+        add(MCV, f"{rng.uniform(86, 99):.0f}", "fL", follow_up)
+    recheck = start + timedelta(days=rng.randint(60, 200))
+    if rng.random() < 0.4 and recheck <= LAST_BACKGROUND_DAY:
+        add_b12(rng.randint(400, 1500), recheck)
+
+
 def build():
     rng = random.Random(SEED)
-    labs, meds, pats, scns = [], [], [], []
+    dx_rng, course_rng = random.Random(SEED + 1), random.Random(SEED + 2)
+    labs, meds, dxs, pats, scns = [], [], [], [], []
     number = 0
-    for index, (slug, expected, note, lab_rows, med_rows, *override) in enumerate(SCENARIOS):
+    for index, (slug, expected, note, lab_rows, med_rows, *more) in enumerate(SCENARIOS):
+        dx_rows = more[0] if more else []
+        who = more[1] if len(more) > 1 else {}
         site = SITES[index % 2]
-        if override:
-            pid = override[0]
+        if "pid" in who:
+            pid = who["pid"]
         else:
             number += 1
             pid = f"S{number:03d}"
-            birth = rand_day(rng, "1940-01-01", "2003-12-31").isoformat()
-            pats.append([pid, rng.choice("FM"), birth, site])
+            if "sex" in who:
+                pats.append([pid, who["sex"], who["birth"], site])
+            else:
+                birth = rand_day(rng, "1940-01-01", "2003-12-31").isoformat()
+                pats.append([pid, rng.choice("FM"), birth, site])
         scns.append([pid or "(blank)", slug, ";".join(sorted(expected)), note])
         for row in lab_rows:
             labs.append([row.get("patient_id", pid), row["test_code"], row["result"], row["unit"],
                          row["collected_at"], row["resulted_at"], site]
                         + ([row["extra"]] if "extra" in row else []))
         meds.extend([pid, *(m[c] for c in MED_COLS.split(",")[1:-1]), site] for m in med_rows)
+        dxs.extend([pid, d["code"], d["code_system"], d["recorded_at"], site] for d in dx_rows)
     for i in range(1, 201):
         pid, site = f"P{i:04d}", rng.choice(SITES)
         if i == 1:
             first_site = site  # P0001 also gets the data-end row
+        elif i == 2:
+            second_site = site  # P0002 also gets the data-start row
         birth = "" if rng.random() < 0.02 else rand_day(rng, "1935-01-01", "2005-12-31").isoformat()
         pats.append([pid, rng.choice("FM"), birth, site])
+        first_med = len(meds)
         background(rng, pid, site, labs, meds)
-    # The data end: one routine haemoglobin on 2025-12-31.
+        facts = background_diagnoses(dx_rng, pid, site, dxs)
+        if not any(m[2] in IM_B12_NAMES for m in meds[first_med:]):
+            background_course(course_rng, pid, site, facts, labs, meds)
+    # The data start and end: routine haemoglobins on 2024-01-01 and 2025-12-31.
+    labs.append(["P0002", HB, "14.1", "g/dL", f"{DATA_START}T08:05:00", f"{DATA_START}T10:20:00",
+                 second_site])
     labs.append(["P0001", HB, "13.2", "g/dL", f"{DATA_END}T09:15:00", f"{DATA_END}T11:40:00",
                  first_site])
     lab_out = [[r[0], r[1], TEST_NAMES[r[1]], r[2], r[3], r[4], r[5], f"L{n:06d}", r[6], *r[7:]]
                for n, r in enumerate(labs, 1)]
-    return {"lab_results": lab_out, "medications": meds, "patients": pats, "scenarios": scns}
+    return {"lab_results": lab_out, "medications": meds, "diagnoses": dxs, "patients": pats,
+            "scenarios": scns}
+
+
+HEADERS = {"lab_results": LAB_COLS, "medications": MED_COLS, "diagnoses": DX_COLS,
+           "patients": PAT_COLS, "scenarios": SCN_COLS}
 
 
 def write(tables):
-    headers = {"lab_results": LAB_COLS, "medications": MED_COLS, "patients": PAT_COLS,
-               "scenarios": SCN_COLS}
     for name, rows in tables.items():
         with open(HERE / f"{name}.csv", "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(headers[name].split(","))
+            writer.writerow(HEADERS[name].split(","))
             writer.writerows(rows)
 
 
 def self_check():
-    """Re-read the files and check counts, shape, the data end and the quarantine share."""
+    """Re-read the files and check counts, shape, the data start and end, the expected findings
+    and the quarantine share of each file."""
     read = {n: list(csv.reader((HERE / f"{n}.csv").read_text(encoding="utf-8").splitlines()))
-            for n in ("lab_results", "medications", "patients", "scenarios")}
+            for n in HEADERS}
+    for name, rows in read.items():
+        assert rows[0] == HEADERS[name].split(","), (name, rows[0])
     counts = {n: len(rows) - 1 for n, rows in read.items()}
     ragged = [r for r in read["lab_results"][1:] if len(r) != 9]
     assert len(ragged) == 1 and len(ragged[0]) == 10, ragged
     assert all(len(r) == 9 for r in read["medications"])
+    assert all(len(r) == 5 for r in read["diagnoses"])
 
     def iso(text):
         try:
@@ -506,18 +641,33 @@ def self_check():
 
     dates = [iso(r[i]) for r in read["lab_results"][1:] if len(r) == 9 for i in (5, 6)]
     dates += [iso(r[4]) for r in read["medications"][1:]]
+    dates += [iso(r[3]) for r in read["diagnoses"][1:]]
     dates = [d for d in dates if d]
-    assert min(dates) >= "2024-01-01" and max(dates) == DATA_END, (min(dates), max(dates))
+    assert min(dates) == DATA_START and max(dates) == DATA_END, (min(dates), max(dates))
+    systems = {r[2] for r in read["diagnoses"][1:]}
+    assert systems == {"ICD10CM", "ICD9CM", "SNOMED", "READ"}, systems
+    codes = {r[1] for r in read["diagnoses"][1:] if r[2] == "ICD10CM"}
+    both = {c for c in codes if "." in c and c.replace(".", "") in codes}
+    assert {"D51.0", "D51.3"} <= both, f"dotted and undotted forms: {sorted(both)}"
     scn = read["scenarios"][1:]
     ids = [r[0] for r in scn]
     assert len(set(ids)) == len(ids) and len({r[1] for r in scn}) == len(scn)
     known = {r[0] for r in read["patients"][1:]}
     assert all(i in known for i in ids if i != "(blank)")
-    quarantined = sum(r[1].startswith("quarantine_") for r in scn)
-    total = counts["lab_results"] + counts["medications"]
-    assert quarantined / total < 0.05
+    # Every expected finding is a rule in sql/rules; each finding and reason appears.
+    rules = {f.stem for f in (HERE.parent.parent / "sql" / "rules").glob("*.sql")}
+    expected = {e for r in scn for e in r[2].split(";") if e}
+    assert {e.split(":")[0] for e in expected} == rules, sorted(rules ^ {e.split(":")[0] for e in expected})
+    # The rows meant for quarantine, by file: under 5% of each file's rows.
+    quarantined = {"lab_results": 0, "medications": 0, "diagnoses": 0}
+    for r in scn:
+        if r[1].startswith("quarantine_"):
+            quarantined[{"lab": "lab_results", "med": "medications", "dx": "diagnoses"}[
+                r[1].split("_")[1]]] += 1
+    assert quarantined == {"lab_results": 4, "medications": 1, "diagnoses": 1}, quarantined
+    assert all(q / counts[n] < 0.05 for n, q in quarantined.items()), quarantined
     print(", ".join(f"{n}: {c} rows" for n, c in counts.items()),
-          f"| scenario patients: {len(scn)}, quarantine rows: {quarantined}")
+          f"| scenario patients: {len(scn)}, quarantine rows: {sum(quarantined.values())}")
     return counts
 
 

@@ -18,6 +18,8 @@
 --   a same-day dose without times is taken as given after the blood was drawn (bloods are
 --   taken before the first injection). Such results never classify B12 status; the report
 --   counts them. Evidence: the latest such dose (on_treatment_dose_row_id).
+--   The guideline text has no sentence on this (its monitoring section is cut off); issue 3
+--   and clinical-reference 3.5 (6): "Do not routinely re-measure serum B12 on replacement".
 create or replace table lab_harmonised as
 with coded as (
     select

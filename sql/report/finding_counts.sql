@@ -5,7 +5,7 @@
 -- monitoring_missed). Denominators, counted within the same site:
 --   folate_before_b12                         folate episodes
 --   b12_loading_incomplete, monitoring_missed  B12 courses
---   b12_treatment_lapse                       parenteral B12 courses doses
+--   b12_treatment_lapse                       parenteral B12 courses
 --   elevated_esr                              patients with a valid ESR
 --   every other finding                       patients with a valid, not-on-treatment B12
 -- reason '(all)' is the finding's total (findings without reasons have only that row); a

@@ -1,4 +1,5 @@
 -- Finding b12_borderline: a patient with a borderline serum B12.
+-- Guideline: "For borderline levels (180-350 pg/mL), measure methylmalonic acid"
 -- Definition: any valid B12 '=v' with $b12_deficient_below_pg_ml (180) <= v <=
 --   $b12_adequate_above_pg_ml (350) pg/mL. Censored results ('<200') are indeterminate, not borderline.
 -- Grain: one row per patient. index_date = date of the earliest borderline result.

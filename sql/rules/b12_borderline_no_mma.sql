@@ -1,4 +1,5 @@
 -- Finding b12_borderline_no_mma: a borderline B12 that was never worked up with an MMA.
+-- Guideline: "For borderline levels (180-350 pg/mL), measure methylmalonic acid"
 -- Definition: a borderline B12 with no valid MMA (any class) collected from
 --   $mma_window_before_days (30) days before to $mma_window_after_days (90) days after it,
 --   by calendar date, both edges inclusive.

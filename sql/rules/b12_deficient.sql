@@ -1,4 +1,5 @@
 -- Finding b12_deficient: a patient with a deficient serum B12.
+-- Guideline: "Diagnose deficiency when serum B12 is <180 pg/mL (<150 pmol/L)."
 -- Definition: any valid B12 in class 'deficient' (sql/derive/02_b12_results.sql:
 --   value < $b12_deficient_below_pg_ml (180 pg/mL), or '<x' with x <= 180, or '<=x' with x < 180).
 -- Grain: one row per patient. index_date = date of the earliest deficient result.

@@ -1,4 +1,5 @@
 -- Finding b12_functional_deficiency: a borderline B12 confirmed by a raised MMA.
+-- Guideline: "levels >271 nmol/L confirm functional B12 deficiency."
 -- Definition: a borderline B12 with a valid serum/plasma MMA in class 'elevated'
 --   (> $mma_elevated_above_nmol_l = 271 nmol/L; '>x' with x >= 271 counts; exactly 271 does not)
 --   collected from $mma_window_before_days (30) days before to $mma_window_after_days (90) days

@@ -1,4 +1,6 @@
 -- Finding folate_before_b12: therapeutic folic acid started before B12 status was settled.
+-- Guideline: "Never administer folic acid before confirming adequate B12 status and
+--   initiating B12 treatment."
 -- The episode logic, compliance routes, reasons, windows and tie rules are in
 -- sql/derive/05_folate_episodes.sql; this rule reports the episodes that are not compliant.
 -- Grain: one row per non-compliant folate episode. index_date = F0's date.

@@ -1,6 +1,7 @@
 -- Descriptive tag macrocytosis: a large mean cell volume around a B12 result. Never an
 -- input to any B12 or folate finding.
--- Guideline: "The anemia from B12 deficiency is characterized by: Elevated MCV".
+-- Guideline: "The anemia from B12 deficiency is characterized by: ... Elevated MCV (mean
+--   corpuscular volume)."
 -- Definition: a valid MCV above $macrocytosis_mcv_above_fl (100 fL) ('=v' v > 100; '>x'
 --   x >= 100; '>=x' x > 100) collected within $context_window_days (30) days before or after
 --   a valid, not-on-treatment B12 result (any class), by date, both edges inclusive.

@@ -1,6 +1,6 @@
 -- Finding monitoring_missed: a new B12 course in an anaemic patient with no full blood
 -- count around 8 weeks to show the anaemia responding.
--- Guideline: "Monitoring Parameters / After initiating B12 supplementation:" (the text is
+-- Guideline: "Monitoring Parameters After initiating B12 supplementation:" (the text is
 --   cut off there). These defaults come from standard pathways (clinical-reference 3.5:
 --   "FBC (Hb, MCV) + reticulocytes ... 8 weeks", NHS Lothian RefHelp), not from the
 --   guideline text.
