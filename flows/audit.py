@@ -114,7 +114,9 @@ def audit(input_dir: str, out_dir: str = "b12audit-output", config_path: str | N
         "run_id": run_id,
         "started_at": started,
         "input_dir": str(Path(input_dir).resolve()),
+        "data_start": harmonised["data_start"],
         "data_end": harmonised["data_end"],
+        "diagnoses_present": harmonised["diagnoses_present"],
         "inputs": inputs_with_counts(files, quarantined, loaded),
     }
     outputs = timed("report", report, build_db, run_dir, config, run)

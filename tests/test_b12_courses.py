@@ -182,6 +182,19 @@ def test_stopped_when_the_data_end_is_more_than_121_days_after_the_last_dose(aud
     assert lapses(audit, meds) == {"last_122_days_before_end": [("stopped", "2025-08-30")]}
 
 
+def test_an_oral_dose_before_the_lapse_begins_means_a_move_to_oral_not_a_lapse(audit):
+    oral = "Cyanocobalamin 1000 mcg tab | dispensed | {day} | 1000 | mcg | oral"
+    meds = "\n".join(
+        [
+            injections("oral_day_121", 0, start="2025-01-01"),
+            "oral_day_121 | " + oral.format(day="2025-05-02"),
+            injections("oral_day_122", 0, start="2025-01-01"),
+            "oral_day_122 | " + oral.format(day="2025-05-03"),
+        ]
+    )
+    assert lapses(audit, meds) == {"oral_day_122": [("stopped", "2025-05-02")]}
+
+
 STOPPED = "\n".join(
     injections(p, 0, start="2025-01-01")
     for p in ["pernicious", "atrophic", "atrophic_no_dot", "dietary", "dietary_and_pa", "unknown"]

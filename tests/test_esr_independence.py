@@ -30,9 +30,9 @@ FINDINGS = """
 def copy_sample(folder: Path, with_diagnoses: bool) -> Path:
     shutil.copytree(SAMPLE, folder, ignore=shutil.ignore_patterns("*.py", "*.md", "scenarios.csv"))
     if with_diagnoses:
-        # The sample has no diagnoses file: give every patient a polyneuropathy code (on one
-        # of two dates) and every third one pernicious anaemia, so the rules that need
-        # diagnoses (neuro work-up, loading, lapse) have something to find.
+        # A denser diagnoses file than the sample's: every patient a polyneuropathy code (on
+        # one of two dates) and every third one pernicious anaemia, so the rules that need
+        # diagnoses (neuro work-up, loading, lapse) have many more cases to decide.
         with (SAMPLE / "patients.csv").open(encoding="utf-8") as handle:
             patients = [row["patient_id"] for row in csv.DictReader(handle)]
         with (folder / "diagnoses.csv").open("w", newline="", encoding="utf-8") as handle:
@@ -70,7 +70,7 @@ def findings(db: Path, original_lab_ids: dict[str, str] | None = None) -> list[t
     return sorted(rows, key=repr)
 
 
-@pytest.mark.parametrize("with_diagnoses", [False, True], ids=["sample", "with_diagnoses"])
+@pytest.mark.parametrize("with_diagnoses", [False, True], ids=["sample", "dense_diagnoses"])
 def test_every_finding_but_elevated_esr_is_the_same_without_the_esr_results(
     tmp_path, with_diagnoses
 ):

@@ -56,9 +56,11 @@ def test_manifest_accounts_for_every_row(result):
     for f in manifest["inputs"]:
         assert f["rows_read"] == f["rows_loaded"] + f["rows_quarantined"]
         assert len(f["sha256"]) == 64
-    assert manifest["totals"]["rows_quarantined"] == 5
+    assert manifest["totals"]["rows_quarantined"] == 6
     assert {"duckdb", "pandera", "prefect"} <= set(manifest["package_versions"])
     assert "rules/folate_before_b12.sql" in manifest["rule_versions"]
+    assert "reference/concepts/dx_neuro_core.csv" in manifest["rule_versions"]
+    assert manifest["diagnoses_present"] is True
     assert {r["key"] for r in manifest["configuration"]} >= {"b12_deficient_below_pg_ml"}
 
 
@@ -74,8 +76,8 @@ def test_report_inputs_table_does_not_let_a_suppressed_count_be_subtracted(resul
     html = Path(result["report"]).read_text()
     inputs = html.split("<h2>Inputs</h2>")[1].split("</table>")[0]
     row = inputs.split("<td>lab_results.csv</td>")[1].split("</tr>")[0]
-    # 4 of 1468 rows were quarantined: both loaded and quarantined are hidden.
-    assert row.count("suppressed") == 2 and "1468" in row
+    # 4 of 1679 rows were quarantined: both loaded and quarantined are hidden.
+    assert row.count("suppressed") == 2 and "1679" in row
 
 
 def test_report_is_self_contained_with_chart_configuration_and_quarantine(result):

@@ -61,7 +61,7 @@ def write_scope(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dict:
     `audit_scope`, so every later step (and an analyst) reads the same facts.
 
     data_end is as_of_date, else the latest date anywhere in the extract; data_start is
-    the earliest. A diagnoses file counts as present even when empty: without one, the
+    the earliest lab or medication date (the look-back for "new course" needs drug history). A diagnoses file counts as present even when empty: without one, the
     findings that need diagnoses are 'not evaluable', never silently zero.
     """
     con.execute(
@@ -71,9 +71,11 @@ def write_scope(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dict:
             select min(collected_at) as first, max(greatest(collected_at,
                 coalesce(resulted_at, collected_at))) as last from lab_results
             union all select min(event_at), max(event_at) from medications
-            union all select min(recorded_at), max(recorded_at) from diagnoses
+            union all select null, max(recorded_at) from diagnoses
         )
         select
+            -- Not from diagnoses: problem lists carry codes recorded years before the
+            -- extract's labs and drugs begin, which would make every course look "new".
             min(first)::date as data_start,
             coalesce($as_of::date, max(last)::date) as data_end,
             (select count(*) > 0 from duckdb_views()

@@ -4,8 +4,9 @@
 Writes, next to this file: lab_results.csv, medications.csv, patients.csv, diagnoses.csv and
 scenarios.csv. Scenario patients (S001...) each exercise one rule or boundary of the B12 /
 folate-before-B12 guideline; scenarios.csv lists the findings each must get. Background patients
-(P0001...) are drawn with random.Random(SEED); their diagnoses and their B12 courses come from two
-further generators (SEED + 1, SEED + 2), so adding them left the older background rows as they were.
+(P0001...) are drawn with random.Random(SEED); their diagnoses, B12 courses and neurological
+work-up come from three further generators (SEED + 1, + 2, + 3), so adding them left the older
+background rows as they were.
 The earliest date in the extract is 2024-01-01 (the data start) and the latest 2025-12-31 (the
 data end).
 
@@ -495,7 +496,7 @@ def background_course(rng, pid, site, facts, labs, meds):
     (alternate days for most patients with a neurological code, sometimes cut short), then every
     ~3 months (~2 with neurological codes), sometimes late or stopped; or oral cyanocobalamin
     dispensed monthly. Often an FBC 5-11 weeks after the start and a B12 on treatment later."""
-    chance = 0.8 if facts["lifelong"] or facts["dietary"] else 0.2 if facts["neuro"] else 0.03
+    chance = 0.8 if facts["lifelong"] or facts["dietary"] else 0.35 if facts["neuro"] else 0.03
     if rng.random() >= chance:
         return
     anchors = facts["lifelong"] or facts["dietary"] or facts["neuro"]
@@ -530,12 +531,12 @@ def background_course(rng, pid, site, facts, labs, meds):
     else:
         key = rng.choices(["hydroxo_im", "cyano_im"], [65, 35])[0]
         if neuro:
-            offsets = list(ALT if rng.random() < 0.65 else W3)
+            offsets = list(ALT if rng.random() < 0.5 else W3)
         else:
             offsets = list(W3 if rng.random() < 0.75 else W3[: rng.randint(3, 5)])
         step = (60, -5, 8) if neuro else (90, -7, 10)
     stop_after = rng.randint(0, 4) if rng.random() < 0.2 else None
-    late_at = rng.randint(1, 5) if rng.random() < 0.15 else None
+    late_at = rng.randint(1, 4) if rng.random() < 0.3 else None
     for k in range(40):
         gap = step[0] + rng.randint(step[1], step[2]) + (rng.randint(50, 100) if k == late_at else 0)
         if k == stop_after or start + timedelta(days=offsets[-1] + gap) > LAST_BACKGROUND_DAY:
@@ -558,9 +559,29 @@ def background_course(rng, pid, site, facts, labs, meds):
         add_b12(rng.randint(400, 1500), recheck)
 
 
+def background_workup(rng, pid, site, facts, labs):
+    """Most patients with a neurological code get a B12 around it (mostly not low), and some an
+    MMA and / or a homocysteine, up to two weeks later."""
+    for when in facts["neuro"]:
+        if rng.random() >= 0.7:
+            continue
+        drawn = when + timedelta(days=rng.randint(-20, 25))
+        drawn = min(max(drawn, date.fromisoformat(DATA_START)), LAST_BACKGROUND_DAY)
+        for code, result, unit, chance in ((B12, rng.randint(150, 900), "pg/mL", 1.0),
+                                           (MMA, rng.randint(90, 420), "nmol/L", 0.45),
+                                           (HCY, rng.randint(6, 24), "umol/L", 0.35)):
+            if rng.random() >= chance:
+                continue
+            taken = min(drawn + timedelta(days=0 if code == B12 else rng.randint(0, 14)),
+                        LAST_BACKGROUND_DAY)
+            at = datetime(taken.year, taken.month, taken.day, rng.randint(7, 11), rng.randint(0, 59))
+            ready = at + timedelta(days=rng.randint(1, 6), hours=rng.randint(1, 5))
+            labs.append([pid, code, str(result), unit, stamp(at, "T"), stamp(ready, "T"), site])
+
+
 def build():
     rng = random.Random(SEED)
-    dx_rng, course_rng = random.Random(SEED + 1), random.Random(SEED + 2)
+    dx_rng, course_rng, workup_rng = (random.Random(SEED + n) for n in (1, 2, 3))
     labs, meds, dxs, pats, scns = [], [], [], [], []
     number = 0
     for index, (slug, expected, note, lab_rows, med_rows, *more) in enumerate(SCENARIOS):
@@ -595,6 +616,7 @@ def build():
         first_med = len(meds)
         background(rng, pid, site, labs, meds)
         facts = background_diagnoses(dx_rng, pid, site, dxs)
+        background_workup(workup_rng, pid, site, facts, labs)
         if not any(m[2] in IM_B12_NAMES for m in meds[first_med:]):
             background_course(course_rng, pid, site, facts, labs, meds)
     # The data start and end: routine haemoglobins on 2024-01-01 and 2025-12-31.

@@ -46,21 +46,26 @@ parsed as (
     inner join lab_tests as t on t.loinc = c.loinc
 ),
 
+-- Computed from lab_results, not from `parsed`: a CTE read twice is materialised, and
+-- materialising every audited row spills to disk (about 5 GB at 10M lab rows).
 on_treatment as (
     select
-        p.row_id,
+        l.row_id,
         arg_max(d.row_id, (d.dose_date, d.first_at)) as dose_row_id,
         arg_max(d.route_kind, (d.dose_date, d.first_at)) as dose_route_kind
-    from parsed as p
+    from lab_results as l
+    left join local_test_codes as m on m.local_code = l.test_code
+    inner join lab_tests as t
+        on t.loinc = coalesce(m.loinc, l.test_code)
+        and t.analyte in ('b12', 'mma', 'homocysteine')
     inner join b12_doses as d
-        on d.patient_id = p.patient_id
-        and d.dose_date <= p.collected_at::date
-        and d.dose_date >= p.collected_at::date - if(d.route_kind = 'parenteral',
+        on d.patient_id = l.patient_id
+        and d.dose_date <= l.collected_at::date
+        and d.dose_date >= l.collected_at::date - if(d.route_kind = 'parenteral',
             $on_treatment_after_parenteral_days, $on_treatment_after_oral_days)
-        and (d.dose_date < p.collected_at::date
-            or (d.first_has_time and p.collected_has_time and d.first_at < p.collected_at))
-    where p.analyte in ('b12', 'mma', 'homocysteine')
-    group by p.row_id
+        and (d.dose_date < l.collected_at::date
+            or (d.first_has_time and l.collected_has_time and d.first_at < l.collected_at))
+    group by l.row_id
 )
 
 select
@@ -100,7 +105,7 @@ select
         when u.factor is null then 'unit_not_recognised'
         when t.row_id is not null then 'after_' || t.dose_route_kind || '_b12'
     end as status_reason,
-    t.dose_row_id as on_treatment_dose_row_id
+    if(p.is_number and u.factor is not null, t.dose_row_id, null) as on_treatment_dose_row_id
 from parsed as p
 left join ref_unit_conversions as u on u.analyte = p.analyte and u.unit = p.unit_key
 left join on_treatment as t on t.row_id = p.row_id

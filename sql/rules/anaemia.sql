@@ -5,7 +5,8 @@
 --   $anaemia_hb_below_g_l_women (120 g/L) for women and when sex is unknown ('=v' v < limit;
 --   '<x' x <= limit; '<=x' x < limit), collected within $context_window_days (30) days
 --   before or after a valid, not-on-treatment B12 result (any class), both edges inclusive.
---   Blood-gas haemoglobin is not on the list (lab_haemoglobin).
+--   Blood-gas haemoglobin is not on the list (lab_haemoglobin). The 130/120 g/L limits are
+--   WHO's as given in clinical-reference 3.4, tagged [M] there: unverified, set locally.
 -- Grain: one row per patient: the earliest such haemoglobin (ties: the lowest, file order).
 -- Evidence: the haemoglobin and the nearest B12 (ties: the earlier, then file order).
 with limits as (

@@ -15,6 +15,9 @@
 -- Reasons:
 --   gap      the next dose day came more than E + G days after the dose (strictly more);
 --   stopped  no later dose, and the data end is more than E + G days after the last dose.
+-- Not a lapse: an oral (or nasal, or unknown-route) B12 dose dated after the injection and
+--   on or before the day the lapse would begin: the patient moved to the oral alternative
+--   the guideline allows, which this finding does not follow further.
 -- index_date = the day the lapse began: the dose day + E + G.
 -- Grain: one row per course: its first lapse (episode = the course number of the dose the
 --   lapse followed). Evidence: the dose (and the late next dose); the indication codes.
@@ -61,8 +64,16 @@ lapses as (
         end as reason
     from in_course as d
     left join indication as i using (patient_id)
-    where i.lifelong_row_ids is not null
-        or ($lifelong_when_cause_unknown and coalesce(i.reversible_codes, 0) = 0)
+    where (i.lifelong_row_ids is not null
+            or ($lifelong_when_cause_unknown and coalesce(i.reversible_codes, 0) = 0))
+        and not exists (
+            select 1
+            from b12_doses as o
+            where o.patient_id = d.patient_id
+                and o.route_kind <> 'parenteral'
+                and o.dose_date > d.dose_date
+                and o.dose_date <= d.dose_date + d.allowed_days
+        )
 )
 
 select

@@ -5,6 +5,7 @@
 -- Definition: a valid MCV above $macrocytosis_mcv_above_fl (100 fL) ('=v' v > 100; '>x'
 --   x >= 100; '>=x' x > 100) collected within $context_window_days (30) days before or after
 --   a valid, not-on-treatment B12 result (any class), by date, both edges inclusive.
+--   The 100 fL limit is tagged [S]/[M] (unverified) in clinical-reference 3.4.
 -- Grain: one row per patient: the earliest such MCV (ties: the highest value, file order).
 -- Evidence: the MCV and the nearest B12 (ties: the earlier, then file order).
 select

@@ -10,7 +10,8 @@
 --   $anaemia_window_before_days (30) days before to the start day, both inclusive, below
 --   $anaemia_hb_below_g_l_men (130 g/L) for men or $anaemia_hb_below_g_l_women (120 g/L) for
 --   women; when sex is unknown, the women's limit ('=v' v < limit; '<x' x <= limit;
---   '<=x' x < limit).
+--   '<=x' x < limit). The 130/120 g/L limits are tagged [M] (unverified) in clinical-reference
+--   3.4; the 6-10 week window is clinical-reference 3.5 item 4 [V: S14].
 -- Reason no_fbc_at_8_weeks: no valid haemoglobin or MCV collected from
 --   $fbc_window_from_days (42) to $fbc_window_to_days (70) days after the start (6 to 10
 --   weeks), both inclusive.
