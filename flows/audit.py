@@ -21,6 +21,7 @@ from prefect.cache_policies import NONE
 from transforms import stages
 from transforms.config import AuditConfig, load_config
 from transforms.manifest import build_manifest, inputs_with_counts
+from transforms.suppress import is_small
 
 # No caching: a task's inputs are paths whose contents change between runs.
 stage_task = task(cache_policy=NONE, retries=0)
@@ -78,6 +79,12 @@ def publish(build_db: Path, out_dir: Path, manifest: dict) -> str:
     return str(stages.publish(build_db, out_dir, manifest))
 
 
+def logged_counts(counts: dict[str, int], up_to: int) -> str:
+    """Finding counts for the log, small ones shown only as a range, as in shareable files."""
+    shown = (f"{k} {f'1-{up_to}' if is_small(v, up_to) else v}" for k, v in sorted(counts.items()))
+    return ", ".join(shown) or "no findings"
+
+
 def new_run_id() -> str:
     return dt.datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
@@ -107,16 +114,15 @@ def audit(input_dir: str, out_dir: str = "b12audit-output", config_path: str | N
     harmonised = timed("harmonise", harmonise, build_db, config)
     log.info("harmonise: data end %s", harmonised["data_end"])
     counts = timed("tag", tag, build_db, config)
-    log.info("tag: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no findings")
+    log.info("tag: %s", logged_counts(counts, config.suppress_counts_up_to))
     timed("sensitivity", sensitivity, build_db, config)
     loaded = stages.rows_loaded_by_file(build_db)
     run = {
         "run_id": run_id,
         "started_at": started,
         "input_dir": str(Path(input_dir).resolve()),
-        "data_start": harmonised["data_start"],
         "data_end": harmonised["data_end"],
-        "diagnoses_present": harmonised["diagnoses_present"],
+        "scope": harmonised,
         "inputs": inputs_with_counts(files, quarantined, loaded),
     }
     outputs = timed("report", report, build_db, run_dir, config, run)

@@ -17,8 +17,21 @@ DX_HEADER = """
     -----------+------+-------------+------------
 """
 # Courses start from 2024-03-01: the extract reaches 180 days before each one.
+# The medication history sets the look-back and the end for courses: a filler patient's
+# paracetamol on the first and last day (and a haemoglobin, so the labs span the same days).
 DATA_START = "filler | 718-7 | 130 | g/L | 2023-01-01"
 DATA_END = "filler | 718-7 | 130 | g/L | 2025-12-31"
+
+
+def fillers(lab_row: str) -> str:
+    """Paracetamol for the filler on the first day and on the day of `lab_row`."""
+    last = lab_row.split("|")[-1].strip()
+    return "\n".join(
+        f"filler | Paracetamol 500 mg tab | administered | {day} | 500 | mg | oral"
+        for day in ("2023-01-01", last)
+    )
+
+
 LOADING = "b12_loading_incomplete"
 LAPSE = "b12_treatment_lapse"
 
@@ -39,7 +52,8 @@ def neuro(*patients: str, on: str = "2024-03-01") -> str:
 
 def reasons(audit, finding: str, meds: str, dx: str = "", end: str = DATA_END, **config):
     labs = LAB_HEADER + DATA_START + "\n" + end
-    return audit.reasons(finding, labs, MED_HEADER + meds, diagnoses=DX_HEADER + dx, **config)
+    meds = MED_HEADER + meds + "\n" + fillers(end)
+    return audit.reasons(finding, labs, meds, diagnoses=DX_HEADER + dx, **config)
 
 
 def test_without_neuro_codes_six_injection_days_are_due_in_days_0_to_14(audit):
@@ -148,55 +162,73 @@ def lapses(audit, meds: str, dx: str = "", diagnoses: bool = True, **config) -> 
     return audit.reasons(
         LAPSE,
         labs,
-        MED_HEADER + meds,
+        MED_HEADER + meds + "\n" + fillers(LAPSE_END),
         diagnoses=DX_HEADER + dx if diagnoses else None,
         **config,
     )
 
 
+# A full loading, then maintenance: three times weekly for two weeks (last dose on day 11),
+# or with neurological codes alternate days for 14 days (last dose on day 12).
+LOADING_DAYS, NEURO_LOADING_DAYS = (0, 2, 4, 7, 9, 11), (0, 2, 4, 6, 8, 10, 12)
+
+
+def loaded(patient: str, *later: int, start: str = "2025-01-01", neuro: bool = False) -> str:
+    return injections(
+        patient, *(NEURO_LOADING_DAYS if neuro else LOADING_DAYS), *later, start=start
+    )
+
+
 GAPS = "\n".join(
     [
-        injections("gap_121", 0, 121, start="2025-01-01"),
-        injections("gap_122", 0, 122, start="2025-01-01"),
-        injections("neuro_gap_91", 0, 91, 181, start="2025-01-01"),
-        injections("neuro_gap_92", 0, 92, 181, start="2025-01-01"),
+        loaded("gap_121", 11 + 121),
+        loaded("gap_122", 11 + 122),
+        loaded("neuro_gap_91", 12 + 91, 181, neuro=True),
+        loaded("neuro_gap_92", 12 + 92, 181, neuro=True),
     ]
 )
 GAPS_DX = neuro("neuro_gap_91", "neuro_gap_92", on="2025-01-01")
 
 
 def test_a_gap_over_91_plus_30_days_is_a_lapse_or_61_plus_30_with_neuro_codes(audit):
+    # The lapse begins 121 (or 91) days after the last loading dose: day 132 (or day 103).
     assert lapses(audit, GAPS, GAPS_DX) == {
-        "gap_122": [("gap", "2025-05-02")],
-        "neuro_gap_92": [("gap", "2025-04-02")],
+        "gap_122": [("gap", "2025-05-13")],
+        "neuro_gap_92": [("gap", "2025-04-14")],
     }
 
 
 def test_stopped_when_the_data_end_is_more_than_121_days_after_the_last_dose(audit):
+    # The data end is 2025-08-31; the last loading doses are 2025-05-02 and 2025-05-01.
     meds = "\n".join(
         [
-            injections("last_121_days_before_end", 0, start="2025-05-02"),
-            injections("last_122_days_before_end", 0, start="2025-05-01"),
+            loaded("last_121_days_before_end", start="2025-04-21"),
+            loaded("last_122_days_before_end", start="2025-04-20"),
         ]
     )
     assert lapses(audit, meds) == {"last_122_days_before_end": [("stopped", "2025-08-30")]}
+
+
+def test_a_one_off_injection_or_an_unfinished_loading_is_not_a_lapse(audit):
+    meds = "\n".join([injections("one_off", 0, start="2025-01-01"), injections("three", 0, 2, 4)])
+    assert lapses(audit, meds) == {}
 
 
 def test_an_oral_dose_before_the_lapse_begins_means_a_move_to_oral_not_a_lapse(audit):
     oral = "Cyanocobalamin 1000 mcg tab | dispensed | {day} | 1000 | mcg | oral"
     meds = "\n".join(
         [
-            injections("oral_day_121", 0, start="2025-01-01"),
-            "oral_day_121 | " + oral.format(day="2025-05-02"),
-            injections("oral_day_122", 0, start="2025-01-01"),
-            "oral_day_122 | " + oral.format(day="2025-05-03"),
+            loaded("oral_day_132"),
+            "oral_day_132 | " + oral.format(day="2025-05-13"),
+            loaded("oral_day_133"),
+            "oral_day_133 | " + oral.format(day="2025-05-14"),
         ]
     )
-    assert lapses(audit, meds) == {"oral_day_122": [("stopped", "2025-05-02")]}
+    assert lapses(audit, meds) == {"oral_day_133": [("stopped", "2025-05-13")]}
 
 
 STOPPED = "\n".join(
-    injections(p, 0, start="2025-01-01")
+    loaded(p)
     for p in ["pernicious", "atrophic", "atrophic_no_dot", "dietary", "dietary_and_pa", "unknown"]
 )
 INDICATIONS = """
@@ -212,21 +244,22 @@ LIFELONG = ["pernicious", "atrophic", "atrophic_no_dot", "dietary_and_pa"]
 
 def test_a_reversible_cause_without_a_lifelong_code_excludes_the_patient(audit):
     found = lapses(audit, STOPPED, INDICATIONS)
-    assert found == {p: [("stopped", "2025-05-02")] for p in [*LIFELONG, "unknown"]}
+    assert found == {p: [("stopped", "2025-05-13")] for p in [*LIFELONG, "unknown"]}
 
 
 def test_with_lifelong_when_cause_unknown_off_only_lifelong_codes_count(audit):
     found = lapses(audit, STOPPED, INDICATIONS, lifelong_when_cause_unknown=False)
-    assert found == {p: [("stopped", "2025-05-02")] for p in LIFELONG}
+    assert found == {p: [("stopped", "2025-05-13")] for p in LIFELONG}
 
 
 def test_without_a_diagnoses_file_no_course_or_lapse_is_flagged(audit):
     meds = STOPPED + "\n" + injections("five", 0, 2, 4, 7, 9)
     labs = LAB_HEADER + DATA_START + "\n" + LAPSE_END
-    everyone = {"pernicious", "atrophic", "atrophic_no_dot", "dietary", "dietary_and_pa"}
-    everyone |= {"unknown", "five"}
+    meds_table = MED_HEADER + meds + "\n" + fillers(LAPSE_END)
+    loaded_fully = {"pernicious", "atrophic", "atrophic_no_dot", "dietary", "dietary_and_pa"}
+    loaded_fully |= {"unknown"}
     # An empty diagnoses file: no neuro and no indication codes, so every cause is unknown.
-    assert audit.flagged(LOADING, labs, MED_HEADER + meds, diagnoses="") == everyone
-    assert set(lapses(audit, meds, diagnoses=True)) == everyone
-    assert audit.flagged(LOADING, labs, MED_HEADER + meds, diagnoses=None) == set()
+    assert audit.flagged(LOADING, labs, meds_table, diagnoses="") == {"five"}
+    assert set(lapses(audit, meds, diagnoses=True)) == loaded_fully
+    assert audit.flagged(LOADING, labs, meds_table, diagnoses=None) == set()
     assert lapses(audit, meds, diagnoses=False) == {}

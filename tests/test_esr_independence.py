@@ -81,11 +81,26 @@ def test_every_finding_but_elevated_esr_is_the_same_without_the_esr_results(
     db_with = run_stages(original, AuditConfig(), tmp_path / "work_with")
     db_without = run_stages(no_esr, AuditConfig(), tmp_path / "work_without")
 
-    # The ESR rows were neither the first nor the last dates: same data start and end.
-    scope = "select data_start, data_end, diagnoses_present from audit_scope"
-    assert query(db_with, scope) == query(db_without, scope)
+    # ESR never sets a date either: the lab data end ignores ESR rows.
+    assert query(db_with, "select * from audit_scope") == query(
+        db_without, "select * from audit_scope"
+    )
     with_esr = findings(db_with)
     without_esr = findings(db_without, lab_ids)
     assert [f for f in with_esr if f[1] == "elevated_esr"], "the sample must have ESR findings"
     assert [f for f in without_esr if f[1] == "elevated_esr"] == []
     assert [f for f in with_esr if f[1] != "elevated_esr"] == without_esr
+
+
+def test_an_esr_as_the_last_lab_row_does_not_move_the_data_end(audit):
+    labs = """
+        patient_id | test_code | result | unit  | collected_at
+        -----------+-----------+--------+-------+-------------
+        border     | 2132-9    | 250    | pg/mL | 2025-09-25
+        other      | 718-7     | 130    | g/L   | 2025-12-01
+    """
+    esr = "\n        other      | 4537-7    | 50     | mm/h  | 2025-12-31"
+    without = audit.reasons("b12_borderline_no_mma", labs)
+    with_esr = audit.reasons("b12_borderline_no_mma", labs + esr)
+    # 2025-09-25 + 90 days is after the last non-ESR lab date: still pending, ESR or not.
+    assert without == with_esr == {"border": [("pending", "2025-09-25")]}

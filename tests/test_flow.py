@@ -60,7 +60,7 @@ def test_manifest_accounts_for_every_row(result):
     assert {"duckdb", "pandera", "prefect"} <= set(manifest["package_versions"])
     assert "rules/folate_before_b12.sql" in manifest["rule_versions"]
     assert "reference/concepts/dx_neuro_core.csv" in manifest["rule_versions"]
-    assert manifest["diagnoses_present"] is True
+    assert manifest["scope"]["diagnoses_present"] is True
     assert {r["key"] for r in manifest["configuration"]} >= {"b12_deficient_below_pg_ml"}
 
 

@@ -23,19 +23,26 @@ def injection(patient: str, on: str = "2024-03-01") -> str:
     return f"{patient} | Hydroxocobalamin 1 mg/mL | administered | {on} | 1 | mg | IM"
 
 
+# The medication history spans the same days (it decides which courses are new).
+MED_FILLERS = (
+    "filler | Paracetamol 500 mg tab | administered | 2023-01-01 | 500 | mg | oral",
+    "filler | Paracetamol 500 mg tab | administered | 2025-12-31 | 500 | mg | oral",
+)
+
+
 def meds(*rows: str) -> str:
     header = """
         patient_id | drug_name | event_type | event_at | dose | dose_unit | route
         -----------+-----------+------------+----------+------+-----------+------
     """
-    return header + "\n".join(rows)
+    return header + "\n".join(rows + MED_FILLERS)
 
 
 def run_reasons(audit, finding: str, labs: str, patients: str, *med_rows: str) -> dict:
     return audit.reasons(
         finding,
         LAB_HEADER + labs + FILLERS,
-        meds(*med_rows) if med_rows else "",
+        meds(*med_rows),
         patients=PATIENT_HEADER + patients,
     )
 

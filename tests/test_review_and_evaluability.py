@@ -22,6 +22,8 @@ LABS = """
 MEDS = """
     patient_id | drug_code | drug_name                    | event_type   | event_at   | route
     -----------+-----------+------------------------------+--------------+------------+------
+    early      |           | Paracetamol 1 g              | administered | 2023-01-01 | oral
+    late       |           | Paracetamol 1 g              | administered | 2025-12-31 | oral
     p1         |           | Cobalamin 1 mg inj           | administered | 2024-05-01 | IM
     p2         | LOC-FA    | Folic acid 5 mg tab          | dispensed    | 2024-05-01 | oral
     p2         |           | Hydroxocobalamin 1 mg/mL inj | administered | 2024-07-01 | IM
@@ -69,16 +71,20 @@ def test_an_empty_diagnoses_file_means_no_diagnoses_recorded(audit):
     db = audit.run(LABS, MEDS, diagnoses="", local_test_codes={"MAPPED": "2132-9"})
     assert query(db, "select diagnoses_present from audit_scope") == [(True,)]
     assert evaluability(db) == {}
-    # p2's single injection (2024-07-01), no cause coded: lifelong by default, stopped.
+    # p2's single injection (2024-07-01), no neurological code: a loading of one dose.
+    # A one-off injection is an unfinished loading, not a lapse of maintenance.
     assert query(
-        db, "select patient_id, reason from findings where finding = 'b12_treatment_lapse'"
-    ) == [("p2", "stopped")]
+        db,
+        "select patient_id, finding, reason from findings where finding in "
+        "('b12_loading_incomplete', 'b12_treatment_lapse')",
+    ) == [("p2", "b12_loading_incomplete", "under_six_doses")]
 
 
 def test_courses_near_the_extract_start_or_end_are_counted_not_judged(audit):
     meds = """
         patient_id | drug_name                    | event_type   | event_at   | route
         -----------+------------------------------+--------------+------------+------
+        early      | Paracetamol 1 g              | administered | 2023-01-01 | oral
         new        | Hydroxocobalamin 1 mg/mL inj | administered | 2023-03-01 | IM
         recent     | Hydroxocobalamin 1 mg/mL inj | administered | 2025-12-25 | IM
     """

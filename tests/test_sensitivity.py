@@ -18,12 +18,19 @@ LABS = """
 MEDS = """
     patient_id | drug_name                           | event_type   | event_at   | route
     -----------+-------------------------------------+--------------+------------+------
+    start      | Paracetamol 500 mg tab              | administered | 2023-01-01 | oral
+    end        | Paracetamol 500 mg tab              | administered | 2025-12-31 | oral
     mvi        | Multivitamin with folic acid 0.4 mg | dispensed    | 2024-05-01 | oral
     leuco      | Leucovorin calcium 15 mg            | dispensed    | 2024-05-01 | oral
     ordered    | Folic acid 5 mg tab                 | ordered      | 2024-05-01 | oral
     sameday    | Folic acid 5 mg tab                 | administered | 2024-05-01 | oral
     sameday    | Hydroxocobalamin 1 mg/mL inj        | administered | 2024-05-01 | IM
     nocause    | Hydroxocobalamin 1 mg/mL inj        | administered | 2024-05-01 | IM
+    nocause    | Hydroxocobalamin 1 mg/mL inj        | administered | 2024-05-03 | IM
+    nocause    | Hydroxocobalamin 1 mg/mL inj        | administered | 2024-05-05 | IM
+    nocause    | Hydroxocobalamin 1 mg/mL inj        | administered | 2024-05-08 | IM
+    nocause    | Hydroxocobalamin 1 mg/mL inj        | administered | 2024-05-10 | IM
+    nocause    | Hydroxocobalamin 1 mg/mL inj        | administered | 2024-05-12 | IM
 """
 DIAGNOSES = """
     patient_id | code   | code_system | recorded_at
@@ -46,9 +53,9 @@ def test_each_switch_flipped_alone_counts_the_findings_it_moves(audit):
         ("count_ordered_events", "True", "folate_before_b12", 1, 0),
         ("folate_scope", "with_low_dose", "folate_before_b12", 1, 0),
         ("folate_scope", "with_low_dose_and_folinic", "folate_before_b12", 2, 0),
-        # 'nocause' and 'sameday' each had one injection and no cause coded: their
-        # 'stopped' lapses rest on counting an unknown cause as lifelong.
-        ("lifelong_when_cause_unknown", "False", "b12_treatment_lapse", 0, 2),
+        # 'nocause' had a full loading, then nothing, and no cause coded: its 'stopped'
+        # lapse rests on counting an unknown cause as lifelong.
+        ("lifelong_when_cause_unknown", "False", "b12_treatment_lapse", 0, 1),
         ("neuro_include_dementia", "True", "neuro_normal_b12_no_metabolites", 1, 0),
         ("same_day_b12_treatment_concurrent", "False", "folate_before_b12", 1, 0),
     ]
@@ -61,3 +68,35 @@ def test_the_flipped_runs_leave_the_run_s_own_tables_untouched(audit):
     assert query(db, "select * from findings order by all") == before
     schemas = {r[0] for r in query(db, "select schema_name from duckdb_schemas()")}
     assert "sensitivity_scratch" not in schemas
+
+
+def test_every_derived_table_is_seen_by_the_dependency_reader():
+    from transforms.sensitivity import CREATES
+    from transforms.sqlfiles import code_only, files_in, sql_text
+
+    for file in files_in("derive"):
+        assert len(CREATES.findall(code_only(sql_text(file)))) == 1, file
+
+
+def test_a_renumbered_folate_episode_is_not_a_change(audit):
+    # Under with_low_dose the multivitamin becomes episode 1 (never_tested) and the folic
+    # acid (known_low_untreated) episode 2: one episode gained, none lost.
+    labs = """
+        patient_id | test_code | result | unit  | collected_at
+        -----------+-----------+--------+-------+-------------
+        p1         | 2132-9    | 150    | pg/mL | 2024-05-01
+    """
+    meds = """
+        patient_id | drug_name                           | event_type | event_at   | route
+        -----------+-------------------------------------+------------+------------+------
+        p1         | Multivitamin with folic acid 0.4 mg | dispensed  | 2023-01-10 | oral
+        p1         | Folic acid 5 mg tab                 | dispensed  | 2024-06-01 | oral
+    """
+    db = audit.run(labs, meds)
+    stages.sensitivity(db, AuditConfig())
+    rows = query(
+        db,
+        "select flipped_to, findings_gained, findings_lost from sensitivity "
+        "where switch = 'folate_scope' order by all",
+    )
+    assert rows == [("with_low_dose", 1, 0), ("with_low_dose_and_folinic", 1, 0)]

@@ -57,31 +57,40 @@ def _columns(spec: str) -> str:
 
 
 def write_scope(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dict:
-    """The extract's first and last dates and whether it had diagnoses, as table
-    `audit_scope`, so every later step (and an analyst) reads the same facts.
+    """What the extract covers, as table `audit_scope`, so every later step (and an
+    analyst) reads the same facts. Each question is asked of the source it is about:
 
-    data_end is as_of_date, else the latest date anywhere in the extract; data_start is
-    the earliest lab or medication date (the look-back for "new course" needs drug history). A diagnoses file counts as present even when empty: without one, the
-    findings that need diagnoses are 'not evaluable', never silently zero.
+    lab_data_end          latest lab collection or result date (ESR rows excluded: a
+                          descriptive test must not move any decision), for "pending";
+    medication_data_start earliest medication event: a course is new only if the drug
+                          history reaches back far enough;
+    medication_data_end   latest medication event, for "stopped" and loading windows;
+    data_end              the later of the two ends, for the report header.
+    as_of_date, when set, is every end. Diagnoses never set a date: problem lists carry
+    codes recorded years before, or after, the extract's labs and drugs. A diagnoses file
+    counts as present even when empty: without one, the findings that need diagnoses are
+    'not evaluable', never silently zero.
     """
     con.execute(
         """
         create or replace table audit_scope as
-        with dates as (
-            select min(collected_at) as first, max(greatest(collected_at,
-                coalesce(resulted_at, collected_at))) as last from lab_results
-            union all select min(event_at), max(event_at) from medications
-            union all select null, max(recorded_at) from diagnoses
-        )
+        with labs as (
+            select max(greatest(collected_at, coalesce(resulted_at, collected_at)))::date as last
+            from lab_results
+            where test_code not in (
+                select code from ref_concepts where concept_set = 'lab_esr')
+        ),
+        meds as (select min(event_at)::date as first, max(event_at)::date as last
+                 from medications)
         select
-            -- Not from diagnoses: problem lists carry codes recorded years before the
-            -- extract's labs and drugs begin, which would make every course look "new".
-            min(first)::date as data_start,
-            coalesce($as_of::date, max(last)::date) as data_end,
+            meds.first as medication_data_start,
+            coalesce($as_of::date, meds.last) as medication_data_end,
+            coalesce($as_of::date, labs.last) as lab_data_end,
+            coalesce($as_of::date, greatest(labs.last, meds.last)) as data_end,
             (select count(*) > 0 from duckdb_views()
              where schema_name = 'staging' and view_name like 'raw_diagnoses_%')
                 as diagnoses_present
-        from dates
+        from labs, meds
         """,
         {"as_of": config.as_of_date},
     )
@@ -89,7 +98,7 @@ def write_scope(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dict:
 
 
 def scope(con: duckdb.DuckDBPyConnection) -> dict:
-    row = con.execute("select data_start, data_end, diagnoses_present from audit_scope")
+    row = con.execute("select * from audit_scope")
     names = [d[0] for d in row.description]
     return dict(zip(names, row.fetchall()[0], strict=True))
 

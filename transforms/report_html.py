@@ -116,11 +116,12 @@ ON_TREATMENT_NOTE = (
 
 
 def _evaluability(frame: pd.DataFrame, run: dict) -> str:
-    scope = run.get("scope", {})
+    scope = run["scope"]
     lead = (
-        f"<p class=note>Extract dates {escape(str(scope.get('data_start')))} to "
-        f"{escape(str(scope.get('data_end')))}; diagnoses file "
-        f"{'present' if scope.get('diagnoses_present') else 'absent'}.</p>"
+        f"<p class=note>Medication history {escape(str(scope['medication_data_start']))} to "
+        f"{escape(str(scope['medication_data_end']))}; lab results to "
+        f"{escape(str(scope['lab_data_end']))}; diagnoses file "
+        f"{'present' if scope['diagnoses_present'] else 'absent'}.</p>"
     )
     return lead + _frame_table(frame, ["finding", "status", "counted", "count"])
 
@@ -142,7 +143,8 @@ def _sensitivity(frame: pd.DataFrame) -> str:
     head = ["switch", "in force", "if flipped to", "finding", "findings gained", "findings lost"]
     note = (
         "<p class=note>Each switch flipped alone, all else as configured. A finding is the "
-        "same when patient, finding, episode and reason agree.</p>"
+        "same when patient, finding and reason agree (and, for an episode or course, its "
+        "date).</p>"
     )
     return note + _table(head, rows, numeric={4, 5})
 

@@ -19,16 +19,20 @@ from transforms.sqlfiles import PARAMETER, code_only, files_in, run_file, sql_te
 from transforms.tag import tag
 
 SCRATCH = "sensitivity_scratch"
-CREATES = re.compile(r"create or replace table (\w+)")
+CREATES = re.compile(r"create\s+(?:or\s+replace\s+)?(?:temp\w*\s+)?(?:table|view)\s+(\w+)", re.I)
 
-# A finding is the same finding when patient, finding, episode and reason agree.
+# A finding is the same finding when patient, finding and reason agree and, for findings
+# about an episode or course, its index date too. (Episode numbers are no key: flipping the
+# folate scope renumbers a patient's episodes.)
+SAME_FINDING = """
+    select distinct patient_id, finding, coalesce(reason, '') as reason,
+        if(episode is null, null, index_date) as episode_date
+    from {table}
+"""
 COMPARE = """
     with run as (
-        select distinct patient_id, finding, coalesce(episode, 0) as episode,
-               coalesce(reason, '') as reason from main.findings where finding in $rules),
-    alt as (
-        select distinct patient_id, finding, coalesce(episode, 0) as episode,
-               coalesce(reason, '') as reason from {scratch}.findings),
+        from ({same_in_run}) where finding in $rules),
+    alt as ({same_in_scratch}),
     gained as (select finding, count(*) as n from (from alt except from run) group by all),
     lost as (select finding, count(*) as n from (from run except from alt) group by all)
     select f.finding, coalesce(g.n, 0) as gained, coalesce(l.n, 0) as lost
@@ -89,11 +93,17 @@ def _flip(
     try:
         for file in derive:
             run_file(con, file, params)
-        tag(con, params, rules)
+        # The run's own findings were validated; these differ only in a switch and are
+        # compared on patient, finding, episode and reason, so site and checks are skipped.
+        tag(con, params, rules, check=False)
     finally:
         con.execute("set schema = 'main'")
         con.execute("set search_path = 'main'")
     names = [f.split("/")[-1].removesuffix(".sql") for f in rules]
-    changes = con.execute(COMPARE.format(scratch=SCRATCH), {"rules": names}).fetchall()
+    compare = COMPARE.format(
+        same_in_run=SAME_FINDING.format(table="main.findings"),
+        same_in_scratch=SAME_FINDING.format(table=f"{SCRATCH}.findings"),
+    )
+    changes = con.execute(compare, {"rules": names}).fetchall()
     con.execute(f"drop schema {SCRATCH} cascade")
     return changes

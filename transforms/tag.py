@@ -16,9 +16,13 @@ def rule_names() -> list[str]:
 
 
 def tag(
-    con: duckdb.DuckDBPyConnection, params: dict[str, object], rules: list[str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    params: dict[str, object],
+    rules: list[str] | None = None,
+    check: bool = True,
 ) -> dict[str, int]:
-    """Runs the rules (all of sql/rules/, or the given files) into a new findings table."""
+    """Runs the rules (all of sql/rules/, or the given files) into a new findings table,
+    then (if `check`) fills sites from the patients file and validates the table."""
     con.execute(
         """
         create or replace table findings (
@@ -34,8 +38,9 @@ def tag(
         con.execute(
             f"insert into findings ({columns}) select {columns} from ({sql})", bind(sql, params)
         )
-    _site_from_patients(con)
-    _validate(con)
+    if check:
+        _site_from_patients(con)
+        _validate(con)
     return dict(con.execute("select finding, count(*) from findings group by all").fetchall())
 
 

@@ -210,12 +210,12 @@ SCENARIOS = [
     ("no_mma_edge_89d_pending", [BL, PD], "Borderline on 2025-10-03: data end is 89 days later, so pending.", [B("250", "2025-10-03")], []),
     ("functional_and_no_mma", [BL, FN, NM], "Two borderline B12s: the first has an elevated MMA, the second none.", [B("250", "2024-03-01"), M("300", "2024-03-01"), B("240", "2025-01-15")], []),
     # --- folate_before_b12: B12 treatment route (folic acid dispensed 2025-03-10, no B12 test) ---
-    ("folate_tx_365d_before", [TS], "Cyanocobalamin exactly 365 days before F0 makes the episode compliant. (The single IM dose, with no diagnosis, is also b12_treatment_lapse:stopped.)", [], [Rx("cyano_im", day(F0, -365), "administered"), Rx("folic")]),
-    ("folate_tx_366d_before", [NT, TS], "Cyanocobalamin 366 days before F0 is too early; never tested. (The single IM dose is also b12_treatment_lapse:stopped.)", [], [Rx("cyano_im", day(F0, -366), "administered"), Rx("folic")]),
-    ("folate_tx_same_day_date_only", [LU, TS], "B12 given on F0's date (no time) counts as concurrent. (The single IM dose is also a new course: under_six_doses and stopped.)", [], [Rx("folic", F0T, "administered"), Rx("cyano_im", F0, "administered")]),
-    ("folate_tx_later_same_day", [LU, TS], "B12 given at 17:30 after folate at 08:00 on the same day is concurrent. (The single IM dose is also a new course: under_six_doses and stopped.)", [], [Rx("folic", f"{F0}T08:00:00", "administered"), Rx("cyano_im", f"{F0}T17:30:00", "administered")]),
-    ("folate_tx_next_day", [NT, LU, TS], "B12 given the day after F0 is not before or with it; never tested. (The single IM dose is also a new course: under_six_doses and stopped.)", [], [Rx("folic"), Rx("cyano_im", day(F0, 1), "administered")]),
-    ("folate_tx_hydroxocobalamin", [LU, TS], "Hydroxocobalamin 1 mg IM 30 days before F0 is B12 treatment. (The single IM dose is also a new course: under_six_doses and stopped.)", [], [Rx("hydroxo_im", day(F0, -30), "administered"), Rx("folic")]),
+    ("folate_tx_365d_before", [], "Cyanocobalamin exactly 365 days before F0 makes the episode compliant. (Its single IM dose, in 2024-03, predates the look-back for a new course; a one-off injection is never a lapse.)", [], [Rx("cyano_im", day(F0, -365), "administered"), Rx("folic")]),
+    ("folate_tx_366d_before", [NT], "Cyanocobalamin 366 days before F0 is too early; never tested. (A one-off injection is never a lapse.)", [], [Rx("cyano_im", day(F0, -366), "administered"), Rx("folic")]),
+    ("folate_tx_same_day_date_only", [LU], "B12 given on F0's date (no time) counts as concurrent. (The single IM dose is also a new course: under_six_doses.)", [], [Rx("folic", F0T, "administered"), Rx("cyano_im", F0, "administered")]),
+    ("folate_tx_later_same_day", [LU], "B12 given at 17:30 after folate at 08:00 on the same day is concurrent. (The single IM dose is also a new course: under_six_doses.)", [], [Rx("folic", f"{F0}T08:00:00", "administered"), Rx("cyano_im", f"{F0}T17:30:00", "administered")]),
+    ("folate_tx_next_day", [NT, LU], "B12 given the day after F0 is not before or with it; never tested. (The single IM dose is also a new course: under_six_doses.)", [], [Rx("folic"), Rx("cyano_im", day(F0, 1), "administered")]),
+    ("folate_tx_hydroxocobalamin", [LU], "Hydroxocobalamin 1 mg IM 30 days before F0 is B12 treatment. (The single IM dose is also a new course: under_six_doses.)", [], [Rx("hydroxo_im", day(F0, -30), "administered"), Rx("folic")]),
     ("folate_tx_methylcobalamin", [], "Methylcobalamin dispensed 60 days before F0 is B12 treatment.", [], [Rx("methyl", day(F0, -60)), Rx("folic")]),
     ("folate_tx_ordered_only", [NT], "A B12 treatment that was only ordered does not count.", [], [Rx("cyano_im", day(F0, -10), "ordered"), Rx("folic")]),
     ("folate_cyanokit_not_tx", [NT], "Cyanokit (cyanide antidote) is not B12 treatment.", [], [Rx("cyanokit", day(F0, -10), "administered"), Rx("folic")]),
@@ -624,6 +624,10 @@ def build():
                  second_site])
     labs.append(["P0001", HB, "13.2", "g/dL", f"{DATA_END}T09:15:00", f"{DATA_END}T11:40:00",
                  first_site])
+    # The medication history spans the same days: routine statin dispenses on both ends.
+    for pid, when, site in (("P0002", DATA_START, second_site), ("P0001", DATA_END, first_site)):
+        code, name, dose, unit, route = DRUGS["atorvastatin"]
+        meds.append([pid, code, name, "dispensed", when, dose, unit, route, site])
     lab_out = [[r[0], r[1], TEST_NAMES[r[1]], r[2], r[3], r[4], r[5], f"L{n:06d}", r[6], *r[7:]]
                for n, r in enumerate(labs, 1)]
     return {"lab_results": lab_out, "medications": meds, "diagnoses": dxs, "patients": pats,

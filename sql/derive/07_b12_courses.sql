@@ -5,9 +5,9 @@
 --   parenteral dose in the $course_washout_days (180) days before it.
 -- New oral course: an oral dose day with no B12 dose of any route in the 180 days before.
 -- new_to_b12: no B12 dose of any route in the 180 days before (used by monitoring_missed).
--- lookback_complete: the extract reaches 180 days before the start ($data_start <= start -
---   180); otherwise the patient may have been treated before the extract began, and the
---   course is not evaluable as new.
+-- lookback_complete: the medication history reaches 180 days before the start
+--   ($medication_data_start <= start - 180); otherwise the patient may have been treated
+--   before the extract began, and the course is not evaluable as new.
 -- Neurological involvement at the start: a diagnosis with is_neuro (core list; dementia only
 --   when $neuro_include_dementia) recorded from $loading_neuro_window_before_days (180) days
 --   before to $loading_neuro_window_after_days (14) days after the start, both inclusive.
@@ -16,6 +16,9 @@
 --   neuro_loading_doses parenteral dose days in days 0 .. $neuro_loading_window_days - 1 (0..13)
 --   neuro_loading_max_gap  the longest gap in days between consecutive dose days there
 --   parenteral_in_neuro_window  for oral courses: any parenteral dose day in days 0..13
+-- The course's loading window is days 0..14 (0..13 with neurological involvement):
+--   loading_end_date is its last day; loading_complete: at least $loading_min_doses (6), or
+--   with neurological involvement $neuro_loading_min_doses (7), dose days in it.
 create or replace table b12_courses as
 with any_route as (
     select
@@ -84,7 +87,7 @@ select
     s.start_row_id,
     s.site,
     s.new_to_b12,
-    s.start_date - $course_washout_days >= $data_start as lookback_complete,
+    s.start_date - $course_washout_days >= $medication_data_start as lookback_complete,
     coalesce(n.neuro_row_ids, []::varchar[]) as neuro_row_ids,
     n.neuro_row_ids is not null as neuro_at_start,
     coalesce(l.loading_doses, 0) as loading_doses,
@@ -95,7 +98,11 @@ select
         list_zip(l.neuro_loading_dates[2:], l.neuro_loading_dates[1:len(l.neuro_loading_dates) - 1]),
         lambda pair: date_diff('day', pair[2], pair[1])
     )), 0) as neuro_loading_max_gap,
-    coalesce(l.neuro_loading_doses, 0) > 0 as parenteral_in_neuro_window
+    coalesce(l.neuro_loading_doses, 0) > 0 as parenteral_in_neuro_window,
+    s.start_date + if(neuro_at_start, $neuro_loading_window_days, $loading_window_days) - 1
+        as loading_end_date,
+    if(neuro_at_start, neuro_loading_doses >= $neuro_loading_min_doses,
+        loading_doses >= $loading_min_doses) as loading_complete
 from starts as s
 left join neuro as n using (patient_id, start_date, route_kind)
 left join loading as l using (patient_id, start_date, route_kind)

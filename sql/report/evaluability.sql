@@ -32,7 +32,7 @@ select 'b12_loading_incomplete', 'not evaluable: may predate the extract', 'B12 
 from courses where $diagnoses_present and not lookback_complete
 union all
 select 'b12_loading_incomplete', 'pending: window not over', 'B12 courses', count(*)
-from courses where $diagnoses_present and lookback_complete and loading_end > $data_end
+from courses where $diagnoses_present and lookback_complete and loading_end > $medication_data_end
 union all
 select 'b12_treatment_lapse', 'not evaluable: no diagnoses file', 'patients with parenteral B12',
     count(distinct patient_id)
@@ -43,4 +43,4 @@ from courses where new_to_b12 and not lookback_complete
 union all
 select 'monitoring_missed', 'pending: window not over', 'new B12 courses', count(*)
 from courses
-where new_to_b12 and lookback_complete and start_date + $fbc_window_to_days > $data_end
+where new_to_b12 and lookback_complete and start_date + $fbc_window_to_days > $lab_data_end

@@ -3,16 +3,16 @@
 -- Definition: a borderline B12 with no valid MMA (any class) collected from
 --   $mma_window_before_days (30) days before to $mma_window_after_days (90) days after it,
 --   by calendar date, both edges inclusive.
--- Reasons: 'no_mma' when the data reach the end of the window ($data_end >= B12 date + 90 days);
---   otherwise 'pending' (the MMA may still come). $data_end is as_of_date, else the latest
---   date in the extract.
+-- Reasons: 'no_mma' when the lab data reach the end of the window ($lab_data_end >= B12 date
+--   + 90 days); otherwise 'pending' (the MMA may still come). $lab_data_end is as_of_date,
+--   else the latest lab date in the extract (ESR rows aside).
 -- Grain: one row per patient: the earliest 'no_mma' result; only when there is none, the
 --   earliest 'pending' one. Ties: the lowest value, then file order.
 -- Missing data: an MMA with no usable value does not count as an MMA.
 with unworked as (
     select
         b.*,
-        if(b.collected_at::date + $mma_window_after_days <= $data_end, 'no_mma', 'pending')
+        if(b.collected_at::date + $mma_window_after_days <= $lab_data_end, 'no_mma', 'pending')
             as reason
     from b12_results as b
     where b.b12_class = 'borderline'

@@ -9,12 +9,16 @@
 -- Expected interval E: $maintenance_interval_neuro_days (61) when the dose's course began
 --   with neurological involvement (sql/derive/07_b12_courses.sql), else
 --   $maintenance_interval_days (91); grace G = $maintenance_grace_days (30).
--- Every gap between consecutive dose days is measured: loading gaps (a few days) never come
---   near E + G, so only maintenance gaps can qualify, and a course that stops after loading
---   is caught by 'stopped'.
+-- On maintenance: gaps are measured from a dose after the course's loading window
+--   (sql/derive/07_b12_courses.sql), and from the last loading dose when loading was complete
+--   (so a course that stops right after a full loading is caught by 'stopped'). A course that
+--   stops during an incomplete loading is b12_loading_incomplete's, not a lapse; so is a
+--   one-off injection. A course whose start may predate the extract is judged from its first
+--   dose after day 14 only (conservative: its loading is not in the data).
 -- Reasons:
 --   gap      the next dose day came more than E + G days after the dose (strictly more);
---   stopped  no later dose, and the data end is more than E + G days after the last dose.
+--   stopped  no later dose, and the medication data end ($medication_data_end) is more than
+--            E + G days after the last dose.
 -- Not a lapse: an oral (or nasal, or unknown-route) B12 dose dated after the injection and
 --   on or before the day the lapse would begin: the patient moved to the oral alternative
 --   the guideline allows, which this finding does not follow further.
@@ -41,6 +45,8 @@ in_course as (
     from doses as d
     asof inner join (select * from b12_courses where route_kind = 'parenteral') as c
         on c.patient_id = d.patient_id and d.dose_date >= c.start_date
+    where d.dose_date > c.loading_end_date
+        or (c.loading_complete and coalesce(d.next_dose_date > c.loading_end_date, true))
 ),
 
 indication as (
@@ -59,7 +65,7 @@ lapses as (
         coalesce(i.lifelong_row_ids, []::varchar[]) as lifelong_row_ids,
         case
             when date_diff('day', d.dose_date, d.next_dose_date) > d.allowed_days then 'gap'
-            when d.next_dose_date is null and d.dose_date + d.allowed_days < $data_end
+            when d.next_dose_date is null and d.dose_date + d.allowed_days < $medication_data_end
                 then 'stopped'
         end as reason
     from in_course as d

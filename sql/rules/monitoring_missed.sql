@@ -15,7 +15,8 @@
 -- Reason no_fbc_at_8_weeks: no valid haemoglobin or MCV collected from
 --   $fbc_window_from_days (42) to $fbc_window_to_days (70) days after the start (6 to 10
 --   weeks), both inclusive.
--- Evaluable only when the data reach the end of that window (start + 70 <= data end); the
+-- Evaluable only when the lab data reach the end of that window (start + 70 <=
+--   $lab_data_end); the
 --   report counts the courses still pending.
 -- Grain: one row per course (episode = course number). index_date = the start day.
 -- Evidence: the lowest qualifying haemoglobin (ties: latest, then file order) and the
@@ -27,7 +28,7 @@ with courses as (
     from b12_courses as c
     left join patient_facts as p using (patient_id)
     where c.new_to_b12 and c.lookback_complete
-        and c.start_date + $fbc_window_to_days <= $data_end
+        and c.start_date + $fbc_window_to_days <= $lab_data_end
 ),
 
 anaemic as (

@@ -13,7 +13,7 @@
 --   days after the B12 (both inclusive):
 --   none     neither was measured;
 --   partial  only one of the two was measured;
---   pending  the data do not yet reach 90 days past the B12 ($data_end < B12 date + 90),
+--   pending  the data do not yet reach 90 days past the B12 ($lab_data_end < B12 date + 90),
 --            and at least one of the two is still missing.
 -- Grain: one row per patient: the earliest 'none' or 'partial' result; only when there is
 --   none, the earliest 'pending' one. Ties: the lowest value, then file order.
@@ -66,7 +66,7 @@ reasoned as (
             as metabolite_row_ids,
         case
             when m.mma_row_id is not null and m.homocysteine_row_id is not null then null
-            when b.collected_at::date + $metabolite_window_after_days > $data_end then 'pending'
+            when b.collected_at::date + $metabolite_window_after_days > $lab_data_end then 'pending'
             when m.mma_row_id is null and m.homocysteine_row_id is null then 'none'
             else 'partial'
         end as reason
