@@ -51,7 +51,7 @@ def test_a_file_sets_values_and_maps_local_codes(tmp_path):
         ("mma_window_after_days = -1", "mma_window_after_days must be >= 0, got -1"),
         ("mma_window_after_days = 9.5", "mma_window_after_days must be a whole number"),
         ("count_ordered_events = 1", "count_ordered_events must be true or false"),
-        ('b12_adequate_above_pg_ml = "350"', "b12_adequate_above_pg_ml must be a number"),
+        ('b12_adequate_above_pg_ml = "350"', "b12_adequate_above_pg_ml must be a finite number"),
         ("max_quarantine_fraction = 2", "max_quarantine_fraction must be <= 1"),
         ('as_of_date = "last week"', "as_of_date must be a TOML date"),
         ("b12_adequate_above_pg_ml = 100", "must not be above b12_adequate_above_pg_ml"),
@@ -71,6 +71,17 @@ def test_a_file_sets_values_and_maps_local_codes(tmp_path):
         ("neuro_window_before_days = -180", "neuro_window_before_days must be >= 0, got -180"),
         ("maintenance_grace_days = -1", "maintenance_grace_days must be >= 0"),
         ("maintenance_interval_days = 0", "maintenance_interval_days must be >= 1"),
+        ("b12_adequate_above_pg_ml = nan", "b12_adequate_above_pg_ml must be a finite number"),
+        ("mma_elevated_above_nmol_l = inf", "mma_elevated_above_nmol_l must be a finite number"),
+        ("max_quarantine_fraction = nan", "max_quarantine_fraction must be a finite number"),
+        ("suppress_counts_up_to = 0", "suppress_counts_up_to must be >= 1"),
+        ("b12_antidote_dose_at_least_mg = 1", "b12_antidote_dose_at_least_mg must be >= 5.001"),
+        ("neuro_loading_max_gap_days = 0", "neuro_loading_max_gap_days must be >= 1"),
+        ("maintenance_interval_days = 183", "course_washout_days (180) must be above the longest"),
+        (
+            "b12_deficient_below_pmol_l = 400",
+            "b12_deficient_below_pmol_l (400.0 pmol/L = 542.1 pg/mL) must not be above",
+        ),
         (
             "fbc_window_from_days = 80",
             "fbc_window_from_days (80) must not be above fbc_window_to_days",
@@ -118,6 +129,17 @@ def test_every_switch_has_an_alternative_for_the_sensitivity_table():
         alternatives = flipped(AuditConfig(), switch)
         assert alternatives, switch
         assert all(getattr(a, switch) != getattr(AuditConfig(), switch) for a in alternatives)
+
+
+def test_the_molar_factor_in_the_checks_is_the_one_conversions_use():
+    import csv
+
+    from transforms.config import PG_ML_PER_PMOL_L
+    from transforms.sqlfiles import sql_dir
+
+    with (sql_dir() / "reference" / "unit_conversions.csv").open() as handle:
+        rows = [r for r in csv.DictReader(handle) if (r["analyte"], r["unit"]) == ("b12", "pmol/l")]
+    assert [float(r["factor"]) for r in rows] == [PG_ML_PER_PMOL_L]
 
 
 def test_every_setting_records_its_source():

@@ -173,3 +173,24 @@ def test_unit_native_policy_holds_pmol_l_results_to_150_pmol_l_as_reported(audit
     db = run(audit, UNITS, b12_unit_policy="unit_native")
     assert flagged(db, "b12_deficient") == {"pmol140", "pg179"}
     assert flagged(db, "b12_borderline") == {"pmol150", "pg185"}
+
+
+def test_route_kind_comes_from_the_route_then_the_name_then_the_code(audit):
+    meds = """
+        patient_id | drug_code | drug_name                     | event_type | event_at   | route
+        -----------+-----------+-------------------------------+------------+------------+------
+        route_im   |           | Cyanocobalamin 1000 mcg tab   | dispensed  | 2024-03-01 | IM
+        name_inj   |           | Hydroxocobalamin 1 mg/mL inj  | dispensed  | 2024-03-01 |
+        liquid     |           | Cyanocobalamin /mL oral liquid | dispensed  | 2024-03-01 |
+        code_form  | 309594    | VITB12 STOCK                  | dispensed  | 2024-03-01 |
+        unknown    | 11248     | Vitamin B12                   | dispensed  | 2024-03-01 |
+    """
+    db = audit.run("", meds)
+    kinds = dict(query(db, "select patient_id, route_kind from medication_classes"))
+    assert kinds == {
+        "route_im": "parenteral",  # the route column wins over 'tab'
+        "name_inj": "parenteral",
+        "liquid": "oral",  # oral words beat '/mL'
+        "code_form": "parenteral",  # RxNorm 309594 is an injectable solution
+        "unknown": "unknown",  # an ingredient code says nothing about the route
+    }

@@ -99,3 +99,21 @@ def test_courses_near_the_extract_start_or_end_are_counted_not_judged(audit):
     assert query(db, "select count(*) from findings where finding = 'b12_loading_incomplete'") == [
         (0,)
     ]
+
+
+def test_diagnoses_in_a_code_system_without_lists_are_reported_not_silently_ignored(audit):
+    diagnoses = """
+        patient_id | code     | code_system | recorded_at
+        -----------+----------+-------------+------------
+        p1         | 356.9    | ICD9CM      | 2024-04-01
+        p1         | 84027009 | SNOMED      | 2024-04-01
+        p2         | G62.9    | ICD10CM     | 2024-04-01
+    """
+    db = audit.run(LABS, MEDS, diagnoses=diagnoses)
+    key = ("findings that need diagnoses", "diagnoses not read: no list for their code system")
+    assert evaluability(db)[key] == 2
+    review = query(db, sql_text("report/mapping_review.sql"))
+    assert [r for r in review if r[0] == "diagnosis code system"] == [
+        ("diagnosis code system", "ICD9CM", None, "no concept list in this code system", 1),
+        ("diagnosis code system", "SNOMED", None, "no concept list in this code system", 1),
+    ]

@@ -8,6 +8,7 @@ mistyped or impossible stops the run before any data is read.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -78,7 +79,11 @@ class AuditConfig:
     b12_result_lookback_days: int = _days(365, "issue 2 (B12 collected within 365 days before)")
     b12_tested_after_days: int = _days(90, "issue 2 (tested_after: within 90 days after F0)")
     # A B12 product at this dose or more is the cyanide antidote (Cyanokit 5 g), not treatment.
-    b12_antidote_dose_at_least_mg: float = _setting(5000.0, "issue 2 (exclude the 5 g Cyanokit)", 0)
+    # Above the largest therapeutic parenteral dose (5 mg, clinical-reference 1.2), or every
+    # injection would be taken for the antidote.
+    b12_antidote_dose_at_least_mg: float = _setting(
+        5000.0, "issue 2 (exclude the 5 g Cyanokit)", 5.001
+    )
     count_ordered_events: bool = _setting(
         False, "issue 2 and issue 3 switch (ordered folate events count only if configured)"
     )
@@ -91,7 +96,9 @@ class AuditConfig:
     metabolite_window_before_days: int = _days(30, "issue 3 (MMA/homocysteine from 30 days before")
     metabolite_window_after_days: int = _days(90, "issue 3 (... to 90 days after)")
     # --- B12 courses: loading and maintenance (hydroxocobalamin, UK regimen).
-    course_washout_days: int = _days(180, "issue 3 (new course: none in the 180 days before)")
+    course_washout_days: int = _setting(
+        180, "issue 3 (new course: none in the 180 days before)", 1, 36_500
+    )
     loading_neuro_window_before_days: int = _days(
         180, "issue 3 (neuro code from 180 days before the start ...)"
     )
@@ -100,7 +107,9 @@ class AuditConfig:
     loading_min_doses: int = _setting(6, f"issue 3; {GUIDELINE} (3 times weekly for 2 weeks)", 1)
     neuro_loading_window_days: int = _setting(14, "issue 3 (7 doses in 14 days)", 1, 365)
     neuro_loading_min_doses: int = _setting(7, f"issue 3; {GUIDELINE} (alternate days)", 1)
-    neuro_loading_max_gap_days: int = _days(3, "issue 3 (a gap over 3 days during loading)")
+    neuro_loading_max_gap_days: int = _setting(
+        3, "issue 3 (a gap over 3 days during loading)", 1, 365
+    )
     maintenance_interval_days: int = _setting(
         91, f"issue 3; {GUIDELINE} (every 2-3 months without neurological symptoms)", 1, 3650
     )
@@ -134,7 +143,7 @@ class AuditConfig:
     reject_future_dates: bool = _setting(False, "issue 2 (shifted research extracts)")
     batch_rows: int = _setting(250_000, "b12audit default (memory bound of validation)", 1_000)
     # Information governance: counts 1..7 are suppressed in shareable outputs.
-    suppress_counts_up_to: int = _setting(7, "issue 2 (counts from 1 to 7 suppressed)", 0)
+    suppress_counts_up_to: int = _setting(7, "issue 2 (counts from 1 to 7 suppressed)", 1)
     local_test_codes: dict[str, str] = field(
         default_factory=dict,
         metadata={"source": "site mapping", "minimum": None, "maximum": None, "choices": None},
@@ -204,6 +213,10 @@ def config_from_mapping(raw: dict, origin: str = "configuration") -> AuditConfig
     return config
 
 
+# The B12 molar factor, only to check the pmol/L limit against the pg/mL one; conversions
+# themselves use sql/reference/unit_conversions.csv (a test keeps the two equal).
+PG_ML_PER_PMOL_L = 1.35537
+
 ORDERED_PAIRS = (  # (lower, upper): the first must not exceed the second
     ("b12_deficient_below_pg_ml", "b12_adequate_above_pg_ml"),
     ("fbc_window_from_days", "fbc_window_to_days"),
@@ -218,6 +231,20 @@ def _check_orders(config: AuditConfig, origin: str) -> None:
                 f"{origin}: {low} ({getattr(config, low)}) must not be above {high} "
                 f"({getattr(config, high)})"
             )
+    longest_interval = max(config.maintenance_interval_days, config.maintenance_interval_neuro_days)
+    if config.course_washout_days <= longest_interval + config.maintenance_grace_days:
+        raise ConfigError(
+            f"{origin}: course_washout_days ({config.course_washout_days}) must be above the "
+            f"longest maintenance interval plus grace ({longest_interval} + "
+            f"{config.maintenance_grace_days}), or a late maintenance dose starts a new course"
+        )
+    molar_limit = config.b12_deficient_below_pmol_l * PG_ML_PER_PMOL_L
+    if molar_limit > config.b12_adequate_above_pg_ml:
+        raise ConfigError(
+            f"{origin}: b12_deficient_below_pmol_l ({config.b12_deficient_below_pmol_l} pmol/L = "
+            f"{molar_limit:.1f} pg/mL) must not be above b12_adequate_above_pg_ml "
+            f"({config.b12_adequate_above_pg_ml})"
+        )
     for window, doses in (
         ("loading_window_days", "loading_min_doses"),
         ("neuro_loading_window_days", "neuro_loading_min_doses"),
@@ -252,9 +279,9 @@ def _check(name: str, value: object, f, origin: str) -> object:
     if isinstance(default, int) and (not isinstance(value, int) or isinstance(value, bool)):
         raise ConfigError(f"{where} must be a whole number of days or rows, got {value!r}")
     if isinstance(default, float) and (
-        not isinstance(value, int | float) or isinstance(value, bool)
+        not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value)
     ):
-        raise ConfigError(f"{where} must be a number, got {value!r}")
+        raise ConfigError(f"{where} must be a finite number, got {value!r}")
     low, high = f.metadata["minimum"], f.metadata["maximum"]
     if low is not None and value < low:
         raise ConfigError(f"{where} must be >= {low}, got {value!r}")

@@ -11,26 +11,45 @@ from schemas.findings import DESCRIPTIVE_TAGS
 from transforms.config import AuditConfig
 from transforms.suppress import is_small
 
-DEFINITIONS = {
-    "b12_deficient": "Serum B12 below the deficiency threshold (default < 180 pg/mL).",
-    "b12_borderline": "Serum B12 in the borderline band (default 180 to 350 pg/mL).",
-    "b12_functional_deficiency": "Borderline B12 with MMA above 271 nmol/L within -30/+90 days.",
-    "b12_borderline_no_mma": "Borderline B12 never followed by an MMA within -30/+90 days.",
-    "folate_before_b12": "Folic acid started before B12 status was settled or B12 treatment given.",
-    "neuro_normal_b12_no_metabolites": "Neurological code and a B12 of 180 pg/mL or more, but "
-    "no MMA and homocysteine (none) or only one (partial) within -30/+90 days.",
-    "b12_loading_incomplete": "New B12 course with too few loading doses: under 6 in 15 days "
-    "(no neuro codes); under 7 in 14 days or a gap over 3 days, or oral only (neuro codes).",
-    "b12_treatment_lapse": "Lifelong B12 injections overdue by more than the interval plus 30 "
-    "days (91 + 30, or 61 + 30 with neuro codes): a gap, or stopped.",
-    "monitoring_missed": "New B12 course in an anaemic patient with no Hb or MCV 6 to 10 weeks "
-    "after the start. Default from standard pathways, not the guideline text (cut off).",
-    "anaemia": "Descriptive: Hb below 130 g/L (men) or 120 g/L (women, sex unknown) within 30 "
-    "days of a B12 result.",
-    "elevated_esr": "Descriptive: 1-hour ESR above the Miller limit (age/2 men; (age+10)/2 "
-    "women, sex unknown). Never used in any B12 or folate finding.",
-    "macrocytosis": "Descriptive: MCV above 100 fL within 30 days of a B12 result.",
-}
+
+def definitions(c: AuditConfig) -> dict[str, str]:
+    """Each finding in a sentence, with the thresholds and windows of this run."""
+    mma = f"-{c.mma_window_before_days}/+{c.mma_window_after_days} days"
+    hb = f"Hb below {c.anaemia_hb_below_g_l_men:g} g/L (men) or {c.anaemia_hb_below_g_l_women:g}"
+    return {
+        "b12_deficient": f"Serum B12 below {c.b12_deficient_below_pg_ml:g} pg/mL"
+        + (
+            f" (results in pmol/L: below {c.b12_deficient_below_pmol_l:g} pmol/L)."
+            if c.b12_unit_policy == "unit_native"
+            else "."
+        ),
+        "b12_borderline": f"Serum B12 from {c.b12_deficient_below_pg_ml:g} to "
+        f"{c.b12_adequate_above_pg_ml:g} pg/mL.",
+        "b12_functional_deficiency": f"Borderline B12 with MMA above "
+        f"{c.mma_elevated_above_nmol_l:g} nmol/L within {mma}.",
+        "b12_borderline_no_mma": f"Borderline B12 with no MMA within {mma}.",
+        "folate_before_b12": "Folic acid started before B12 status was settled or B12 treatment "
+        f"given (folate scope: {c.folate_scope}).",
+        "neuro_normal_b12_no_metabolites": "Neurological code and a B12 that is not low, but "
+        "no MMA and homocysteine (none) or only one (partial) within "
+        f"-{c.metabolite_window_before_days}/+{c.metabolite_window_after_days} days.",
+        "b12_loading_incomplete": f"New B12 course with too few loading doses: under "
+        f"{c.loading_min_doses} in {c.loading_window_days} days (no neuro codes); under "
+        f"{c.neuro_loading_min_doses} in {c.neuro_loading_window_days} days or a gap over "
+        f"{c.neuro_loading_max_gap_days} days, or oral only (neuro codes).",
+        "b12_treatment_lapse": "Lifelong B12 injections, after loading, overdue by more than "
+        f"the interval plus {c.maintenance_grace_days} days ({c.maintenance_interval_days}, or "
+        f"{c.maintenance_interval_neuro_days} with neuro codes): a gap, or stopped.",
+        "monitoring_missed": f"New B12 course in an anaemic patient with no Hb or MCV "
+        f"{c.fbc_window_from_days} to {c.fbc_window_to_days} days after the start.",
+        "anaemia": f"Descriptive: {hb} g/L (women, sex unknown) within "
+        f"{c.context_window_days} days of a B12 result.",
+        "elevated_esr": "Descriptive: 1-hour ESR above the Miller limit (age/2 men; "
+        "(age+10)/2 women, sex unknown). Never used in any B12 or folate finding.",
+        "macrocytosis": f"Descriptive: MCV above {c.macrocytosis_mcv_above_fl:g} fL within "
+        f"{c.context_window_days} days of a B12 result.",
+    }
+
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem;color:#222}
@@ -69,7 +88,7 @@ def render_report(tables: ReportTables, config: AuditConfig, run: dict) -> str:
         "input to any B12 or folate finding.</p>"
         + _counts_table(tags[tags["site"] == "all sites"], with_site=False),
         "<h2>What each finding means</h2>"
-        + _table(["finding", "definition"], [[k, v] for k, v in DEFINITIONS.items()])
+        + _table(["finding", "definition"], [[k, v] for k, v in definitions(config).items()])
         + MONITORING_NOTE,
         "<h2>Not evaluable or still pending</h2>" + _evaluability(tables.evaluability, run),
         "<h2>What the clinical switches cost</h2>" + _sensitivity(tables.sensitivity),

@@ -6,7 +6,10 @@
 --   not evaluable: may predate the extract   courses starting within 180 days of the
 --       extract's first date: treatment may have begun before the extract
 --   pending: window not over   courses whose loading (14 days) or 8-week FBC window
---       (70 days) reaches past the data end
+--       (70 days) reaches past the medication or lab data end
+--   diagnoses not read: no list for their code system   diagnosis rows in a code system
+--       with no concept list (the lists hold ICD-10-CM): they cannot show a neurological
+--       code or an indication, so those findings may be undercounted
 -- Neurological work-up and borderline-without-MMA results still inside their 90-day window
 -- are findings with reason 'pending' and are counted in the findings table instead.
 with courses as (
@@ -44,3 +47,9 @@ union all
 select 'monitoring_missed', 'pending: window not over', 'new B12 courses', count(*)
 from courses
 where new_to_b12 and lookback_complete and start_date + $fbc_window_to_days > $lab_data_end
+union all
+select 'findings that need diagnoses', 'diagnoses not read: no list for their code system',
+    'diagnosis rows', count(*)
+from diagnoses
+where code_system not in (
+    select distinct upper(system) from ref_concepts where concept_set like 'dx\_%' escape '\')

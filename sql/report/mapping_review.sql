@@ -6,7 +6,9 @@
 -- Grain: one row per distinct (kind, code, name), with the number of rows it appears on.
 --   lab test: a lab_results code (after local_test_codes) on no lab_* concept set;
 --   drug: a medication whose class is 'other' (no code and no name pattern matched), or
---         whose code is on no list although its name matched ('matched by name only').
+--         whose code is on no list although its name matched ('matched by name only');
+--   diagnosis code system: a code system the diagnoses use that has no concept list at all
+--         (every code in it is ignored), with its number of rows.
 with lab_codes as (
     select code from ref_concepts where concept_set like 'lab\_%' escape '\'
 ),
@@ -34,9 +36,21 @@ drugs as (
         and regexp_matches(lower(coalesce(drug_code, '') || ' ' || coalesce(drug_name, '')),
             'b[- ]?12|cobalamin|folic|folate|\bmma\b|methylmalon|homocyst')
     group by all
+),
+
+diagnosis_systems as (
+    select
+        'diagnosis code system' as kind, code_system as code, null as name,
+        'no concept list in this code system' as status, count(*) as rows
+    from diagnoses
+    where code_system not in (
+        select distinct upper(system) from ref_concepts where concept_set like 'dx\_%' escape '\')
+    group by all
 )
 
 select * from labs
 union all
 select * from drugs
+union all
+select * from diagnosis_systems
 order by kind, rows desc, code, name

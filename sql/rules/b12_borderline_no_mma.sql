@@ -8,7 +8,9 @@
 --   else the latest lab date in the extract (ESR rows aside).
 -- Grain: one row per patient: the earliest 'no_mma' result; only when there is none, the
 --   earliest 'pending' one. Ties: the lowest value, then file order.
--- Missing data: an MMA with no usable value does not count as an MMA.
+-- Missing data: an MMA with no usable value does not count as an MMA, nor does one collected
+--   on B12 treatment (uninterpretable once treatment has begun: the borderline result stays
+--   unresolved).
 with unworked as (
     select
         b.*,

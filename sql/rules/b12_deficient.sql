@@ -1,7 +1,8 @@
 -- Finding b12_deficient: a patient with a deficient serum B12.
 -- Guideline: "Diagnose deficiency when serum B12 is <180 pg/mL (<150 pmol/L)."
--- Definition: any valid B12 in class 'deficient' (sql/derive/02_b12_results.sql:
---   value < $b12_deficient_below_pg_ml (180 pg/mL), or '<x' with x <= 180, or '<=x' with x < 180).
+-- Definition: any valid B12 in class 'deficient' (sql/derive/05_b12_results.sql:
+--   value < D, or '<x' with x <= D, or '<=x' with x < D; D = $b12_deficient_below_pg_ml (180
+--   pg/mL), or under 'unit_native' 150 pmol/L as reported for results in pmol/L).
 -- Grain: one row per patient. index_date = date of the earliest deficient result.
 -- Ties (several at the earliest collection time): the lowest value, then file order.
 -- Missing data: invalid results and unknown units never reach b12_results.

@@ -2,7 +2,7 @@
 -- Guideline: "Never administer folic acid before confirming adequate B12 status and
 --   initiating B12 treatment."
 -- The episode logic, compliance routes, reasons, windows and tie rules are in
--- sql/derive/05_folate_episodes.sql; this rule reports the episodes that are not compliant.
+-- sql/derive/08_folate_episodes.sql; this rule reports the episodes that are not compliant.
 -- Grain: one row per non-compliant folate episode. index_date = F0's date.
 -- Reasons (first that fits): known_low_untreated, pending, tested_after, stale, never_tested.
 select

@@ -12,9 +12,10 @@
 --   women; when sex is unknown, the women's limit ('=v' v < limit; '<x' x <= limit;
 --   '<=x' x < limit). The 130/120 g/L limits are tagged [M] (unverified) in clinical-reference
 --   3.4; the 6-10 week window is clinical-reference 3.5 item 4 [V: S14].
--- Reason no_fbc_at_8_weeks: no valid haemoglobin or MCV collected from
+-- Reason no_fbc_at_8_weeks: no haemoglobin or MCV with a number collected from
 --   $fbc_window_from_days (42) to $fbc_window_to_days (70) days after the start (6 to 10
---   weeks), both inclusive.
+--   weeks), both inclusive. The question is whether the check was done, so a result in a
+--   unit not on the list still counts; text such as 'clotted' does not.
 -- Evaluable only when the lab data reach the end of that window (start + 70 <=
 --   $lab_data_end); the
 --   report counts the courses still pending.
@@ -66,7 +67,7 @@ where not exists (
     from lab_harmonised as f
     where f.patient_id = c.patient_id
         and f.analyte in ('haemoglobin', 'mcv')
-        and f.status = 'valid'
+        and f.status in ('valid', 'unknown_unit')
         and f.collected_at::date between c.start_date + $fbc_window_from_days
             and c.start_date + $fbc_window_to_days
 )
