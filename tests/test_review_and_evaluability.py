@@ -117,3 +117,25 @@ def test_diagnoses_in_a_code_system_without_lists_are_reported_not_silently_igno
         ("diagnosis code system", "ICD9CM", None, "no concept list in this code system", 1),
         ("diagnosis code system", "SNOMED", None, "no concept list in this code system", 1),
     ]
+
+
+def test_pending_results_are_counted_apart_from_the_finding_total(audit):
+    labs = """
+        patient_id | test_code | result | unit  | collected_at
+        -----------+-----------+--------+-------+-------------
+        old        | 2132-9    | 250    | pg/mL | 2024-06-10
+        recent     | 2132-9    | 250    | pg/mL | 2025-11-15
+        adequate   | 2132-9    | 400    | pg/mL | 2025-12-31
+    """
+    db = audit.run(labs)
+    rows = query(
+        db,
+        "select finding, reason, count, denominator, denominator_meaning from ("
+        + sql_text("report/finding_counts.sql")
+        + ") where site = 'all sites' and finding like 'b12_borderline_no_mma%'",
+    )
+    assert rows == [
+        ("b12_borderline_no_mma", "(all)", 1, 3, "patients with a valid B12"),
+        ("b12_borderline_no_mma", "no_mma", 1, 3, "patients with a valid B12"),
+        ("b12_borderline_no_mma (pending)", "(all)", 1, 3, "patients with a valid B12"),
+    ]

@@ -80,9 +80,13 @@ def render_report(tables: ReportTables, config: AuditConfig, run: dict) -> str:
         f"{escape(str(run['data_end']))}. Counts from 1 to {config.suppress_counts_up_to} are "
         "suppressed (shown as <span class=sup>suppressed</span>), as is any count that would "
         "let one be worked out by subtraction.</p>",
-        "<h2>Findings</h2>" + _counts_table(overall, with_site=False),
-        "<h2>Patients (folate: episodes) per finding</h2>"
-        + _bar_chart(overall[overall["reason"] == "(all)"]),
+        "<h2>Findings</h2><p class=note>Each finding's denominator is its own population. "
+        "'(pending)' rows are not failures yet: their window reaches past the data end; they "
+        "are not in the finding's total.</p>" + _counts_table(overall, with_site=False),
+        "<h2>Patients (folate: episodes; courses) per finding</h2>"
+        + _bar_chart(
+            overall[(overall["reason"] == "(all)") & ~overall["finding"].str.endswith("(pending)")]
+        ),
         "<h2>By site</h2>" + _counts_table(by_site, with_site=True),
         "<h2>Descriptive tags</h2><p class=note>Context for reading the findings; never an "
         "input to any B12 or folate finding.</p>"

@@ -19,6 +19,11 @@
 -- The course's loading window is days 0..14 (0..13 with neurological involvement):
 --   loading_end_date is its last day; loading_complete: at least $loading_min_doses (6), or
 --   with neurological involvement $neuro_loading_min_doses (7), dose days in it.
+-- loading_evaluable (b12_loading_incomplete's population): a diagnoses file is present
+--   ($diagnoses_present: neurological status decides the regimen), lookback_complete, and
+--   the medication data reach the end of the loading window and of the neuro window
+--   (start + $loading_neuro_window_after_days, 14); for an oral course, only with
+--   neurological involvement (the oral alternative is for patients without).
 create or replace table b12_courses as
 with any_route as (
     select
@@ -102,7 +107,11 @@ select
     s.start_date + if(neuro_at_start, $neuro_loading_window_days, $loading_window_days) - 1
         as loading_end_date,
     if(neuro_at_start, neuro_loading_doses >= $neuro_loading_min_doses,
-        loading_doses >= $loading_min_doses) as loading_complete
+        loading_doses >= $loading_min_doses) as loading_complete,
+    $diagnoses_present and lookback_complete
+        and greatest(loading_end_date, s.start_date + $loading_neuro_window_after_days)
+            <= $medication_data_end
+        and (s.route_kind = 'parenteral' or neuro_at_start) as loading_evaluable
 from starts as s
 left join neuro as n using (patient_id, start_date, route_kind)
 left join loading as l using (patient_id, start_date, route_kind)

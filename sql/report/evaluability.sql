@@ -14,9 +14,7 @@
 -- are findings with reason 'pending' and are counted in the findings table instead.
 with courses as (
     select *,
-        start_date + greatest(
-            if(neuro_at_start, $neuro_loading_window_days, $loading_window_days) - 1,
-            $loading_neuro_window_after_days) as loading_end
+        greatest(loading_end_date, start_date + $loading_neuro_window_after_days) as loading_end
     from b12_courses
 )
 

@@ -15,10 +15,10 @@
 --                            gap over $neuro_loading_max_gap_days (3) days between two of them;
 --   neuro_on_oral_only       neurological codes, a new oral course (no B12 of any route in the
 --                            180 days before), and no parenteral dose in days 0..13.
--- Evaluable only when the medication data reach the end of the loading and neuro windows
---   ($medication_data_end >= start + the longer of the two) and the medication history
---   reaches 180 days before the start (otherwise the patient may be continuing treatment
---   begun before the extract). The report counts courses not evaluable for either reason.
+-- Evaluable (loading_evaluable) only when the medication data reach the end of the loading
+--   and neuro windows and the medication history reaches 180 days before the start
+--   (otherwise the patient may be continuing treatment begun before the extract). The report
+--   counts courses not evaluable for either reason.
 -- Grain: one row per course (episode = course number). index_date = the start day.
 -- Evidence: the loading dose rows (or the oral start row) and the neurological diagnoses.
 -- Missing data: needs the diagnoses file; without it no course is flagged and the report
@@ -26,12 +26,7 @@
 with evaluable as (
     select *
     from b12_courses
-    where $diagnoses_present
-        and lookback_complete
-        and start_date + greatest(
-            if(neuro_at_start, $neuro_loading_window_days, $loading_window_days) - 1,
-            $loading_neuro_window_after_days
-        ) <= $medication_data_end
+    where loading_evaluable
 ),
 
 reasoned as (

@@ -20,60 +20,7 @@
 -- Missing data: needs the diagnoses file; without it nothing is flagged and the report
 --   shows the finding as not evaluable with the number of B12 results it could not check.
 --   A metabolite with no usable value (hemolyzed, unknown unit) was not measured.
-with not_low as (
-    select *
-    from b12_results
-    where $diagnoses_present
-        and comparator in ('=', '>=', '>')
-        and value_pg_ml >= deficient_below_pg_ml
-),
-
-with_neuro as (
-    select
-        b.row_id, b.patient_id, b.site, b.collected_at, b.value_pg_ml, b.source_file,
-        b.source_line,
-        list(d.row_id order by d.recorded_date, d.source_file, d.source_line) as neuro_row_ids
-    from not_low as b
-    inner join diagnosis_concepts as d
-        on d.patient_id = b.patient_id
-        and d.is_neuro
-        and d.recorded_date between b.collected_at::date - $neuro_window_before_days
-            and b.collected_at::date + $neuro_window_after_days
-    group by all
-),
-
-metabolites as (
-    select
-        b.row_id,
-        arg_min(m.row_id, (m.collected_at, m.source_file, m.source_line))
-            filter (where m.analyte = 'mma') as mma_row_id,
-        arg_min(m.row_id, (m.collected_at, m.source_file, m.source_line))
-            filter (where m.analyte = 'homocysteine') as homocysteine_row_id
-    from with_neuro as b
-    inner join lab_harmonised as m
-        on m.patient_id = b.patient_id
-        and m.analyte in ('mma', 'homocysteine')
-        and m.status = 'valid'
-        and m.collected_at::date between b.collected_at::date - $metabolite_window_before_days
-            and b.collected_at::date + $metabolite_window_after_days
-    group by b.row_id
-),
-
-reasoned as (
-    select
-        b.*,
-        list_filter([m.mma_row_id, m.homocysteine_row_id], lambda x: x is not null)
-            as metabolite_row_ids,
-        case
-            when m.mma_row_id is not null and m.homocysteine_row_id is not null then null
-            when b.collected_at::date + $metabolite_window_after_days > $lab_data_end then 'pending'
-            when m.mma_row_id is null and m.homocysteine_row_id is null then 'none'
-            else 'partial'
-        end as reason
-    from with_neuro as b
-    left join metabolites as m using (row_id)
-)
-
+-- Population and reasons: sql/derive/11_neuro_workups.sql.
 select
     patient_id,
     'neuro_normal_b12_no_metabolites' as finding,
@@ -84,7 +31,7 @@ select
     []::varchar[] as evidence_medication_row_ids,
     neuro_row_ids as evidence_diagnosis_row_ids,
     site
-from reasoned
+from neuro_workups
 where reason is not null
 qualify row_number() over (
     partition by patient_id
