@@ -13,8 +13,10 @@ import duckdb
 from transforms.config import AuditConfig
 from transforms.sqlfiles import files_in, run_file, sql_dir
 
+# Every concept file has these columns, all read as text.
 CONCEPT_COLUMNS = (
-    "code varchar, system varchar, description varchar, category varchar, source varchar"
+    "{'code': 'varchar', 'system': 'varchar', 'description': 'varchar', "
+    "'category': 'varchar', 'source': 'varchar'}"
 )
 REFERENCE_TABLES = {
     "ref_unit_conversions": "unit_conversions.csv",
@@ -35,7 +37,7 @@ def load_reference(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> None:
         select parse_filename(filename, true) as concept_set,
                trim(code) as code, system, description, category, source
         from read_csv('{folder / "concepts"}/*.csv', header = true, delim = ',', quote = '"',
-                      columns = {{{_columns(CONCEPT_COLUMNS)}}}, filename = true)
+                      columns = {CONCEPT_COLUMNS}, filename = true)
         order by concept_set, code
         """
     )
@@ -49,11 +51,6 @@ def load_reference(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> None:
         con.executemany(
             "insert into local_test_codes values (?, ?)", list(config.local_test_codes.items())
         )
-
-
-def _columns(spec: str) -> str:
-    pairs = [part.strip().split(" ") for part in spec.split(",")]
-    return ", ".join(f"'{name}': '{kind}'" for name, kind in pairs)
 
 
 def write_scope(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dict:

@@ -16,7 +16,6 @@ import pandas as pd
 
 from schemas.canonical import CHECK_MEANING
 from transforms.config import AuditConfig
-from transforms.harmonise import scope
 from transforms.report_html import ReportTables, render_report
 from transforms.sqlfiles import bind, sql_text
 from transforms.suppress import is_small, suppress_column, suppress_counts
@@ -61,7 +60,7 @@ def write_outputs(
         f"copy ({sql_text('report/mapping_review.sql')}) to "
         f"'{_sql_path(paths['mapping_review'])}' (header, delimiter ',')"
     )
-    params = {**config.sql_params(), **scope(con)}
+    params = {**config.sql_params(), **run["scope"]}
     tables = ReportTables(
         summary=shareable_summary(con, config),
         quarantine=quarantine_summary(con, config),
@@ -73,9 +72,7 @@ def write_outputs(
     for name in ("summary", "quarantine", "evaluability", "sensitivity"):
         key = "quarantine_summary" if name == "quarantine" else name
         getattr(tables, name).to_csv(paths[key], index=False)
-    paths["report"].write_text(
-        render_report(tables, config, {**run, "scope": scope(con)}), encoding="utf-8"
-    )
+    paths["report"].write_text(render_report(tables, config, run), encoding="utf-8")
     return {name: str(path) for name, path in paths.items()}
 
 
@@ -111,11 +108,7 @@ def _suppressed_query(
 
 
 def sensitivity_table(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFrame:
-    """Findings gained and lost if each switch were flipped (table `sensitivity`); a run
-    without the sensitivity step reports none."""
-    exists = con.execute("select count(*) from duckdb_tables() where table_name = 'sensitivity'")
-    if not exists.fetchall()[0][0]:
-        return pd.DataFrame(columns=["switch", "value_in_force", "flipped_to", "finding"])
+    """Findings gained and lost if each switch were flipped (table `sensitivity`)."""
     frame = con.execute("select * from sensitivity order by all").df()
     frame = suppress_column(frame, "findings_gained", config.suppress_counts_up_to)
     frame = frame.rename(columns={"suppressed": "gained_suppressed"})

@@ -150,8 +150,6 @@ def _evaluability(frame: pd.DataFrame, run: dict) -> str:
 
 
 def _sensitivity(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "<p>Not computed for this run.</p>"
     rows = [
         [
             r.switch,
