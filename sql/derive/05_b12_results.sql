@@ -11,6 +11,8 @@
 --   borderline                        '=v' with D <= v <= 350
 --   $b12_adequate_above_pg_ml (350): adequate   '=v' v > 350, '>x' x >= 350, '>=x' x > 350
 --   anything else that parsed (e.g. '<200', '>=350', '>100') is 'indeterminate'.
+-- not_low: the result cannot be below D ('=v' or '>=v' with v >= D, '>v' with v >= D); used
+--   by the neurological work-up ("normal-appearing B12") and its evaluability count.
 -- class_rank orders classes worst first, for tie-breaking between same-time results.
 create or replace table b12_results as
 with limits as (
@@ -58,6 +60,7 @@ select
     value_canonical as value_pg_ml,
     b12_class,
     deficient_below as deficient_below_pg_ml,
+    comparator in ('=', '>=', '>') and value_canonical >= deficient_below as not_low,
     case b12_class
         when 'deficient' then 1 when 'indeterminate' then 2 when 'borderline' then 3 else 4
     end as class_rank

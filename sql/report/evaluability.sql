@@ -23,8 +23,7 @@ select 'neuro_normal_b12_no_metabolites' as finding,
     'valid B12 results that are not low' as counted,
     count(*) as count
 from b12_results
-where not $diagnoses_present and comparator in ('=', '>=', '>')
-    and value_pg_ml >= deficient_below_pg_ml
+where not $diagnoses_present and not_low
 union all
 select 'b12_loading_incomplete', 'not evaluable: no diagnoses file', 'B12 courses', count(*)
 from courses where not $diagnoses_present

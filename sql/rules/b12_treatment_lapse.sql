@@ -2,7 +2,7 @@
 -- Guideline: "Do not stop B12 supplementation after symptoms improve or levels normalize.
 --   Most patients with malabsorption require lifelong therapy." Maintenance: "1 mg IM every
 --   2 months for life" (neurological symptoms), "every 2-3 months for life" (without).
--- Population, intervals and reasons: sql/derive/12_maintenance_courses.sql. In short: a
+-- Population, intervals and reasons: sql/derive/13_maintenance_courses.sql. In short: a
 --   course on maintenance (after loading) in a patient with a lifelong indication (or no
 --   cause coded, by default), whose next injection came more than the interval
 --   ($maintenance_interval_days 91, or $maintenance_interval_neuro_days 61 with neurological
@@ -12,7 +12,7 @@
 --   day the lapse began (dose + interval + grace). Evidence: the dose (and the late next
 --   dose), the indication codes.
 -- Missing data: needs the diagnoses file; without it the finding is not evaluable.
--- Population and reasons: sql/derive/12_maintenance_courses.sql.
+-- Population and reasons: sql/derive/13_maintenance_courses.sql.
 select
     patient_id,
     'b12_treatment_lapse' as finding,

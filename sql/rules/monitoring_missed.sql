@@ -4,7 +4,7 @@
 --   cut off there). These defaults come from standard pathways (clinical-reference 3.5:
 --   "FBC (Hb, MCV) + reticulocytes ... 8 weeks", NHS Lothian RefHelp [V: S14]), not from the
 --   guideline text.
--- Population (sql/derive/10_monitoring_courses.sql): courses new to B12, whose 70 days are
+-- Population (sql/derive/11_monitoring_courses.sql): courses new to B12, whose 70 days are
 --   over, in a patient with Hb below 130 g/L (men) or 120 g/L (women; sex unknown) from 30
 --   days before to the start. The report counts the courses still pending.
 -- Reason no_fbc_at_8_weeks: no haemoglobin or MCV with a number from day 42 to day 70 after

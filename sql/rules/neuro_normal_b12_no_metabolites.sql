@@ -20,7 +20,7 @@
 -- Missing data: needs the diagnoses file; without it nothing is flagged and the report
 --   shows the finding as not evaluable with the number of B12 results it could not check.
 --   A metabolite with no usable value (hemolyzed, unknown unit) was not measured.
--- Population and reasons: sql/derive/11_neuro_workups.sql.
+-- Population and reasons: sql/derive/12_neuro_workups.sql.
 select
     patient_id,
     'neuro_normal_b12_no_metabolites' as finding,

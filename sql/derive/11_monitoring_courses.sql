@@ -2,11 +2,9 @@
 -- Grain: one row per B12 course (sql/derive/07_b12_courses.sql) that is:
 --   new to B12 (no B12 of any route in the 180 days before) with the medication history
 --   reaching back that far; over (start + $fbc_window_to_days (70) <= $lab_data_end); and in a
---   patient anaemic at the start: a valid haemoglobin collected from
---   $anaemia_window_before_days (30) days before to the start day, both inclusive, below
---   $anaemia_hb_below_g_l_men (130 g/L) for men or $anaemia_hb_below_g_l_women (120 g/L) for
---   women; when sex is unknown, the women's limit ('=v' v < limit; '<x' x <= limit;
---   '<=x' x < limit). The limits are tagged [M] (unverified) in clinical-reference 3.4.
+--   patient anaemic at the start: a low haemoglobin (sql/derive/10_low_haemoglobin.sql: below
+--   130 g/L for men, 120 g/L for women and unknown sex) collected from
+--   $anaemia_window_before_days (30) days before to the start day, both inclusive.
 -- hb_row_id: the lowest qualifying haemoglobin (ties: the latest, then file order).
 -- fbc_row_id: the first haemoglobin or MCV with a number collected from
 --   $fbc_window_from_days (42) to $fbc_window_to_days (70) days after the start, both
@@ -14,30 +12,21 @@
 --   'clotted' does not. NULL when there is none: that course is a monitoring_missed finding.
 create or replace table monitoring_courses as
 with courses as (
-    select c.*, coalesce(
-            if(p.sex_group = 'M', $anaemia_hb_below_g_l_men, $anaemia_hb_below_g_l_women),
-            $anaemia_hb_below_g_l_women) as hb_limit
-    from b12_courses as c
-    left join patient_facts as p using (patient_id)
-    where c.new_to_b12 and c.lookback_complete
-        and c.start_date + $fbc_window_to_days <= $lab_data_end
+    select *
+    from b12_courses
+    where new_to_b12 and lookback_complete and start_date + $fbc_window_to_days <= $lab_data_end
 ),
 
 anaemic as (
     select
         c.patient_id, c.course,
-        arg_min(h.row_id, (h.value_canonical, -epoch(h.collected_at), h.source_file,
+        arg_min(h.row_id, (h.value_g_l, -epoch(h.collected_at), h.source_file,
             h.source_line)) as hb_row_id
     from courses as c
-    inner join lab_harmonised as h
+    inner join low_haemoglobin as h
         on h.patient_id = c.patient_id
-        and h.analyte = 'haemoglobin'
-        and h.status = 'valid'
         and h.collected_at::date between c.start_date - $anaemia_window_before_days
             and c.start_date
-        and ((h.comparator = '=' and h.value_canonical < c.hb_limit)
-            or (h.comparator = '<' and h.value_canonical <= c.hb_limit)
-            or (h.comparator = '<=' and h.value_canonical < c.hb_limit))
     group by all
 ),
 

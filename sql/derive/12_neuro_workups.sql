@@ -13,9 +13,7 @@ create or replace table neuro_workups as
 with not_low as (
     select *
     from b12_results
-    where $diagnoses_present
-        and comparator in ('=', '>=', '>')
-        and value_pg_ml >= deficient_below_pg_ml
+    where $diagnoses_present and not_low
 ),
 
 with_neuro as (
