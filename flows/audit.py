@@ -28,8 +28,8 @@ stage_task = task(cache_policy=NONE, retries=0)
 
 
 @stage_task
-def ingest(build_db: Path, input_dir: Path) -> list[dict]:
-    return stages.ingest(build_db, input_dir)
+def ingest(build_db: Path, input_dir: Path, input_format: str | None) -> list[dict]:
+    return stages.ingest(build_db, input_dir, input_format)
 
 
 @stage_task
@@ -90,7 +90,12 @@ def new_run_id() -> str:
 
 
 @flow(name="audit")
-def audit(input_dir: str, out_dir: str = "b12audit-output", config_path: str | None = None) -> dict:
+def audit(
+    input_dir: str,
+    out_dir: str = "b12audit-output",
+    config_path: str | None = None,
+    input_format: str | None = None,
+) -> dict:
     """Runs every stage; returns where the report, manifest and database are."""
     log = get_run_logger()
     config = load_config(Path(config_path) if config_path else None)
@@ -107,7 +112,7 @@ def audit(input_dir: str, out_dir: str = "b12audit-output", config_path: str | N
         return result
 
     started = dt.datetime.now().isoformat(timespec="seconds")
-    files = timed("ingest", ingest, build_db, Path(input_dir))
+    files = timed("ingest", ingest, build_db, Path(input_dir), input_format)
     log.info("ingest: %d files, %d rows read", len(files), sum(f["rows_read"] for f in files))
     quarantined = timed("validate", validate, build_db, config, files, run_dir)
     log.info("validate: %d rows quarantined", sum(quarantined.values()))

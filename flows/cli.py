@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from transforms.adapters import FORMATS
 from transforms.config import ConfigError, load_config
 from transforms.errors import InputError
 
@@ -31,6 +32,12 @@ def parser() -> argparse.ArgumentParser:
         help="output folder (default: ./b12audit-output)",
     )
     run.add_argument("--config", type=Path, default=None, help="audit configuration (TOML)")
+    run.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="the extract's format (default: detected from what the folder holds)",
+    )
     return top
 
 
@@ -48,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = audit(
-            str(args.input_dir), str(args.out), str(args.config) if args.config else None
+            str(args.input_dir),
+            str(args.out),
+            str(args.config) if args.config else None,
+            args.format,
         )
     except InputError as exc:
         # Drop the traceback: its frames hold DuckDB objects that would otherwise outlive

@@ -188,7 +188,8 @@ def test_rows_read_equal_rows_loaded_plus_rows_quarantined(tmp_path):
     stages.harmonise(db, LENIENT)
     loaded = stages.rows_loaded_by_file(db)
     for f in files:
-        assert f["rows_read"] == loaded.get(f["file"], 0) + quarantined[f["file"]]
+        key = (f["file"], f["table"])
+        assert f["rows_read"] == loaded.get(key, 0) + quarantined[key]
     assert {f["file"]: f["rows_read"] for f in files} == {
         "lab_results.csv": 8,
         "medications.csv": 1,

@@ -1,73 +1,67 @@
-"""Ingest: find the extract's files, hash them, and let DuckDB read them in place.
+"""Ingest: expose each extract file to DuckDB as a staging view of canonical columns.
 
-Each file is exposed as text through a staging view that reads it in place, in file
-order; validation streams the view and numbers the lines.
-The CSV dialect is pinned (comma, double quote, header line), never sniffed: a sniffer
-once picked the wrong delimiter on a ragged file (stack notes). CSV rows with the wrong
-number of fields are not dropped: they go to quarantine with their line.
+An adapter (transforms/adapters/) knows a source format; this module holds what they
+share. Every file is hashed, and read in place by DuckDB through a view
+`staging.raw_<table>_<n>` whose columns are the canonical table's columns as text, plus
+`source_row`: the row's number among the file's data rows (1-based). Validation turns
+`source_row` into the line a user can find in the file, so a view may join or filter
+rows without losing where each came from. No copy of the raw text is ever written.
+
+CSV dialects are given, never sniffed: a sniffer once picked the wrong delimiter on a
+ragged file (stack notes). CSV rows with the wrong number of fields are not dropped: they
+go to quarantine with their line.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import numpy as np
 
-from schemas.canonical import REQUIRED_TABLES, known_columns, required_columns
+from schemas.canonical import SCHEMAS, known_columns
 from transforms.errors import InputError
-
-FILE_NAME = re.compile(
-    r"^(lab_results|medications|patients|diagnoses)(?:[_\-.][^/]*)?\.(csv|parquet)$", re.I
-)
-OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
 @dataclass
 class SourceFile:
+    """One input file feeding one canonical table (a MEDS shard feeds several).
+
+    `table` is a canonical table, or a role for a file read but not loaded (a vocabulary,
+    or a MEDS shard's events that no rule uses): those rows are counted, not audited.
+    """
+
     table: str
     path: Path
+    name: str  # as quarantine rows and the manifest show it: relative to the input folder
     sha256: str
-    empty_lines: list[int]
     index: int
+    header_lines: int = 0  # text lines before the first data row (1 for a CSV header)
+    text: bool = False  # numbered by line (CSV, NDJSON), not by row (Parquet)
+    empty_lines: list[int] = field(default_factory=list)
     rows_read: int = 0
 
     @property
-    def name(self) -> str:
-        return self.path.name
+    def audited(self) -> bool:
+        return self.table in SCHEMAS
 
-    @property
-    def is_csv(self) -> bool:
-        return self.path.suffix.lower() == ".csv"
-
-
-def discover(input_dir: Path) -> list[SourceFile]:
-    """The extract's files, by table; stops on an unusable folder."""
-    if not input_dir.is_dir():
-        raise InputError(f"{input_dir}: not a folder")
-    files = sorted(p for p in input_dir.iterdir() if p.is_file() and FILE_NAME.match(p.name))
-    if not files:
-        raise InputError(
-            f"{input_dir}: no extract files found; expected lab_results.csv, medications.csv "
-            "(and optionally patients.csv, diagnoses.csv), as CSV or Parquet"
-        )
-    sources = [
-        SourceFile(FILE_NAME.match(p.name)[1].lower(), p, *scan(p), index)
-        for index, p in enumerate(files)
-    ]
-    present = {s.table for s in sources}
-    for table in REQUIRED_TABLES:
-        if table not in present:
-            raise InputError(f"{input_dir}: no {table} file (expected {table}.csv or .parquet)")
-    return sources
+    def record(self) -> dict:
+        """The facts the manifest and validation need; small enough for Prefect state."""
+        return {
+            "file": self.name,
+            "table": self.table,
+            "index": self.index,
+            "header_lines": self.header_lines,
+            "text": self.text,
+            "sha256": self.sha256,
+            "rows_read": self.rows_read,
+        }
 
 
-def scan(path: Path) -> tuple[str, list[int]]:
-    """The file's SHA-256, and the numbers of its empty lines, in one read.
+def hash_file(path: Path, find_empty_lines: bool = False) -> tuple[str, list[int]]:
+    """The file's SHA-256, and (for text files) the numbers of its empty lines, in one read.
 
     DuckDB's CSV reader skips empty lines without counting them; validation needs them to
     give later rows their true line numbers. (An empty line inside a quoted field is
@@ -75,11 +69,10 @@ def scan(path: Path) -> tuple[str, list[int]]:
     """
     digest = hashlib.sha256()
     lines = _LineScan()
-    is_csv = path.suffix.lower() == ".csv"
     with path.open("rb") as handle:
         while chunk := handle.read(8 << 20):
             digest.update(chunk)
-            if is_csv:
+            if find_empty_lines:
                 lines.feed(chunk)
     return digest.hexdigest(), lines.empty
 
@@ -116,123 +109,82 @@ def create_staging(con: duckdb.DuckDBPyConnection) -> None:
         "source_line bigint, column_name varchar, check_name varchar, value varchar)"
     )
     con.execute("create table staging.empty_lines (source_file varchar, source_line bigint)")
-
-
-def stage_file(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
-    """Counts one file's rows and defines the view `staging.raw_<table>_<n>` over it.
-
-    The view reads the file in place when validation streams it, so no copy of the raw
-    text is ever written. Returns rows read (including rows of the wrong shape).
-    """
-    types = None if source.is_csv else _parquet_types(con, source)
-    header = _csv_header(source) if types is None else list(types)
-    _check_header(source, header)
-    try:
-        if types is None:
-            source.rows_read = _stage_csv(con, source, header)
-        else:
-            source.rows_read = _stage_parquet(con, source, types)
-    except duckdb.Error as exc:
-        raise InputError(f"{source.name}: unreadable ({_first_line(exc)})") from None
-    return source.rows_read
+    # Code maps an adapter reads from the source (a site mapping file, an OMOP vocabulary),
+    # used by harmonise beside the configuration's own.
+    con.execute("create table staging.source_test_codes (local_code varchar, loinc varchar)")
+    con.execute(
+        "create table staging.source_drug_classes (drug_key varchar, drug_class varchar, "
+        "precedence varchar)"
+    )
 
 
 def file_view(table: str, index: int) -> str:
-    """The view over one extract file: its canonical columns as text, in file order."""
+    """The view over one extract file: its canonical columns as text, plus source_row."""
     return f"staging.raw_{table}_{index}"
 
 
-def _csv_header(source: SourceFile) -> list[str]:
-    try:
-        with source.path.open(encoding="utf-8-sig", newline="") as handle:
-            first = next(csv.reader(handle), None)
-    except UnicodeDecodeError:
-        raise InputError(f"{source.name}: header line is not UTF-8 text") from None
-    if first is None:
-        raise InputError(f"{source.name}: file is empty (no header line)")
-    return [name.strip() for name in first]
+def canonical_select(table: str, expressions: dict[str, str]) -> str:
+    """The select list of a staging view: each canonical column from its expression (text),
+    null where the source has none, then source_row."""
+    unknown = set(expressions) - set(known_columns(table))
+    if unknown:
+        raise ValueError(f"{table}: not canonical columns: {sorted(unknown)}")
+    columns = [
+        f'cast({expressions[c]} as varchar) as "{c}"'
+        if c in expressions
+        else f'null::varchar as "{c}"'
+        for c in known_columns(table)
+    ]
+    return ", ".join([*columns, "source_row"])
 
 
-def _parquet_types(con: duckdb.DuckDBPyConnection, source: SourceFile) -> dict[str, str]:
+def create_view(con: duckdb.DuckDBPyConnection, source: SourceFile, select_sql: str) -> int:
+    """Defines the source's staging view; returns its row count."""
+    view = file_view(source.table, source.index)
     try:
-        rows = con.execute("describe select * from read_parquet($p)", {"p": str(source.path)})
-        return {row[0]: row[1] for row in rows.fetchall()}
+        con.execute(f"create or replace view {view} as {select_sql}")
+        return con.execute(f"select count(*) from {view}").fetchall()[0][0]
     except duckdb.Error as exc:
-        raise InputError(f"{source.name}: unreadable Parquet file ({_first_line(exc)})") from None
+        raise InputError(f"{source.name}: unreadable ({first_line(exc)})") from None
 
 
-def _check_header(source: SourceFile, header: list[str]) -> None:
-    if len(header) == 1:
-        for delimiter, label in OTHER_DELIMITERS.items():
-            if delimiter in header[0]:
-                raise InputError(
-                    f"{source.name}: line 1 has one column split by {label}s; "
-                    "extract files must be comma-separated"
-                )
-    # Line 1 may be data, not a header (an export without one): never echo its values,
-    # which could be patient identifiers. Name only columns the schema knows.
-    known = set(known_columns(source.table))
-    duplicates = sorted({c for c in header if header.count(c) > 1})
-    if duplicates:
-        named = [c for c in duplicates if c in known]
-        what = f"column {named[0]!r} appears" if named else "a column name appears"
-        raise InputError(f"{source.name}: {what} twice in line 1")
-    missing = [c for c in required_columns(source.table) if c not in header]
-    if missing:
-        found = sorted(known & set(header))
-        raise InputError(
-            f"{source.name}: missing required column {missing[0]!r}; line 1 has "
-            f"{len(header)} columns, of which the known ones are: {', '.join(found) or 'none'}"
-        )
+def csv_reader(path: Path, columns: list[str], dialect: dict | None = None, **options) -> str:
+    """read_csv over a file with every column as text and a fixed dialect."""
+    settings = {"delim": ",", "quote": '"', "escape": '"', "header": True} | (dialect or {})
+    settings |= options
+    types = "{" + ", ".join(f"'{sql_quote(c)}': 'VARCHAR'" for c in columns) + "}"
+    rendered = ", ".join(f"{k} = {_literal(v)}" for k, v in settings.items())
+    return f"read_csv('{sql_quote(str(path))}', auto_detect = false, columns = {types}, {rendered})"
 
 
-def _select_known(source: SourceFile, header: list[str], types: dict | None = None) -> str:
-    types = types or {}
-    return ", ".join(
-        f'{_as_text(c, types.get(c))} as "{c}"' if c in header else f'null::varchar as "{c}"'
-        for c in known_columns(source.table)
+def csv_rows(reader: str) -> str:
+    """A CSV reader's rows numbered in file order (DuckDB keeps file order here)."""
+    return f"(select *, row_number() over () as source_row from {reader})"
+
+
+def count_csv(
+    con: duckdb.DuckDBPyConnection, source: SourceFile, columns: list[str], dialect: dict
+) -> int:
+    """Counts a CSV file's rows, keeping rows of the wrong shape (with their lines) and the
+    empty lines, for validation to quarantine and to number the lines after them."""
+    reader = csv_reader(
+        source.path,
+        columns,
+        dialect,
+        store_rejects=True,
+        rejects_table="rejects_now",
+        rejects_scan="scans_now",
     )
-
-
-def _as_text(column: str, parquet_type: str | None) -> str:
-    """A column as ISO text. Typed Parquet dates and times are formatted the way the
-    schemas expect; a time zone is converted to UTC. A TIMESTAMP column always carries a
-    time of day, even where it holds midnight for a date-only value."""
-    quoted = f'"{column}"'
-    if parquet_type == "DATE":
-        return f"strftime({quoted}, '%Y-%m-%d')"
-    if parquet_type == "TIMESTAMP WITH TIME ZONE":
-        return f"strftime(timezone('UTC', {quoted}), '%Y-%m-%dT%H:%M:%S.%f')"
-    if parquet_type and parquet_type.startswith("TIMESTAMP"):
-        return f"strftime({quoted}::timestamp, '%Y-%m-%dT%H:%M:%S.%f')"
-    return f"{quoted}::varchar"
-
-
-def _csv_reader(source: SourceFile, header: list[str], rejects: str) -> str:
-    columns = "{" + ", ".join(f"'{_sql_quote(c)}': 'VARCHAR'" for c in header) + "}"
-    return (
-        f"read_csv('{_sql_quote(str(source.path))}', auto_detect = false, header = true, "
-        f"delim = ',', quote = '\"', escape = '\"', columns = {columns}, {rejects})"
-    )
-
-
-def _stage_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, header: list[str]) -> int:
-    # First pass: count the rows and keep the rows of the wrong shape, with their lines.
-    keep = "store_rejects = true, rejects_table = 'rejects_now', rejects_scan = 'scans_now'"
-    counted = con.execute(f"select count(*) from {_csv_reader(source, header, keep)}")
-    accepted = counted.fetchall()[0][0]
+    try:
+        accepted = con.execute(f"select count(*) from {reader}").fetchall()[0][0]
+    except duckdb.Error as exc:
+        raise InputError(f"{source.name}: unreadable ({first_line(exc)})") from None
     rejected = _keep_rejects(con, source)
     if source.empty_lines:
         con.executemany(
             "insert into staging.empty_lines values (?, ?)",
             [(source.name, line) for line in source.empty_lines],
         )
-    # The view reads the rows of the right shape, in file order; validation numbers them.
-    con.execute(
-        f"create view {file_view(source.table, source.index)} as "
-        f"select {_select_known(source, header)} "
-        f"from {_csv_reader(source, header, 'ignore_errors = true')}"
-    )
     return accepted + rejected
 
 
@@ -251,19 +203,47 @@ def _keep_rejects(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
     return count
 
 
-def _stage_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, types: dict) -> int:
-    path = _sql_quote(str(source.path))
-    view = file_view(source.table, source.index)
-    con.execute(
-        f"create view {view} as select {_select_known(source, list(types), types)} "
-        f"from read_parquet('{path}')"
+def parquet_types(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> dict[str, str]:
+    try:
+        rows = con.execute("describe select * from read_parquet($p)", {"p": str(path)})
+        return {row[0]: row[1] for row in rows.fetchall()}
+    except duckdb.Error as exc:
+        raise InputError(f"{name}: unreadable Parquet file ({first_line(exc)})") from None
+
+
+def parquet_rows(path: Path) -> str:
+    """A Parquet file's rows, numbered 1, 2, ... in file order."""
+    return (
+        f"(select *, file_row_number + 1 as source_row "
+        f"from read_parquet('{sql_quote(str(path))}', file_row_number = true))"
     )
-    return con.execute(f"select count(*) from {view}").fetchall()[0][0]
 
 
-def _sql_quote(text: str) -> str:
+def as_text(column: str, parquet_type: str | None) -> str:
+    """A column as ISO text. Typed Parquet dates and times are formatted the way the
+    schemas expect; a time zone is converted to UTC. A TIMESTAMP column always carries a
+    time of day, even where it holds midnight for a date-only value."""
+    quoted = column if column.startswith('"') else f'"{column}"'
+    if parquet_type == "DATE":
+        return f"strftime({quoted}, '%Y-%m-%d')"
+    if parquet_type == "TIMESTAMP WITH TIME ZONE":
+        return f"strftime(timezone('UTC', {quoted}), '%Y-%m-%dT%H:%M:%S.%f')"
+    if parquet_type and parquet_type.startswith("TIMESTAMP"):
+        return f"strftime({quoted}::timestamp, '%Y-%m-%dT%H:%M:%S.%f')"
+    return f"{quoted}::varchar"
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return f"'{sql_quote(str(value))}'"
+
+
+def sql_quote(text: str) -> str:
     return text.replace("'", "''")
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0]

@@ -8,6 +8,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from schemas.canonical import SCHEMAS
 from transforms.config import AuditConfig
 from transforms.sqlfiles import sql_dir
 
@@ -50,20 +51,27 @@ def rule_versions() -> dict[str, str]:
 
 
 def inputs_with_counts(
-    files: list[dict], quarantined: dict[str, int], loaded: dict[str, int]
+    files: list[dict],
+    quarantined: dict[tuple[str, str], int],
+    loaded: dict[tuple[str, str], int],
 ) -> list[dict]:
-    """Per file: rows read = rows loaded + rows quarantined, checked here."""
+    """Per file and table: rows read = rows loaded + rows quarantined + rows not audited
+    (a vocabulary file, or events no rule uses), checked here."""
     rows = []
     for f in files:
-        row = {
-            **f,
-            "rows_loaded": loaded.get(f["file"], 0),
-            "rows_quarantined": quarantined.get(f["file"], 0),
-        }
-        if row["rows_read"] != row["rows_loaded"] + row["rows_quarantined"]:
+        key = (f["file"], f["table"])
+        row = {k: v for k, v in f.items() if k not in ("index", "header_lines", "text")}
+        row["rows_loaded"] = loaded.get(key, 0)
+        row["rows_quarantined"] = quarantined.get(key, 0)
+        row["rows_not_audited"] = 0 if f["table"] in SCHEMAS else f["rows_read"]
+        if (
+            row["rows_read"]
+            != row["rows_loaded"] + row["rows_quarantined"] + row["rows_not_audited"]
+        ):
             raise RuntimeError(
-                f"{f['file']}: rows read {row['rows_read']} != loaded {row['rows_loaded']} "
-                f"+ quarantined {row['rows_quarantined']}"
+                f"{f['file']} ({f['table']}): rows read {row['rows_read']} != loaded "
+                f"{row['rows_loaded']} + quarantined {row['rows_quarantined']} + not audited "
+                f"{row['rows_not_audited']}"
             )
         rows.append(row)
     return rows
@@ -75,7 +83,7 @@ def build_manifest(run: dict, config: AuditConfig) -> dict:
         **run,
         "totals": {
             key: sum(f[key] for f in inputs)
-            for key in ("rows_read", "rows_loaded", "rows_quarantined")
+            for key in ("rows_read", "rows_loaded", "rows_quarantined", "rows_not_audited")
         },
         "configuration": config.as_records(),
         "code_version": code_version(),

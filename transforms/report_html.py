@@ -235,11 +235,14 @@ def _inputs_table(run: dict, up_to: int) -> str:
                 shown(f["rows_read"]),
                 shown(f["rows_loaded"], hide_loaded),
                 shown(f["rows_quarantined"]),
+                shown(f["rows_not_audited"]),
                 f["sha256"][:16] + "...",
             ]
         )
     return _table(
-        ["file", "table", "rows read", "loaded", "quarantined", "sha256"], rows, numeric={2, 3, 4}
+        ["file", "table", "rows read", "loaded", "quarantined", "not audited", "sha256"],
+        rows,
+        numeric={2, 3, 4, 5},
     )
 
 

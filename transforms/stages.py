@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from schemas.canonical import SCHEMAS
+from transforms import adapters
 from transforms import harmonise as harmonise_step
 from transforms import ingest as ingest_step
 from transforms import publish as publish_step
@@ -50,42 +51,32 @@ def create_build_database(db_path: Path) -> None:
         )
 
 
-def ingest(db_path: Path, input_dir: Path) -> list[dict]:
-    """Hash, count and expose every extract file; returns per-file facts for the manifest."""
-    sources = ingest_step.discover(input_dir)
+def ingest(db_path: Path, input_dir: Path, fmt: str | None = None) -> list[dict]:
+    """Hash, count and expose every extract file in its format (detected when None);
+    returns per-file facts for the manifest."""
     with connect(db_path) as con:
         ingest_step.create_staging(con)
-        for source in sources:
-            ingest_step.stage_file(con, source)
-    return [
-        {
-            "file": s.name,
-            "table": s.table,
-            "index": s.index,
-            "is_csv": s.is_csv,
-            "sha256": s.sha256,
-            "rows_read": s.rows_read,
-        }
-        for s in sources
-    ]
+        sources = adapters.stage(con, input_dir, fmt)
+    return [s.record() for s in sources]
 
 
 def validate(
     db_path: Path, config: AuditConfig, files: list[dict], run_dir: Path
-) -> dict[str, int]:
+) -> dict[tuple[str, str], int]:
     """Validates every file, loading passing rows and quarantining the rest; returns rows
-    quarantined per file. Stops above max_quarantine_fraction, leaving the quarantine
-    summary in the run folder so the user can see why."""
+    quarantined per (file, table). Stops above max_quarantine_fraction, leaving the
+    quarantine summary in the run folder so the user can see why."""
+    audited = [f for f in files if f["table"] in SCHEMAS]
     with connect(db_path) as con:
         validate_step.create_tables(con)
         try:
-            for f in files:
+            for f in audited:
                 load = validate_step.FileToLoad(
-                    f["file"], f["table"], f["index"], f["rows_read"], f["is_csv"]
+                    f["file"], f["table"], f["index"], f["rows_read"], f["header_lines"], f["text"]
                 )
                 validate_step.validate_and_load(con, load, config)
             validate_step.check_quarantine_fraction(
-                con, {f["file"]: f["rows_read"] for f in files}, config
+                con, {(f["file"], f["table"]): f["rows_read"] for f in audited}, config
             )
         except InputError:
             share_dir = run_dir / "shareable"
@@ -95,7 +86,7 @@ def validate(
             )
             raise
         counts = validate_step.quarantined_rows_by_file(con)
-    return {f["file"]: counts.get(f["file"], 0) for f in files}
+    return {(f["file"], f["table"]): counts.get((f["file"], f["table"]), 0) for f in audited}
 
 
 def harmonise(db_path: Path, config: AuditConfig) -> dict:
@@ -108,12 +99,12 @@ def harmonise(db_path: Path, config: AuditConfig) -> dict:
         return scope
 
 
-def rows_loaded_by_file(db_path: Path) -> dict[str, int]:
-    tables = " union all ".join(f"select source_file from {t}" for t in SCHEMAS)
+def rows_loaded_by_file(db_path: Path) -> dict[tuple[str, str], int]:
+    """Rows loaded per (file, table)."""
+    tables = " union all ".join(f"select source_file, '{t}' as t from {t}" for t in SCHEMAS)
     with connect(db_path) as con:
-        return dict(
-            con.execute(f"select source_file, count(*) from ({tables}) group by all").fetchall()
-        )
+        rows = con.execute(f"select source_file, t, count(*) from ({tables}) group by all")
+        return {(file, table): n for file, table, n in rows.fetchall()}
 
 
 def rule_parameters(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dict[str, object]:

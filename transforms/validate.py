@@ -41,7 +41,8 @@ class FileToLoad:
     table: str
     index: int
     rows_read: int
-    is_csv: bool
+    header_lines: int
+    text: bool
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -68,7 +69,8 @@ def validate_and_load(
     allowed = config.max_quarantine_fraction * source.rows_read
     skipped = _skipped_lines(con, source)
     bad_rows = con.execute(
-        "select count(*) from staging.csv_rejects where source_file = $f", {"f": source.name}
+        "select count(*) from staging.csv_rejects where source_file = $f and table_name = $t",
+        {"f": source.name, "t": source.table},
     ).fetchall()[0][0]
     failures: list[pd.DataFrame] = []
     load_sql = f"insert into {source.table} {sql_text(f'load/{source.table}.sql')}"
@@ -76,7 +78,7 @@ def validate_and_load(
     # Each batch commits on its own: one transaction per file held the whole file's rows
     # in memory (2.4 GB at 10M rows, past the memory limit) and was no faster.
     reader = con.sql(f"select * from {file_view(source.table, source.index)}")
-    batches = _numbered(reader.to_arrow_reader(config.batch_rows), skipped, source.is_csv)
+    batches = _numbered(reader.to_arrow_reader(config.batch_rows), skipped, source)
     for passed, failed in _bounded_map(check, batches, VALIDATION_THREADS):
         failures.append(failed)
         bad_rows += failed["source_line"].nunique()
@@ -100,19 +102,20 @@ def _skipped_lines(con: duckdb.DuckDBPyConnection, source: FileToLoad) -> np.nda
     return np.array([r[0] for r in rows], dtype=np.int64)
 
 
-def _numbered(reader, skipped: np.ndarray, is_csv: bool):
-    """(batch, line numbers): the k-th row of a CSV file (1-based) is on line k + 1, plus
-    the skipped lines before it; a Parquet row's "line" is its row number."""
-    # The j-th skipped line S_j (1-based j) has S_j - 1 - j rows returned before it.
-    accepted_before = skipped - 1 - np.arange(1, len(skipped) + 1)
-    seen = 0
+def _numbered(reader, skipped: np.ndarray, source: FileToLoad):
+    """(batch without source_row, line numbers). A text file's k-th data row (its
+    source_row) is on line k + header lines + the skipped lines before it; a Parquet row's
+    "line" is its row number."""
+    # The j-th skipped line S_j (1-based j) has S_j - header - j data rows before it.
+    rows_before = skipped - source.header_lines - np.arange(1, len(skipped) + 1)
     for batch in reader:
-        k = np.arange(seen + 1, seen + batch.num_rows + 1, dtype=np.int64)
-        seen += batch.num_rows
-        if not is_csv:
+        at = batch.schema.get_field_index("source_row")
+        k = batch.column(at).to_numpy(zero_copy_only=False).astype(np.int64)
+        batch = batch.remove_column(at)
+        if not source.text:
             yield batch, k
             continue
-        yield batch, k + 1 + np.searchsorted(accepted_before, k, side="left")
+        yield batch, k + source.header_lines + np.searchsorted(rows_before, k, side="left")
 
 
 def _bounded_map(fn, items, workers: int):
@@ -189,8 +192,8 @@ def _quarantine(
         con.unregister("failed_rows")
     con.execute(
         "insert into quarantine select source_file, source_line, table_name, column_name, "
-        "check_name, value from staging.csv_rejects where source_file = $f",
-        {"f": source.name},
+        "check_name, value from staging.csv_rejects where source_file = $f and table_name = $t",
+        {"f": source.name, "t": source.table},
     )
 
 
@@ -201,27 +204,26 @@ def _empty_batch(table: str) -> pyarrow.Table:
     return pyarrow.schema(fields).empty_table()
 
 
-def quarantined_rows_by_file(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Rows (not failed checks) quarantined, per source file."""
-    return dict(
-        con.execute(
-            "select source_file, count(distinct source_line) from quarantine group by all"
-        ).fetchall()
-    )
+def quarantined_rows_by_file(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], int]:
+    """Rows (not failed checks) quarantined, per (file, table)."""
+    rows = con.execute(
+        "select source_file, table_name, count(distinct source_line) from quarantine group by all"
+    ).fetchall()
+    return {(file, table): n for file, table, n in rows}
 
 
 def check_quarantine_fraction(
-    con: duckdb.DuckDBPyConnection, rows_read: dict[str, int], config: AuditConfig
+    con: duckdb.DuckDBPyConnection, rows_read: dict[tuple[str, str], int], config: AuditConfig
 ) -> None:
     """Stops the run when a file lost more than max_quarantine_fraction of its rows."""
     counts = quarantined_rows_by_file(con)
-    for name, read in rows_read.items():
-        bad = counts.get(name, 0)
+    for (name, table), read in rows_read.items():
+        bad = counts.get((name, table), 0)
         if read and bad / read > config.max_quarantine_fraction:
             top = con.execute(
                 "select column_name, check_name, count(*) n from quarantine "
-                "where source_file = $f group by all order by n desc limit 1",
-                {"f": name},
+                "where source_file = $f and table_name = $t group by all order by n desc limit 1",
+                {"f": name, "t": table},
             ).fetchall()[0]
             # Reading stops once the limit is passed, so `bad` may be a lower bound.
             raise InputError(

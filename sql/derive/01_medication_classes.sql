@@ -1,10 +1,12 @@
 -- Drug class and route of every medication event. Grain: one row per medications row.
 --
 -- Class: by drug_code when it is in a drug concept set (reference/concepts/drug_*.csv,
--- RxNorm or ATC); otherwise by drug_name against reference/drug_names.csv,
--- case-insensitively, the lowest priority number winning (so "multivitamin with folic
--- acid" is a multivitamin, not folic acid). A name matching the antidote (Cyanokit) wins
--- even over a listed code. Classes: folate_therapeutic, folate_low_dose, folinic_acid,
+-- RxNorm or ATC); then by a class the source format states for the drug's code or name
+-- with precedence 'before_names' (a site mapping file); otherwise by drug_name against
+-- reference/drug_names.csv, case-insensitively, the lowest priority number winning (so
+-- "multivitamin with folic acid" is a multivitamin, not folic acid); then by a class the
+-- source states with precedence 'after_names' (an OMOP drug's ingredient). A name
+-- matching the antidote (Cyanokit) wins even over a listed code. Classes: folate_therapeutic, folate_low_dose, folinic_acid,
 -- b12_treatment, b12_antidote, other. A B12 product given at >= $b12_antidote_dose_at_least_mg
 -- (5000 mg = 5 g, the Cyanokit dose) is the cyanide antidote, not B12 treatment.
 -- Route kind (parenteral, oral, nasal, unknown): the route column against reference/routes.csv;
@@ -28,6 +30,20 @@ by_name as (
     group by names.drug_name_key
 ),
 
+-- Classes the source states, per distinct (code, name); where the code and the name are
+-- both mapped, the code's class is taken.
+by_source as (
+    select
+        k.code_key, k.name_key, s.precedence,
+        arg_min(s.drug_class, s.drug_key <> k.code_key or k.code_key is null) as drug_class
+    from (
+        select distinct lower(trim(drug_code)) as code_key, lower(trim(drug_name)) as name_key
+        from medications
+    ) as k
+    inner join source_drug_classes as s on s.drug_key = k.code_key or s.drug_key = k.name_key
+    group by all
+),
+
 route_by_text as (
     select texts.field, texts.text_key, arg_min(r.route_kind, r.priority) as route_kind
     from (
@@ -44,9 +60,14 @@ dosed as (
         m.*,
         -- A name saying Cyanokit wins over a code for plain hydroxocobalamin.
         if(n.drug_class = 'b12_antidote', 'b12_antidote',
-            coalesce(c.drug_class, n.drug_class, 'other')) as listed_class,
-        case when c.drug_class is not null then 'code' when n.drug_class is not null then 'name' end
-            as matched_by,
+            coalesce(c.drug_class, sb.drug_class, n.drug_class, sa.drug_class, 'other'))
+            as listed_class,
+        case
+            when c.drug_class is not null then 'code'
+            when sb.drug_class is not null then 'source map'
+            when n.drug_class is not null then 'name'
+            when sa.drug_class is not null then 'source map'
+        end as matched_by,
         coalesce(
             rr.route_kind,
             rn.route_kind,
@@ -65,6 +86,14 @@ dosed as (
     from medications as m
     left join by_code as c using (row_id)
     left join by_name as n on n.drug_name_key = lower(m.drug_name)
+    left join by_source as sb
+        on sb.precedence = 'before_names'
+        and sb.code_key is not distinct from lower(trim(m.drug_code))
+        and sb.name_key is not distinct from lower(trim(m.drug_name))
+    left join by_source as sa
+        on sa.precedence = 'after_names'
+        and sa.code_key is not distinct from lower(trim(m.drug_code))
+        and sa.name_key is not distinct from lower(trim(m.drug_name))
     left join route_by_text as rr on rr.field = 'route' and rr.text_key = lower(trim(m.route))
     left join route_by_text as rn on rn.field = 'name' and rn.text_key = lower(m.drug_name)
 ),
