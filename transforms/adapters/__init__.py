@@ -7,18 +7,23 @@ text (transforms/ingest.py); validation, quarantine and every rule then run unch
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import duckdb
 
-from transforms.adapters import canonical
 from transforms.errors import InputError
 from transforms.ingest import SourceFile
 
-ADAPTERS: dict[str, ModuleType] = {"canonical": canonical}
 FORMATS = ("canonical", "site", "omop", "meds", "fhir")
+ADAPTERS: dict[str, ModuleType] = {
+    name: importlib.import_module(f"transforms.adapters.{name}")
+    for name in FORMATS
+    if importlib.util.find_spec(f"transforms.adapters.{name}") is not None
+}
 WHAT_EACH_HOLDS = {
     "canonical": "lab_results.csv and medications.csv (or .parquet)",
     "site": "mapping.toml beside the site's CSV files",

@@ -1,0 +1,86 @@
+"""The same synthetic population, written in every source format, gives the same findings.
+
+data/sample/writers/<format>.py turns the canonical sample into that format; the audit
+runs on each and its findings are compared with the canonical run's. Evidence is compared
+by what it points at (table, patient, date), since row ids name each format's own files.
+Any difference is a bug in an adapter or a writer, and the failure lists the rows.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLE, query
+from transforms import stages
+from transforms.config import AuditConfig
+
+WRITERS = SAMPLE / "writers"
+FORMATS = sorted(p.stem for p in WRITERS.glob("*.py") if not p.stem.startswith("_"))
+EVIDENCE = {
+    "evidence_lab_row_ids": ("lab_results", "collected_at"),
+    "evidence_medication_row_ids": ("medications", "event_at"),
+    "evidence_diagnosis_row_ids": ("diagnoses", "recorded_at"),
+}
+
+
+def writer(fmt: str):
+    spec = importlib.util.spec_from_file_location(f"sample_writer_{fmt}", WRITERS / f"{fmt}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def audited(input_dir: Path, work: Path, fmt: str | None) -> Path:
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / "build.duckdb"
+    stages.create_build_database(db)
+    config = AuditConfig()
+    files = stages.ingest(db, input_dir, fmt)
+    stages.validate(db, config, files, work)
+    stages.harmonise(db, config)
+    stages.tag(db, config)
+    return db
+
+
+def findings(db: Path, patient_ids: dict[str, str] | None = None) -> set[tuple]:
+    """Every finding as (patient, finding, reason, index date, episode, site, evidence),
+    evidence as the sorted (date and time) of the rows it names, patients by sample id."""
+    back = {v: k for k, v in (patient_ids or {}).items()}
+    rows = set()
+    for column, (table, when) in EVIDENCE.items():
+        rows_sql = f"select row_id, {when}::varchar as at from {table}"
+        got = query(
+            db,
+            f"""
+            select f.patient_id, f.finding, coalesce(f.reason, ''), f.index_date::varchar,
+                   f.episode, coalesce(f.site, ''),
+                   coalesce(string_agg(e.at, ' ' order by e.at), '')
+            from findings as f
+            left join ({rows_sql}) as e on list_contains(f.{column}, e.row_id)
+            group by all
+            """,
+        )
+        rows |= {(back.get(str(r[0]), str(r[0])), *r[1:6], column, r[6]) for r in got}
+    return rows
+
+
+@pytest.fixture(scope="module")
+def canonical(tmp_path_factory) -> set[tuple]:
+    return findings(audited(SAMPLE, tmp_path_factory.mktemp("canonical"), "canonical"))
+
+
+def test_there_is_a_writer_for_every_format_but_canonical():
+    assert FORMATS == ["fhir", "meds", "omop", "site"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_gives_the_canonical_findings(fmt, canonical, tmp_path):
+    out = tmp_path / fmt
+    patient_ids = writer(fmt).write(SAMPLE, out)
+    got = findings(audited(out, tmp_path / "work", None), patient_ids)
+    assert canonical, "the canonical sample has findings"
+    missing, extra = sorted(canonical - got), sorted(got - canonical)
+    assert not missing and not extra, f"{fmt}: missing {missing[:10]}; extra {extra[:10]}"
