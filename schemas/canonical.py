@@ -195,6 +195,9 @@ CHECK_MEANING = {
     "csv_missing_columns": "CSV row has fewer fields than the header",
     "csv_invalid_encoding": "CSV row is not valid UTF-8",
     "csv_unquoted_value": "CSV row has a stray quote",
+    # Checks a source format's adapter makes before the canonical schema sees a row.
+    "json_invalid": "line is not one complete JSON object (NDJSON)",
+    "date_format": "date does not match the date_format in the mapping file",
 }
 
 SCHEMAS = {

@@ -109,6 +109,12 @@ def create_staging(con: duckdb.DuckDBPyConnection) -> None:
         "source_line bigint, column_name varchar, check_name varchar, value varchar)"
     )
     con.execute("create table staging.empty_lines (source_file varchar, source_line bigint)")
+    # Rows an adapter rejects itself (a truncated NDJSON line), by source_row; validation
+    # quarantines them with their line. The view leaves them out.
+    con.execute(
+        "create table staging.row_rejects (source_file varchar, table_name varchar, "
+        "source_row bigint, column_name varchar, check_name varchar, value varchar)"
+    )
     # Code maps an adapter reads from the source (a site mapping file, an OMOP vocabulary),
     # used by harmonise beside the configuration's own.
     con.execute("create table staging.source_test_codes (local_code varchar, loinc varchar)")

@@ -69,7 +69,9 @@ def validate_and_load(
     allowed = config.max_quarantine_fraction * source.rows_read
     skipped = _skipped_lines(con, source)
     bad_rows = con.execute(
-        "select count(*) from staging.csv_rejects where source_file = $f and table_name = $t",
+        "select (select count(*) from staging.csv_rejects where source_file = $f "
+        "and table_name = $t) + (select count(distinct source_row) from staging.row_rejects "
+        "where source_file = $f and table_name = $t)",
         {"f": source.name, "t": source.table},
     ).fetchall()[0][0]
     failures: list[pd.DataFrame] = []
@@ -87,6 +89,7 @@ def validate_and_load(
         writer.register("validated_batch", passed)
         writer.execute(load_sql)
         writer.unregister("validated_batch")
+    failures.append(_rejected_rows(writer, source, skipped))
     _quarantine(writer, source, failures)
     writer.close()
     return bad_rows
@@ -103,19 +106,34 @@ def _skipped_lines(con: duckdb.DuckDBPyConnection, source: FileToLoad) -> np.nda
 
 
 def _numbered(reader, skipped: np.ndarray, source: FileToLoad):
-    """(batch without source_row, line numbers). A text file's k-th data row (its
-    source_row) is on line k + header lines + the skipped lines before it; a Parquet row's
-    "line" is its row number."""
-    # The j-th skipped line S_j (1-based j) has S_j - header - j data rows before it.
-    rows_before = skipped - source.header_lines - np.arange(1, len(skipped) + 1)
+    """(batch without source_row, line numbers), batch by batch."""
     for batch in reader:
         at = batch.schema.get_field_index("source_row")
-        k = batch.column(at).to_numpy(zero_copy_only=False).astype(np.int64)
-        batch = batch.remove_column(at)
-        if not source.text:
-            yield batch, k
-            continue
-        yield batch, k + source.header_lines + np.searchsorted(rows_before, k, side="left")
+        rows = batch.column(at).to_numpy(zero_copy_only=False).astype(np.int64)
+        yield batch.remove_column(at), _lines(rows, skipped, source)
+
+
+def _lines(rows: np.ndarray, skipped: np.ndarray, source: FileToLoad) -> np.ndarray:
+    """A text file's k-th data row (its source_row) is on line k + header lines + the
+    skipped lines before it; a Parquet row's "line" is its row number."""
+    if not source.text:
+        return rows
+    # The j-th skipped line S_j (1-based j) has S_j - header - j data rows before it.
+    rows_before = skipped - source.header_lines - np.arange(1, len(skipped) + 1)
+    return rows + source.header_lines + np.searchsorted(rows_before, rows, side="left")
+
+
+def _rejected_rows(
+    con: duckdb.DuckDBPyConnection, source: FileToLoad, skipped: np.ndarray
+) -> pd.DataFrame:
+    """Rows the adapter rejected (staging.row_rejects), with their lines."""
+    frame = con.execute(
+        "select source_row, column_name, check_name, value from staging.row_rejects "
+        "where source_file = $f and table_name = $t order by source_row",
+        {"f": source.name, "t": source.table},
+    ).df()
+    lines = _lines(frame.pop("source_row").to_numpy(dtype=np.int64), skipped, source)
+    return frame.assign(source_file=source.name, source_line=lines)[QUARANTINE_COLUMNS]
 
 
 def _bounded_map(fn, items, workers: int):
