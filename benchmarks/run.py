@@ -1,6 +1,7 @@
 """Benchmark the b12audit CLI against the hand-written baseline query, per extract size.
 
     python benchmarks/run.py --lab-rows 1000000 10000000 [--repeat 3] [--workdir /tmp/b12bench]
+                             [--formats canonical omop meds fhir site]
 
 For each N: generate the extract once (cached in WORKDIR/extract-N-seedS), then run, R times
 and interleaved so machine noise hits both alike, the baseline (benchmarks/baseline.py) and the
@@ -13,6 +14,9 @@ outside: wall time, and peak RSS as the larger of
 If the audit's manifest.json has a `timings` object (seconds per stage), its stages summed
 without `prefect_startup` are a further row: the pipeline's own work, without the fixed cost of
 Prefect's temporary server and imports.
+With --formats, the extract is also written in each source format by the sample writer
+(data/sample/writers/<format>.py; cached, not timed) and the audit runs on each, as
+`audit-<format>`: the same population, so the rows compare what reading each format costs.
 Prints a markdown table of medians and ratios to the baseline, and writes every run to
 benchmarks/results/<date>-<N>.json. The machine is shared and noisy: read medians and ratios.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
@@ -57,6 +62,24 @@ def ensure_extract(workdir: Path, rows: int, seed: int) -> Path:
     print(f"[{rows:,}] generating {folder} ...", file=sys.stderr)
     options = ["--lab-rows", str(rows), "--out", str(folder), "--seed", str(seed)]
     subprocess.run([sys.executable, str(HERE / "generate.py"), *options], check=True)
+    marker.write_text(dt.datetime.now().isoformat(), encoding="utf-8")
+    return folder
+
+
+def ensure_format(extract: Path, fmt: str) -> Path:
+    """The extract written in a source format by its sample writer, made once."""
+    if fmt == "canonical":
+        return extract
+    folder = extract.with_name(f"{extract.name}-{fmt}")
+    marker = folder / ".complete"
+    if marker.exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    print(f"writing {folder} ...", file=sys.stderr)
+    spec = importlib.util.spec_from_file_location(fmt, REPO / "data/sample/writers" / f"{fmt}.py")
+    writer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(writer)
+    writer.write(extract, folder)
     marker.write_text(dt.datetime.now().isoformat(), encoding="utf-8")
     return folder
 
@@ -202,17 +225,21 @@ def tail(path: Path, lines: int = 15) -> str:
 def bench_size(rows: int, args: argparse.Namespace) -> dict:
     extract = ensure_extract(args.workdir, rows, args.seed)
     runs_dir = args.workdir / f"runs-{rows}"
-    runs: dict[str, list[dict]] = {"baseline": [], "audit": []}
+    inputs = {"baseline": extract}
+    if not args.baseline_only:
+        for fmt in args.formats:
+            tool = "audit" if fmt == "canonical" else f"audit-{fmt}"
+            inputs[tool] = ensure_format(extract, fmt)
+    runs: dict[str, list[dict]] = {tool: [] for tool in inputs}
     for k in range(1, args.repeat + 1):
-        tools = ["baseline"] if args.baseline_only else ["baseline", "audit"]
-        for tool in tools:
+        for tool, source in inputs.items():
             out = runs_dir / f"{tool}-{k}"
             shutil.rmtree(out, ignore_errors=True)  # the audit may refuse an existing --out
             out.mkdir(parents=True)
             argv = (
-                baseline_command(extract, out)
+                baseline_command(source, out)
                 if tool == "baseline"
-                else audit_command(args.cmd, extract, out)
+                else audit_command(args.cmd, source, out)
             )
             result = measure(argv, runs_dir / f"{tool}-{k}.log", cwd=REPO)
             if result["returncode"] != 0:
@@ -220,7 +247,7 @@ def bench_size(rows: int, args: argparse.Namespace) -> dict:
                     f"{tool} failed (exit {result['returncode']}): "
                     f"{shlex.join(argv)}\n{tail(Path(result['log']))}"
                 )
-            if tool == "audit":
+            if tool.startswith("audit"):
                 result["timings"] = audit_timings(out)
                 result["stages_s"] = stage_seconds(result["timings"])
             runs[tool].append(result)
@@ -250,14 +277,15 @@ def summarise(rows: int, runs: dict[str, list[dict]]) -> dict:
             "rows_per_s": round(rows / wall),
             "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in results),
         }
-    stages = [r.get("stages_s") for r in runs["audit"]]
-    if runs["audit"] and all(s is not None for s in stages):
-        wall = statistics.median(stages)
-        summary["audit stages (excl. Prefect start-up)"] = {
-            "wall_s": wall,
-            "rows_per_s": round(rows / wall) if wall else None,
-            "peak_rss_mb": None,
-        }
+    for tool in [t for t in runs if t.startswith("audit")]:
+        stages = [r.get("stages_s") for r in runs[tool]]
+        if runs[tool] and all(s is not None for s in stages):
+            wall = statistics.median(stages)
+            summary[f"{tool} stages (excl. Prefect start-up)"] = {
+                "wall_s": wall,
+                "rows_per_s": round(rows / wall) if wall else None,
+                "peak_rss_mb": None,
+            }
     return summary
 
 
@@ -329,6 +357,13 @@ def main(argv: list[str] | None = None) -> int:
         "--cmd",
         help="audit command with {extract} and {out}, "
         "e.g. 'b12audit run {extract} --out {out} --config c.toml'",
+    )
+    parser.add_argument(
+        "--formats",
+        nargs="+",
+        default=["canonical"],
+        choices=["canonical", "site", "omop", "meds", "fhir"],
+        help="source formats to audit the same extract in (default: canonical)",
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--baseline-only", action="store_true", help="skip the audit")

@@ -126,6 +126,7 @@ def audit(
         "run_id": run_id,
         "started_at": started,
         "input_dir": str(Path(input_dir).resolve()),
+        "input_format": files[0]["format"],
         "data_end": harmonised["data_end"],
         "scope": harmonised,
         "inputs": inputs_with_counts(files, quarantined, loaded),

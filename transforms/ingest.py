@@ -42,6 +42,7 @@ class SourceFile:
     text: bool = False  # numbered by line (CSV, NDJSON), not by row (Parquet)
     empty_lines: list[int] = field(default_factory=list)
     rows_read: int = 0
+    source_format: str = ""  # set by transforms.adapters.stage
 
     @property
     def audited(self) -> bool:
@@ -51,6 +52,7 @@ class SourceFile:
         """The facts the manifest and validation need; small enough for Prefect state."""
         return {
             "file": self.name,
+            "format": self.source_format,
             "table": self.table,
             "index": self.index,
             "header_lines": self.header_lines,

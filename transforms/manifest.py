@@ -60,7 +60,8 @@ def inputs_with_counts(
     rows = []
     for f in files:
         key = (f["file"], f["table"])
-        row = {k: v for k, v in f.items() if k not in ("index", "header_lines", "text")}
+        hidden = ("index", "header_lines", "text", "format")
+        row = {k: v for k, v in f.items() if k not in hidden}
         row["rows_loaded"] = loaded.get(key, 0)
         row["rows_quarantined"] = quarantined.get(key, 0)
         row["rows_not_audited"] = 0 if f["table"] in SCHEMAS else f["rows_read"]

@@ -76,7 +76,8 @@ def render_report(tables: ReportTables, config: AuditConfig, run: dict) -> str:
     overall = summary[summary["site"] == "all sites"]
     by_site = summary[(summary["site"] != "all sites") & (summary["reason"] == "(all)")]
     sections = [
-        f"<h1>B12 audit report</h1><p class=note>Run {escape(str(run['run_id']))}; data end "
+        f"<h1>B12 audit report</h1><p class=note>Run {escape(str(run['run_id']))}; input "
+        f"format {escape(str(run.get('input_format', 'canonical')))}; data end "
         f"{escape(str(run['data_end']))}. Counts from 1 to {config.suppress_counts_up_to} are "
         "suppressed (shown as <span class=sup>suppressed</span>), as is any count that would "
         "let one be worked out by subtraction.</p>",

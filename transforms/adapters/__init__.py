@@ -57,4 +57,7 @@ def stage(con: duckdb.DuckDBPyConnection, input_dir: Path, fmt: str | None) -> l
     if fmt not in ADAPTERS:
         raise InputError(f"format {fmt!r} is not available; formats: {', '.join(ADAPTERS)}")
     stager: Callable = ADAPTERS[fmt].stage
-    return stager(con, input_dir)
+    sources = stager(con, input_dir)
+    for source in sources:
+        source.source_format = fmt
+    return sources
