@@ -104,3 +104,15 @@ def test_an_esr_as_the_last_lab_row_does_not_move_the_data_end(audit):
     with_esr = audit.reasons("b12_borderline_no_mma", labs + esr)
     # 2025-09-25 + 90 days is after the last non-ESR lab date: still pending, ESR or not.
     assert without == with_esr == {"border": [("pending", "2025-09-25")]}
+
+
+def test_an_esr_under_a_local_code_does_not_move_the_data_end_either(audit):
+    labs = """
+        patient_id | test_code | result | unit  | collected_at
+        -----------+-----------+--------+-------+-------------
+        border     | 2132-9    | 250    | pg/mL | 2025-09-25
+        other      | 718-7     | 130    | g/L   | 2025-12-01
+        other      | ESRW      | 50     | mm/h  | 2025-12-31
+    """
+    found = audit.reasons("b12_borderline_no_mma", labs, local_test_codes={"ESRW": "4537-7"})
+    assert found == {"border": [("pending", "2025-09-25")]}

@@ -83,7 +83,8 @@ def write_scope(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dict:
     """What the extract covers, as table `audit_scope`, so every later step (and an
     analyst) reads the same facts. Each question is asked of the source it is about:
 
-    lab_data_end          latest lab collection or result date (ESR rows excluded: a
+    lab_data_end          latest lab collection or result date (ESR rows, by LOINC or a
+                          local code mapped to one, excluded: a
                           descriptive test must not move any decision), for "pending";
     medication_data_start earliest medication event: a course is new only if the drug
                           history reaches back far enough;
@@ -99,8 +100,9 @@ def write_scope(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dict:
         create or replace table audit_scope as
         with labs as (
             select max(greatest(collected_at, coalesce(resulted_at, collected_at)))::date as last
-            from lab_results
-            where test_code not in (
+            from lab_results as l
+            left join local_test_codes as m on m.local_code = l.test_code
+            where coalesce(m.loinc, l.test_code) not in (
                 select code from ref_concepts where concept_set = 'lab_esr')
         ),
         meds as (select min(event_at)::date as first, max(event_at)::date as last
