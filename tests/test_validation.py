@@ -169,10 +169,10 @@ def test_empty_lines_do_not_shift_the_line_numbers_of_later_rows(tmp_path):
 
 @pytest.mark.parametrize("size", [1, 2, 3, 100])
 def test_empty_lines_are_found_across_read_chunks(size):
-    from transforms.ingest import _LineScan
+    from transforms.ingest import LineScan
 
     text = b"\nh\nrow\n\nrow\r\n\r\nrow\n\n"
-    scan = _LineScan()
+    scan = LineScan()
     for cut in range(0, len(text), size):  # small chunks split every pair somewhere
         scan.feed(text[cut : cut + size])
     assert scan.empty == [1, 4, 6, 8]

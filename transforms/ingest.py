@@ -70,7 +70,7 @@ def hash_file(path: Path, find_empty_lines: bool = False) -> tuple[str, list[int
     counted too; such files get approximate line numbers, as for any quoted line break.)
     """
     digest = hashlib.sha256()
-    lines = _LineScan()
+    lines = LineScan()
     with path.open("rb") as handle:
         while chunk := handle.read(8 << 20):
             digest.update(chunk)
@@ -79,7 +79,7 @@ def hash_file(path: Path, find_empty_lines: bool = False) -> tuple[str, list[int
     return digest.hexdigest(), lines.empty
 
 
-class _LineScan:
+class LineScan:
     """Finds empty lines (LF or CRLF) in a file fed chunk by chunk, with numpy."""
 
     def __init__(self) -> None:
@@ -201,7 +201,8 @@ def _keep_rejects(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
         """
         insert into staging.csv_rejects
         select $file, $table, line, '(whole row)',
-               'csv_' || lower(replace(error_type, ' ', '_')), csv_line
+               -- CRLF files: DuckDB keeps the previous line's LF at the start of the text.
+               'csv_' || lower(replace(error_type, ' ', '_')), ltrim(csv_line, chr(10))
         from (select distinct on (line) * from rejects_now order by line, column_idx)
         """,
         {"file": source.name, "table": source.table},

@@ -22,6 +22,9 @@ DIALECT = {"delim": ",", "quote": '"', "escape": '"', "header": True}
 
 
 def detect(input_dir: Path) -> bool:
+    # A site folder's own files may be named lab_results.csv too: its mapping file decides.
+    if (input_dir / "mapping.toml").is_file():
+        return False
     return any(FILE_NAME.match(p.name) for p in input_dir.iterdir() if p.is_file())
 
 

@@ -141,7 +141,7 @@ def _hash_text_file(path: Path, encoding: str) -> tuple[str, list[int]]:
         return ingest.hash_file(path, find_empty_lines=True)
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder(_python_encoding(path, encoding))(errors="replace")
-    lines = ingest._LineScan()  # the same scan, fed the text re-encoded as UTF-8
+    lines = ingest.LineScan()  # the same scan, fed the text re-encoded as UTF-8
     with path.open("rb") as handle:
         while chunk := handle.read(8 << 20):
             digest.update(chunk)
