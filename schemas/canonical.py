@@ -198,6 +198,8 @@ CHECK_MEANING = {
     # Checks a source format's adapter makes before the canonical schema sees a row.
     "json_invalid": "line is not one complete JSON object (NDJSON)",
     "date_format": "date does not match the date_format in the mapping file",
+    "resource_type_mismatch": "FHIR resource of another type than the file holds (NDJSON)",
+    "omop_operator_unknown": "operator_concept_id is no known operator (<, <=, =, >=, >)",
 }
 
 SCHEMAS = {
