@@ -194,3 +194,17 @@ def test_route_kind_comes_from_the_route_then_the_name_then_the_code(audit):
         "code_form": "parenteral",  # RxNorm 309594 is an injectable solution
         "unknown": "unknown",  # an ingredient code says nothing about the route
     }
+
+
+def test_snomed_route_names_read_as_their_route(audit):
+    meds = """
+        patient_id | drug_name    | event_type | event_at   | route
+        -----------+--------------+------------+------------+--------------------
+        im         | Vitamin B12  | dispensed  | 2024-03-01 | Intramuscular route
+        oral       | Vitamin B12  | dispensed  | 2024-03-01 | Oral route
+        nasal      | Vitamin B12  | dispensed  | 2024-03-01 | Nasal route
+        other      | Vitamin B12  | dispensed  | 2024-03-01 | Topical route
+    """
+    db = audit.run("", meds)
+    kinds = dict(query(db, "select patient_id, route_kind from medication_classes"))
+    assert kinds == {"im": "parenteral", "oral": "oral", "nasal": "nasal", "other": "unknown"}
