@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import SAMPLE, query
@@ -84,3 +85,22 @@ def test_every_format_gives_the_canonical_findings(fmt, canonical, tmp_path):
     assert canonical, "the canonical sample has findings"
     missing, extra = sorted(canonical - got), sorted(got - canonical)
     assert not missing and not extra, f"{fmt}: missing {missing[:10]}; extra {extra[:10]}"
+
+
+def same_content(ours: Path, theirs: Path) -> bool:
+    """Parquet by table (bytes carry the writer's version); anything else byte for byte."""
+    if ours.suffix == ".parquet":
+        return pq.read_table(ours).equals(pq.read_table(theirs))
+    return ours.read_bytes() == theirs.read_bytes()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_committed_sample_in_each_format_is_what_its_writer_writes(fmt, tmp_path):
+    """data/sample/<format>/ (the README's examples) must not drift from the writer:
+    regenerate with `python data/sample/make_sample.py`."""
+    writer(fmt).write(SAMPLE, tmp_path)
+    committed = SAMPLE / fmt
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert sorted(p.relative_to(committed) for p in committed.rglob("*") if p.is_file()) == written
+    differ = [str(p) for p in written if not same_content(tmp_path / p, committed / p)]
+    assert not differ, f"{fmt}: regenerate data/sample; these differ: {differ}"

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Deterministic sample extract for b12audit (standard library only).
+"""Deterministic sample extract for b12audit (the canonical files: standard library only).
 
 Writes, next to this file: lab_results.csv, medications.csv, patients.csv, diagnoses.csv and
-scenarios.csv. Scenario patients (S001...) each exercise one rule or boundary of the B12 /
+scenarios.csv; then the same population in every source format, into site/, omop/, meds/ and
+fhir/, by writers/<format>.py (these need the project's dependencies: pyarrow for Parquet). Scenario patients (S001...) each exercise one rule or boundary of the B12 /
 folate-before-B12 guideline; scenarios.csv lists the findings each must get. Background patients
 (P0001...) are drawn with random.Random(SEED); their diagnoses, B12 courses and neurological
 work-up come from three further generators (SEED + 1, + 2, + 3), so adding them left the older
@@ -14,7 +15,9 @@ data end).
 """
 
 import csv
+import importlib.util
 import random
+import shutil
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -2097,6 +2100,18 @@ def self_check():
     return counts
 
 
+def write_formats():
+    """The same population in every source format, by data/sample/writers/<format>.py, into
+    data/sample/<format>/ (tests/test_formats_agree.py checks each gives the same findings)."""
+    for path in sorted((HERE / "writers").glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"writer_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        shutil.rmtree(HERE / path.stem, ignore_errors=True)
+        module.write(HERE, HERE / path.stem)
+
+
 if __name__ == "__main__":
     write(build())
     self_check()
+    write_formats()
