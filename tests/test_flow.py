@@ -132,3 +132,17 @@ def test_no_count_from_1_to_7_is_shown_in_a_shareable_table(result):
         with (shareable / name).open(newline="") as handle:
             shown = [int(r[column]) for r in csv.DictReader(handle) if r[column]]
         assert not [n for n in shown if 1 <= n <= 7], name
+
+
+@pytest.mark.parametrize("fmt", ["site", "omop", "meds", "fhir"])
+def test_the_flow_reads_each_source_format_to_the_same_summary(harness, tmp_path, fmt):
+    """The flow on data/sample/<format>/ (format detected) reports what it read and the
+    canonical sample's summary, count for count; tests/test_formats_agree.py compares
+    the findings row by row."""
+    from flows.audit import audit
+
+    run = audit(str(SAMPLE / fmt), str(tmp_path / "out"))
+    manifest = json.loads(Path(run["manifest"]).read_text())
+    assert manifest["input_format"] == fmt
+    summary = Path(run["report"]).parent / "summary.csv"
+    assert summary.read_text() == (GOLDEN / "summary.csv").read_text()
