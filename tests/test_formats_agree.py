@@ -9,6 +9,7 @@ Any difference is a bug in an adapter or a writer, and the failure lists the row
 from __future__ import annotations
 
 import importlib.util
+from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -46,17 +47,18 @@ def audited(input_dir: Path, work: Path, fmt: str | None) -> Path:
     return db
 
 
-def findings(db: Path, patient_ids: dict[str, str] | None = None) -> set[tuple]:
+def findings(db: Path, patient_ids: dict[str, str] | None = None) -> Counter:
     """Every finding as (patient, finding, reason, index date, episode, site, evidence),
-    evidence as the sorted (date and time) of the rows it names, patients by sample id."""
+    evidence as the sorted (date and time) of the rows it names, patients by sample id;
+    counted, so a finding given twice differs from one given once."""
     back = {v: k for k, v in (patient_ids or {}).items()}
-    rows = set()
+    rows: Counter = Counter()
     for column, (table, when) in EVIDENCE.items():
         rows_sql = f"select row_id, {when}::varchar as at from {table}"
         got = query(
             db,
             f"""
-            select f.patient_id, f.finding, coalesce(f.reason, ''), f.index_date::varchar,
+            select f.rowid, f.patient_id, f.finding, coalesce(f.reason, ''), f.index_date::varchar,
                    f.episode, coalesce(f.site, ''),
                    coalesce(string_agg(e.at, ' ' order by e.at), '')
             from findings as f
@@ -64,12 +66,12 @@ def findings(db: Path, patient_ids: dict[str, str] | None = None) -> set[tuple]:
             group by all
             """,
         )
-        rows |= {(back.get(str(r[0]), str(r[0])), *r[1:6], column, r[6]) for r in got}
+        rows.update((back.get(str(r[1]), str(r[1])), *r[2:7], column, r[7]) for r in got)
     return rows
 
 
 @pytest.fixture(scope="module")
-def canonical(tmp_path_factory) -> set[tuple]:
+def canonical(tmp_path_factory) -> Counter:
     return findings(audited(SAMPLE, tmp_path_factory.mktemp("canonical"), "canonical"))
 
 
@@ -83,7 +85,7 @@ def test_every_format_gives_the_canonical_findings(fmt, canonical, tmp_path):
     patient_ids = writer(fmt).write(SAMPLE, out)
     got = findings(audited(out, tmp_path / "work", None), patient_ids)
     assert canonical, "the canonical sample has findings"
-    missing, extra = sorted(canonical - got), sorted(got - canonical)
+    missing, extra = sorted((canonical - got).elements()), sorted((got - canonical).elements())
     assert not missing and not extra, f"{fmt}: missing {missing[:10]}; extra {extra[:10]}"
 
 

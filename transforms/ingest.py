@@ -146,11 +146,20 @@ def canonical_select(table: str, expressions: dict[str, str]) -> str:
     return ", ".join([*columns, "source_row"])
 
 
-def create_view(con: duckdb.DuckDBPyConnection, source: SourceFile, select_sql: str) -> int:
-    """Defines the source's staging view; returns its row count."""
+def create_view(con: duckdb.DuckDBPyConnection, source: SourceFile, select_sql: str) -> None:
+    """Defines the source's staging view (reading nothing yet)."""
     view = file_view(source.table, source.index)
     try:
         con.execute(f"create or replace view {view} as {select_sql}")
+    except duckdb.Error as exc:
+        raise InputError(f"{source.name}: unreadable ({first_line(exc)})") from None
+
+
+def count_view(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
+    """The staging view's rows: a full read, so only for sources not counted otherwise
+    (a CSV is counted by count_csv, with its rows of the wrong shape)."""
+    try:
+        view = file_view(source.table, source.index)
         return con.execute(f"select count(*) from {view}").fetchall()[0][0]
     except duckdb.Error as exc:
         raise InputError(f"{source.name}: unreadable ({first_line(exc)})") from None
@@ -255,4 +264,7 @@ def sql_quote(text: str) -> str:
 
 
 def first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0]
+    """DuckDB's message, first line only, without any input it quotes after "Input:" or
+    in a "line N: ..." excerpt: those may be patient identifiers."""
+    line = str(exc).strip().splitlines()[0]
+    return line.split(" Input:")[0]

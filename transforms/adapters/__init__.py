@@ -8,7 +8,6 @@ text (transforms/ingest.py); validation, quarantine and every rule then run unch
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -20,9 +19,7 @@ from transforms.ingest import SourceFile
 
 FORMATS = ("canonical", "site", "omop", "meds", "fhir")
 ADAPTERS: dict[str, ModuleType] = {
-    name: importlib.import_module(f"transforms.adapters.{name}")
-    for name in FORMATS
-    if importlib.util.find_spec(f"transforms.adapters.{name}") is not None
+    name: importlib.import_module(f"transforms.adapters.{name}") for name in FORMATS
 }
 WHAT_EACH_HOLDS = {
     "canonical": "lab_results.csv and medications.csv (or .parquet)",
@@ -40,7 +37,7 @@ def detect(input_dir: Path) -> str:
     found = [name for name, adapter in ADAPTERS.items() if adapter.detect(input_dir)]
     if len(found) == 1:
         return found[0]
-    expected = "; ".join(f"{k}: {WHAT_EACH_HOLDS[k]}" for k in ADAPTERS)
+    expected = "; ".join(f"{k}: {v}" for k, v in WHAT_EACH_HOLDS.items())
     if not found:
         raise InputError(f"{input_dir}: no extract files found. Expected one of: {expected}")
     raise InputError(
@@ -55,7 +52,7 @@ def stage(con: duckdb.DuckDBPyConnection, input_dir: Path, fmt: str | None) -> l
         raise InputError(f"{input_dir}: not a folder")
     fmt = fmt or detect(input_dir)
     if fmt not in ADAPTERS:
-        raise InputError(f"format {fmt!r} is not available; formats: {', '.join(ADAPTERS)}")
+        raise InputError(f"format {fmt!r} is not known; formats: {', '.join(FORMATS)}")
     stager: Callable = ADAPTERS[fmt].stage
     sources = stager(con, input_dir)
     for source in sources:

@@ -72,7 +72,8 @@ def stage_file(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
         _check_header(source, list(types))
         rows = ingest.parquet_rows(source.path)
         select = _select_known(source, list(types), types)
-        source.rows_read = ingest.create_view(con, source, f"select {select} from {rows}")
+        ingest.create_view(con, source, f"select {select} from {rows}")
+        source.rows_read = ingest.count_view(con, source)
     return source.rows_read
 
 
