@@ -47,14 +47,14 @@ def write_shard(folder: Path, rows: list[dict], name="data/train/0.parquet", sch
     return folder
 
 
-def load(tmp_path: Path, folder: Path) -> tuple[list[dict], Path]:
+def load(tmp_path: Path, folder: Path, config=KEEP_GOING) -> tuple[list[dict], Path]:
     """Ingest and validation, as the flow runs them, keeping every quarantined row in the
     run; returns the files and the database."""
     work = tmp_path / f"work{len(list(tmp_path.glob('work*')))}"
     db = work / "build.duckdb"
     stages.create_build_database(db)
     files = stages.ingest(db, folder, "meds")
-    stages.validate(db, KEEP_GOING, files, work)
+    stages.validate(db, config, files, work)
     return files, db
 
 
@@ -76,6 +76,35 @@ def test_a_data_folder_without_parquet_is_not_meds(tmp_path):
     assert not adapters.ADAPTERS["meds"].detect(tmp_path)
     with pytest.raises(InputError, match=r"no MEDS shards \(expected data/\*\*/\*\.parquet\)"):
         load(tmp_path, tmp_path)
+
+
+def test_other_parquet_under_data_is_not_meds(tmp_path):
+    # An OMOP or Spark export laid out as data/<table>.parquet, with no MEDS metadata.
+    rows = [{"person_id": 1, "measurement_concept_id": 3006893, "value_as_number": 150.0}]
+    (tmp_path / "data").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "data" / "measurement.parquet")
+    assert not adapters.ADAPTERS["meds"].detect(tmp_path)
+    with pytest.raises(InputError, match=r"data/measurement\.parquet: missing MEDS column"):
+        load(tmp_path, tmp_path)  # --format meds forced on it
+
+
+@pytest.mark.parametrize("evidence", ["metadata/dataset.json", "METADATA/Codes.parquet"])
+def test_metadata_is_evidence_even_when_the_shards_cannot_be_read(tmp_path, evidence):
+    for name in ("data/train/0.parquet", evidence):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    assert adapters.ADAPTERS["meds"].detect(tmp_path)
+    (tmp_path / evidence).unlink()
+    assert not adapters.ADAPTERS["meds"].detect(tmp_path)
+
+
+def test_data_and_parquet_may_be_written_in_any_case(tmp_path):
+    write_shard(tmp_path, [event(code="LAB//51010//pg/mL", number=1.0)], "Data/Train/0.PARQUET")
+    assert adapters.detect(tmp_path) == "meds"
+    files, db = load(tmp_path, tmp_path)
+    assert ("Data/Train/0.PARQUET", "lab_results", 1) in [
+        (f["file"], f["table"], f["rows_read"]) for f in files
+    ]
 
 
 # Labs -----------------------------------------------------------------------------------
@@ -108,6 +137,34 @@ def test_mimic_lab_codes_give_itemid_unit_and_result_and_map_to_loinc(tmp_path):
         ("51250", "787-2"),
         ("51288", "4537-7"),
     ]  # blood-gas haemoglobin 50811 is left unmapped by default
+
+
+def test_the_number_is_the_result_unless_the_text_is_censored(tmp_path):
+    write_shard(
+        tmp_path,
+        [
+            event(code="LAB//51010//pg/mL", number=150.0, text="hemolyzed, repeat"),
+            event(code="LAB//51010//pg/mL", number=150.0, text="<=150"),
+            event(code="LAB//51010//pg/mL", number=2000.0, text=">2000"),
+            event(code="LAB//51010//pg/mL", number=None, text="see comment"),
+        ],
+    )
+    _, db = load(tmp_path, tmp_path)
+    assert query(db, "select result from lab_results order by source_line") == [
+        ("150.0",),
+        ("<=150",),
+        (">2000",),
+        ("see comment",),
+    ]
+
+
+def test_codes_match_case_sensitively_unless_a_pattern_says_otherwise(tmp_path):
+    write_shard(tmp_path, [event(code="lab//51010//pg/mL", number=1.0)])
+    files, _ = load(tmp_path, tmp_path)
+    assert [(f["table"], f["rows_read"]) for f in files] == [("not_audited", 1)]
+    write_site_patterns(tmp_path, "(?i:lab//(?P<test_code>[^/]+)//(?P<unit>.*)),lab_results,,,")
+    _, db = load(tmp_path, tmp_path)
+    assert query(db, "select test_code, unit from lab_results") == [("51010", "pg/mL")]
 
 
 def test_loinc_codes_take_the_unit_from_the_code_or_the_unit_column(tmp_path):
@@ -253,7 +310,7 @@ def test_birth_and_gender_rows_make_one_patients_row_and_balance(tmp_path):
     files, db = load(tmp_path, tmp_path)
     got = query(db, "select patient_id, sex, birth_date::varchar, site, row_id from patients")
     assert sorted(got) == [
-        ("1", "F", "1950-03-11", "south", "data/train/0.parquet:1"),
+        ("1", "F", "1950-03-11", "south", "data/train/0.parquet:2"),
         ("2", "M", None, None, "data/train/0.parquet:4"),
     ]
     shard = "data/train/0.parquet"
@@ -266,6 +323,22 @@ def test_birth_and_gender_rows_make_one_patients_row_and_balance(tmp_path):
     loaded = stages.rows_loaded_by_file(db)
     checked = manifest.inputs_with_counts(files, {}, loaded)  # raises when a file is off
     assert sum(f["rows_read"] for f in checked) == 5
+
+
+def test_a_bad_birth_date_is_quarantined_at_the_row_that_gave_it(tmp_path):
+    write_shard(
+        tmp_path,
+        [
+            event(1, None, "GENDER//F"),
+            event(1, DAY, "LAB//51010//pg/mL", 150.0),
+            event(1, dt.datetime(2030, 1, 1), "MEDS_BIRTH"),
+        ],
+    )
+    config = AuditConfig(max_quarantine_fraction=1.0, reject_future_dates=True)
+    _, db = load(tmp_path, tmp_path, config)
+    assert query(db, "select source_line, column_name, value from quarantine") == [
+        (3, "birth_date", "2030-01-01")
+    ]
 
 
 # Shards and side files ------------------------------------------------------------------

@@ -4,14 +4,20 @@ numeric_value (float, nullable), text_value (string, nullable), plus any extra c
 
 One shard feeds several canonical tables: the code patterns (transforms/adapters/
 meds_codes.py; sql/reference/meds_codes.csv, or a site's meds_codes.csv tried first) send
-each row to the first pattern its code matches, and so to one table, or to "not audited"
-when no pattern matches. Each (shard, table) gets a view; source_row is the row's number
-in the shard, which quarantine shows as its "line".
+each row to the first pattern its code matches (case-sensitively), and so to one table, or
+to "not audited" when no pattern matches. Each (shard, table) gets a view; source_row is
+the row's number in the shard, which quarantine shows as its "line".
+
+Detection: Parquet files under data/ (names in any case) and MEDS evidence: metadata/
+dataset.json or codes.parquet, or a first shard with subject_id, time and code columns.
 
 Patients: one patients row per subject and shard from its MEDS_BIRTH and GENDER rows
-(MEDS keeps a subject's data in one shard). The row carries the subject's first patient
-row's number; the others are merged into it and counted as `patients_merged`, not audited
-(read and used, but not a row of their own).
+(MEDS keeps a subject's data in one shard), numbered as the row that gave its birth date
+(the one value a patients check can fail on, patient_id aside), else as its first patient
+row; the other rows are `patients_merged`, not audited (read and used, not rows of their own).
+
+Lab results: the result is numeric_value, unless it is null or text_value is censored
+(starts with < or >): an ETL's comment or flag in text_value does not hide the number.
 
 Times: MEDS has no date-only type, so ETLs put a date-only event at midnight. A time of
 exactly 00:00:00.000000 is read as the date alone, which the rules compare by day.
@@ -27,6 +33,7 @@ import csv
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from schemas.canonical import SCHEMAS, known_columns
 from transforms import ingest
@@ -50,6 +57,7 @@ CORE = {
     "text_value": ("string", {"VARCHAR"}, False),
 }
 MERGED = "patients_merged"
+MEDS_EVIDENCE = {"dataset.json", "codes.parquet"}  # in metadata/, lower-cased
 
 
 def reference_file(name: str) -> Path:
@@ -57,12 +65,38 @@ def reference_file(name: str) -> Path:
 
 
 def detect(input_dir: Path) -> bool:
-    data = input_dir / "data"
-    return data.is_dir() and any(data.rglob("*.parquet"))
+    shards = find_shards(input_dir)
+    return bool(shards) and (_has_metadata(input_dir) or _has_core_columns(shards[0]))
+
+
+def _subfolders(folder: Path, name: str) -> list[Path]:
+    """The folder's subfolders called `name` in any case (data/, DATA/, Data/)."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.lower() == name)
+
+
+def find_shards(input_dir: Path) -> list[Path]:
+    data = _subfolders(input_dir, "data")
+    return sorted(
+        p for d in data for p in d.rglob("*") if p.suffix.lower() == ".parquet" and p.is_file()
+    )
+
+
+def _has_metadata(input_dir: Path) -> bool:
+    found = {p.name.lower() for d in _subfolders(input_dir, "metadata") for p in d.iterdir()}
+    return bool(found & MEDS_EVIDENCE)
+
+
+def _has_core_columns(shard: Path) -> bool:
+    """Reads the Parquet footer only; an unreadable file is no evidence."""
+    try:
+        names = pq.read_schema(shard).names
+    except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError
+        return False
+    return {"subject_id", "time", "code"} <= set(names)
 
 
 def stage(con: duckdb.DuckDBPyConnection, input_dir: Path) -> list[SourceFile]:
-    shards = sorted((input_dir / "data").rglob("*.parquet")) if detect(input_dir) else []
+    shards = find_shards(input_dir)
     if not shards:
         raise InputError(f"{input_dir}: no MEDS shards (expected data/**/*.parquet)")
     sources = _side_files(con, input_dir)
@@ -90,7 +124,8 @@ def _supply_lab_items(con: duckdb.DuckDBPyConnection) -> None:
 
 def _side_files(con: duckdb.DuckDBPyConnection, input_dir: Path) -> list[SourceFile]:
     """metadata/ files and a site pattern file: hashed for the manifest, not audited."""
-    files = sorted(p for p in (input_dir / "metadata").rglob("*") if p.is_file())
+    folders = _subfolders(input_dir, "metadata")
+    files = sorted(p for d in folders for p in d.rglob("*") if p.is_file())
     site = input_dir / SITE_PATTERNS
     files += [site] if site.is_file() else []
     sources = []
@@ -201,7 +236,8 @@ def _view_sql(table: str, patterns: list[CodePattern], types: dict[str, str], ro
     if table != "patients":
         select = ingest.canonical_select(table, columns)
         return f"select {select} from {rows} where {_numbers(patterns)}"
-    # One row per subject: each column from the subject's first patient row that gives it.
+    # One row per subject: each column from the subject's first patient row that gives it;
+    # its row number the birth date's (see above).
     picked = ", ".join(
         f'arg_min("{c}", source_row) filter (where nullif("{c}", \'\') is not null) as "{c}"'
         for c in columns
@@ -210,10 +246,15 @@ def _view_sql(table: str, patterns: list[CodePattern], types: dict[str, str], ro
     each = ", ".join(f'{sql} as "{c}"' for c, sql in columns.items())
     select = ingest.canonical_select(table, {c: f'"{c}"' for c in columns})
     return (
-        f"select {select} from (select patient_id, min(source_row) as source_row, {picked} "
+        f"select {select} from (select patient_id, {_patient_row()} as source_row, {picked} "
         f"from (select {each}, source_row from {rows} where {_numbers(patterns)}) "
         f"group by patient_id)"
     )
+
+
+def _patient_row() -> str:
+    birth_row = "min(source_row) filter (where nullif(\"birth_date\", '') is not null)"
+    return f"coalesce({birth_row}, min(source_row))"
 
 
 def column_sql(table: str, column: str, patterns: list[CodePattern], types: dict) -> str:
@@ -247,9 +288,13 @@ def _pattern_value(pattern: CodePattern, column: str, types: dict, fallback: str
 
 def _fallback_sql(table: str, column: str, types: dict[str, str]) -> str:
     if table == "lab_results" and column == "result":
-        # The result as reported: the text when there is one (a censored <150 is text),
-        # else the number.
-        return "coalesce(nullif(text_value, ''), numeric_value::varchar)"
+        # The result as reported: the number, unless there is none or the text is
+        # censored (<150, >=2000); a comment or flag in text_value must not hide it.
+        return (
+            "case when numeric_value is null or regexp_matches(text_value, '^\\s*[<>]') "
+            "then coalesce(nullif(text_value, ''), numeric_value::varchar) "
+            "else numeric_value::varchar end"
+        )
     if column in types and column not in CORE:
         return time_text(column, types[column])
     return "null"

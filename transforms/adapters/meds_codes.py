@@ -2,8 +2,9 @@
 
 A pattern file (sql/reference/meds_codes.csv by default) has one row per pattern:
 
-    pattern      a regular expression the whole code must match (RE2 syntax, as DuckDB runs
-                 it); its named groups `(?P<column>...)` fill canonical columns of the table
+    pattern      a regular expression the whole code must match, case-sensitively (wrap
+                 it in `(?i:...)` to ignore case; RE2 syntax, as DuckDB runs it); its named
+                 groups `(?P<column>...)` fill canonical columns of the table
     table        lab_results, medications, diagnoses, patients, or not_audited (codes read
                  but not audited, e.g. to stop a default pattern taking them)
     time_column  the canonical column `time` fills; blank: the table's event time
