@@ -197,9 +197,9 @@ CHECK_MEANING = {
     "csv_unquoted_value": "CSV row has a stray quote",
     # Checks a source format's adapter makes before the canonical schema sees a row.
     "json_invalid": "line is not one complete JSON object (NDJSON)",
-    "date_format": "date does not match the date_format in the mapping file",
     "resource_type_mismatch": "FHIR resource of another type than the file holds (NDJSON)",
     "omop_operator_unknown": "operator_concept_id is no known operator (<, <=, =, >=, >)",
+    "event_type_unknown": "event_type is no canonical event type; the mapping file does not map it",
 }
 
 SCHEMAS = {

@@ -167,9 +167,38 @@ def test_medication_values_are_mapped_in_any_case_and_doses_get_a_decimal_point(
 
 
 def test_a_value_the_values_map_does_not_list_passes_as_written(tmp_path):
-    meds = MEDS.replace("Given", "Refused")
+    mapping = MAPPING.replace(
+        "[medications]", '[lab_results.values.unit]\n"PG/ML" = "pg/mL"\n\n[medications]'
+    )
+    labs = LABS.replace("pg/mL", "PG/ML").replace("ng/mL", "ng/ml ")
+    assert staged(site_folder(tmp_path, mapping, labs), columns="unit") == [
+        ("pg/mL",),
+        ("ng/ml ",),
+    ]
+
+
+def test_an_event_type_neither_canonical_nor_mapped_is_quarantined_with_its_value(tmp_path):
+    """ "Given" is mapped; " ADMINISTERED " is canonical in any case; the site's own
+    "Refused" is neither, and loaded as is it would never count as a dose."""
+    meds = (
+        "PAT;DRUG;WHAT;WHEN;DOSE\n"
+        "P1;HYDROXOCOB;Given;03/05/2024 09:00:00;1\n"
+        "P2;HYDROXOCOB;Refused;03/05/2024 09:00:00;1\n"
+        "P3;HYDROXOCOB; ADMINISTERED ;03/05/2024 09:00:00;1\n"
+        "P4;HYDROXOCOB;;03/05/2024 09:00:00;1\n"
+    )
     folder = site_folder(tmp_path, meds=meds)
-    assert staged(folder, "medications", "event_type") == [("Refused",)]
+    assert staged(folder, "medications", "patient_id, event_type, source_row") == [
+        ("P1", "administered", 1),
+        ("P3", " ADMINISTERED ", 3),
+        ("P4", None, 4),  # blank: the schema's own check quarantines it
+    ]
+    rows, files = quarantined(folder, tmp_path)
+    assert [r for r in rows if r[0] == "meds.csv"] == [
+        ("meds.csv", 3, "event_type", "event_type_unknown", "Refused"),
+        ("meds.csv", 5, "event_type", "not_nullable", None),
+    ]
+    assert next(f["rows_read"] for f in files if f["table"] == "medications") == 4
 
 
 def test_date_formats_are_tried_in_order_and_fractions_of_a_second_are_kept(tmp_path):
@@ -339,6 +368,7 @@ def test_quarantine_lines_are_the_site_files_own_lines(tmp_path, encoding):
         ('file = "labs.csv"', 'encoding = "ebcdic"', "has no 'file' key"),
         ('delimiter = ";"', 'encoding = "ebcdic"', "encoding 'ebcdic' is not supported"),
         ('unit = "UNITS"', 'unit = "UNIT"', "unit = 'UNIT': labs.csv has no column 'UNIT'"),
+        ('unit = "UNITS"', 'unit = "Units"', "has no column 'Units' in line 1; it has 'UNITS'"),
         ('"GIVEN" = "administered"', '"GIVEN" = "admin"', "'GIVEN' = 'admin': not one of"),
         ("date_format = [", "date_format = [1, ", "date_format must be text or a list"),
         ('"%d/%m/%Y"]', '"%m/%Y"]', "date_format '%m/%Y' has no day"),
@@ -380,4 +410,58 @@ def test_a_column_named_twice_may_be_present_but_not_mapped(tmp_path):
     labs = "PAT;CODE;RES;UNITS;TAKEN;NOTE;NOTE;\nP1;B12S;187;pg/mL;01/05/2024;a;b;\n"
     assert staged(site_folder(tmp_path, labs=labs), columns="result") == [("187",)]
     mapping = MAPPING.replace('unit = "UNITS"', 'unit = "UNITS"\ntest_name = "NOTE"')
-    stops(site_folder(tmp_path, mapping, labs=labs), "test_name = 'NOTE': labs.csv has two")
+    stops(site_folder(tmp_path, mapping, labs=labs), "test_name = 'NOTE': labs.csv has 2 columns")
+
+
+def test_column_names_equal_in_any_case_are_read_apart_unless_mapped(tmp_path):
+    """DuckDB reads column names in any case: Note and NOTE would be one name to it."""
+    labs = "PAT;CODE;RES;UNITS;TAKEN;Note;NOTE;note#7\nP1;B12S;187;pg/mL;01/05/2024;a;b;c\n"
+    assert staged(site_folder(tmp_path, labs=labs), columns="result") == [("187",)]
+    mapping = MAPPING.replace('unit = "UNITS"', 'unit = "UNITS"\ntest_name = "Note"')
+    stops(
+        site_folder(tmp_path, mapping, labs=labs),
+        "test_name = 'Note': labs.csv has 2 columns named so in line 1 ('Note', 'NOTE';",
+    )
+
+
+# --- Keys that match the same values ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            '[test_codes]\n" B12S " = "2132-9"\n"B12S" = "14685-3"\n',
+            "[test_codes] ' B12S ' and 'B12S' are the same key (keys are matched trimmed)",
+        ),
+        (
+            '[drug_classes]\n"Hydroxocobalamin" = "b12_treatment"\n"HYDROXOCOBALAMIN " = "other"\n',
+            "[drug_classes] 'Hydroxocobalamin' and 'HYDROXOCOBALAMIN ' are the same key",
+        ),
+        (
+            '"given" = "administered"\n',
+            "[medications.values.event_type] 'GIVEN' and 'given' are the same key",
+        ),
+    ],
+)
+def test_two_keys_equal_as_they_are_matched_stop_the_run(tmp_path, section, message):
+    stops(site_folder(tmp_path, MAPPING + section), message)
+
+
+def test_test_codes_are_matched_in_their_case_so_codes_differing_in_case_are_two_keys(tmp_path):
+    mapping = MAPPING + '[test_codes]\n"B12S" = "2132-9"\n"b12s" = "14685-3"\n'
+    con = duckdb.connect()
+    ingest.create_staging(con)
+    site.stage(con, site_folder(tmp_path, mapping))
+    assert con.execute("select * from staging.source_test_codes").fetchall() == [
+        ("B12S", "2132-9"),
+        ("b12s", "14685-3"),
+    ]
+
+
+def test_a_constant_event_type_must_be_canonical(tmp_path):
+    mapping = MAPPING.replace('event_type = "WHAT"\n', "").replace(
+        '[medications.values.event_type]\n"GIVEN" = "administered"\n',
+        '[medications.constants]\nevent_type = "GIVEN"\n',
+    )
+    stops(site_folder(tmp_path, mapping), "[medications.constants] 'event_type' = 'GIVEN': not one")

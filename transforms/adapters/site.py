@@ -22,14 +22,18 @@
 
 `file` is a name in the folder, or a glob matching exactly one file. Every mistake in the
 mapping stops the run naming the key (site_mapping.py); so does a mapped column the file's
-header lacks, naming the column and the file.
+header lacks (names match in their case) or holds twice in any case (DuckDB reads names in
+any case), naming the column and the file.
 
 Each file is read in place by DuckDB with the dialect pinned from the mapping; nothing is
 sniffed or copied. The view turns the site's text into canonical text, row by row in SQL:
 - Dates: each format is tried in order (try_strptime); the first match becomes ISO text, a
   date-only format giving `YYYY-MM-DD`, so "no time of day" survives. A date that matches
-  no format passes through as written, so it is quarantined with its value (iso_date);
-  a value already written as ISO passes, since it cannot be misread.
+  no format passes through as written, so it is quarantined with its value (iso_date,
+  not date_format: telling them apart takes a second read of the file); a value already
+  written as ISO passes, since it cannot be misread.
+- Event types: one that is no canonical event type after the values map is quarantined
+  with its value (event_type_unknown; one more read of the medications file).
 - Decimal comma: only values shaped like a number, with an optional comparator, are
   changed, swapping "," and "." ("<150,5" -> "<150.5"). The swap, rather than dropping
   points, makes "1.000" (a thousands point in a decimal-comma locale) "1,000": an invalid
@@ -52,6 +56,7 @@ import duckdb
 from schemas.canonical import SCHEMAS
 from transforms import ingest
 from transforms.adapters.site_mapping import (
+    EVENT_TYPES,
     MAPPING_FILE,
     NUMBER_COLUMNS,
     FileMapping,
@@ -166,8 +171,34 @@ def _stage_file(con: duckdb.DuckDBPyConnection, source: SourceFile, mapping: Fil
     dialect = {"delim": mapping.delimiter, "encoding": mapping.encoding}
     source.rows_read = ingest.count_csv(con, source, header, dialect)
     reader = ingest.csv_reader(source.path, header, dialect, ignore_errors=True)
-    select = ingest.canonical_select(source.table, _expressions(mapping))
-    ingest.create_view(con, source, f"select {select} from {ingest.csv_rows(reader)}")
+    rows = ingest.csv_rows(reader)
+    expressions = _expressions(mapping)
+    known = "true"  # a constant event_type was checked with the mapping
+    if source.table == "medications" and "event_type" in mapping.columns:
+        known = _reject_unknown_event_types(con, source, rows, expressions["event_type"])
+    select = ingest.canonical_select(source.table, expressions)
+    ingest.create_view(con, source, f"select {select} from {rows} where {known}")
+
+
+def _reject_unknown_event_types(con, source: SourceFile, rows: str, event_type: str) -> str:
+    """Quarantines medication rows whose event_type, after the values map, is no canonical
+    event type (a site word like "GIVEN" the map misses would load and never count as a
+    dose); returns the view's filter keeping the others. Blank is left to the schema."""
+    canonical = ", ".join(_literal(e) for e in EVENT_TYPES)
+    unknown = (
+        f"coalesce(trim({event_type}) <> '' "
+        f"and lower(trim({event_type})) not in ({canonical}), false)"
+    )
+    try:
+        con.execute(
+            f"""insert into staging.row_rejects
+            select $file, $table, source_row, 'event_type', 'event_type_unknown', {event_type}
+            from {rows} where {unknown}""",
+            {"file": source.name, "table": source.table},
+        )
+    except duckdb.Error as exc:
+        raise InputError(f"{source.name}: unreadable ({ingest.first_line(exc)})") from None
+    return f"not {unknown}"
 
 
 def _header(source: SourceFile, mapping: FileMapping) -> list[str]:
@@ -188,31 +219,38 @@ def _header(source: SourceFile, mapping: FileMapping) -> list[str]:
 
 
 def _unique(names: list[str]) -> list[str]:
-    """Names DuckDB accepts (it names the columns by position here): a repeated or blank
-    name gets its position as a suffix. _check_columns made sure none of them is mapped."""
+    """Names DuckDB accepts (it names the columns by position here). DuckDB tells names
+    apart in no case, so a name repeated in any case (NOTE, Note) or blank gets its position
+    as a suffix, never equal to another name. _check_columns made sure none is mapped."""
+    taken = {name.lower() for name in names}
     unique: list[str] = []
     for position, name in enumerate(names, start=1):
-        unique.append(name if name and name not in unique else f"{name}#{position}")
+        if not name or name.lower() in map(str.lower, unique):
+            name = f"{name}#{position}"
+            while name.lower() in taken:
+                name += "#"
+            taken.add(name.lower())
+        unique.append(name)
     return unique
 
 
 def _check_columns(source: SourceFile, mapping: FileMapping, header: list[str]) -> None:
-    # Never echo line 1 itself: in a file without a header it is a data row.
+    # Never echo line 1 itself: in a file without a header it is a data row. Names equal to
+    # a mapped one in any case are no data: the mapping names them.
     for canonical, column in mapping.columns.items():
-        if header.count(column) == 1:
+        same = [name for name in header if name.lower() == column.lower()]
+        if same == [column]:
             continue
-        if column in header:
+        where = f"{MAPPING_FILE}: [{mapping.table}.columns] {canonical} = {column!r}"
+        if len(same) > 1:
             raise InputError(
-                f"{MAPPING_FILE}: [{mapping.table}.columns] {canonical} = {column!r}: "
-                f"{source.name} has two columns {column!r} in line 1"
+                f"{where}: {source.name} has {len(same)} columns named so in line 1 "
+                f"({', '.join(map(repr, same))}; DuckDB reads names in any case): rename one"
             )
-        hint = ""
+        hint = f"; it has {same[0]!r} (names are matched in their case)" if same else ""
         if len(header) == 1:
             hint = f"; line 1 has one column: is delimiter {mapping.delimiter!r} right?"
-        raise InputError(
-            f"{MAPPING_FILE}: [{mapping.table}.columns] {canonical} = {column!r}: "
-            f"{source.name} has no column {column!r} in line 1{hint}"
-        )
+        raise InputError(f"{where}: {source.name} has no column {column!r} in line 1{hint}")
 
 
 def _expressions(mapping: FileMapping) -> dict[str, str]:

@@ -101,10 +101,12 @@ def parse_mapping(document: dict) -> Mapping:
             raise InputError(f"{MAPPING_FILE}: no [{table}] section (it is required)")
     files = [_file_mapping(t, _table(document, t, t)) for t in SCHEMAS if t in document]
     test_codes = _string_table(document, "test_codes")
+    _distinct_keys(test_codes, "test_codes", any_case=False)  # codes are matched in their case
     for local, loinc in test_codes.items():
         if not LOINC.match(loinc.strip()):
             raise InputError(f"{MAPPING_FILE}: [test_codes] {local!r} = {loinc!r} is not a LOINC")
     drug_classes = _string_table(document, "drug_classes")
+    _distinct_keys(drug_classes, "drug_classes", any_case=True)
     for drug, drug_class in drug_classes.items():
         if drug_class not in DRUG_CLASSES:
             raise InputError(
@@ -131,6 +133,8 @@ def _file_mapping(table: str, section: dict) -> FileMapping:
     mapping.columns = _columns(table, section)
     mapping.constants = _string_table(section, "constants", f"{table}.constants")
     _canonical_only(table, mapping.constants, "constants")
+    for column, text in mapping.constants.items():
+        _closed_values(f"{table}.constants", column, {column: text})
     both = sorted(set(mapping.constants) & set(mapping.columns))
     if both:
         raise InputError(f"{MAPPING_FILE}: [{table}] {both[0]!r} is in both columns and constants")
@@ -173,14 +177,35 @@ def _values(table: str, section: dict, columns: dict[str, str]) -> dict[str, dic
                 f"{MAPPING_FILE}: [{where}] maps values of a column [{table}.columns] does not map"
             )
         out[column] = _string_table(values, column, where)
-        allowed = CLOSED_VALUES.get(column)
-        for source, target in out[column].items():
-            if allowed and target.lower() not in {a.lower() for a in allowed}:
-                raise InputError(
-                    f"{MAPPING_FILE}: [{where}] {source!r} = {target!r}: not one of "
-                    f"{', '.join(allowed)}"
-                )
+        _distinct_keys(out[column], where, any_case=True)  # matched as lower(trim(value))
+        _closed_values(where, column, out[column])
     return out
+
+
+def _closed_values(where: str, column: str, given: dict[str, str]) -> None:
+    """A value a column with a closed list (event_type, code_system) is given must be on
+    it: a site word such as "GIVEN" would load, and never count as a dose."""
+    allowed = CLOSED_VALUES.get(column)
+    for key, value in given.items():
+        if allowed and value.strip().lower() not in {a.lower() for a in allowed}:
+            raise InputError(
+                f"{MAPPING_FILE}: [{where}] {key!r} = {value!r}: not one of {', '.join(allowed)}"
+            )
+
+
+def _distinct_keys(table: dict[str, str], where: str, any_case: bool) -> None:
+    """Keys are matched trimmed (and in any case where any_case): two keys that are then
+    equal would both match one value, doubling a code map's rows or hiding one mapping."""
+    seen: dict[str, str] = {}
+    for key in table:
+        folded = key.strip().lower() if any_case else key.strip()
+        if folded in seen:
+            how = "trimmed and in any case" if any_case else "trimmed"
+            raise InputError(
+                f"{MAPPING_FILE}: [{where}] {seen[folded]!r} and {key!r} are the same key "
+                f"(keys are matched {how}); keep one"
+            )
+        seen[folded] = key
 
 
 def _date_format(pattern: str, where: str) -> DateFormat:
