@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import pytest
 
 from tests.conftest import query
 from transforms import adapters, stages
+from transforms.adapters import omop_tables, omop_vocabulary
 from transforms.config import AuditConfig
 from transforms.errors import InputError
 
@@ -221,6 +224,31 @@ def test_an_unknown_operator_is_quarantined_not_read_as_exact(tmp_path):
     ]
 
 
+def test_an_operator_that_is_not_a_concept_id_is_quarantined_too(tmp_path):
+    labs = omop_rows(
+        "measurement_id person_id measurement_concept_id measurement_date  "
+        "operator_concept_id value_as_number",
+        (1, 1, 3000593, "2024-05-01", "less", 150),
+        (2, 1, 3000593, "2024-05-02", 0, 200),
+    )
+    db = load(extract(tmp_path / "x", **{"MEASUREMENT.csv": labs}), tmp_path)
+    assert query(db, "select source_line, result from lab_results") == [(3, "200")]
+    assert query(db, "select source_line, check_name, value from quarantine") == [
+        (2, "omop_operator_unknown", "less")
+    ]
+
+
+def test_rows_with_known_operators_are_not_searched_for_unknown_ones(tmp_path, monkeypatch):
+    # The search for rejected rows is a second pass over the file, with a join: it runs
+    # only when the column's distinct values hold an unknown operator.
+    def second_pass(*args):
+        raise AssertionError("searched a file without unknown operators")
+
+    monkeypatch.setattr(omop_tables, "_reject_unknown_operators", second_pass)
+    db = load(extract(tmp_path / "x", **{"measurement.csv": MEASUREMENT}), tmp_path)
+    assert query(db, "select count(*) from lab_results") == [(8,)]
+
+
 DRUGS = omop_rows(
     "drug_exposure_id person_id drug_concept_id drug_exposure_start_date  "
     "drug_exposure_start_datetime drug_type_concept_id route_concept_id  "
@@ -416,6 +444,61 @@ def test_a_missing_required_column_stops_the_run_naming_file_and_column(tmp_path
         load(folder, tmp_path)
 
 
+def test_other_table_files_are_listed_not_read_with_their_hash(tmp_path):
+    folder = extract(tmp_path / "x")
+    write_table(folder / "OBSERVATION.csv", omop_rows("observation_id person_id", (1, 1)))
+    pq.write_table(pa.table({"visit_occurrence_id": [1, 2]}), folder / "visit_occurrence.parquet")
+    (folder / "README.txt").write_text("not a table\n")
+    db = tmp_path / "build.duckdb"
+    stages.create_build_database(db)
+    files = {f["file"]: f for f in stages.ingest(db, folder, "omop")}
+    assert sorted(files) == [
+        "DRUG_EXPOSURE.csv",
+        "MEASUREMENT.csv",
+        "OBSERVATION.csv",
+        "visit_occurrence.parquet",
+    ]
+    for name in ("OBSERVATION.csv", "visit_occurrence.parquet"):
+        digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        assert (files[name]["table"], files[name]["rows_read"]) == ("not_read", 0)
+        assert files[name]["sha256"] == digest
+    assert len({f["index"] for f in files.values()}) == 4
+
+
+def test_the_extract_rows_are_never_what_a_join_holds_in_memory(tmp_path):
+    # DuckDB guesses 42 rows for a CSV file it does not sniff; with a larger map (here
+    # 5,000 persons' sites) it would hash the extract's rows instead of the map.
+    persons = [(i, 8507, 1950, "", "", "", 10, "M") for i in range(5000)]
+    folder = extract(
+        tmp_path / "x",
+        **{
+            "person.csv": omop_rows(" ".join(PERSON[0]), *persons),
+            "care_site.csv": CARE_SITE,
+            "measurement.csv": MEASUREMENT,
+            "drug_exposure.csv": DRUGS,
+            "condition_occurrence.csv": CONDITIONS,
+            "concept.csv": CONCEPT,
+        },
+    )
+    db = tmp_path / "build.duckdb"
+    stages.create_build_database(db)
+    files = stages.ingest(db, folder, "omop")
+    with duckdb.connect(str(db), read_only=True) as con:
+        for f in files:
+            if f["table"] in ("lab_results", "medications", "diagnoses"):
+                plan = con.execute(f"explain select * from staging.raw_{f['table']}_{f['index']}")
+                joins = [line for line in plan.fetchall()[0][1].split("│") if "Join Type" in line]
+                assert joins and all("LEFT" in j for j in joins), (f["file"], joins)
+
+
+def test_the_reference_tables_are_read_from_a_path_with_a_quote(tmp_path, monkeypatch):
+    odd = tmp_path / "o'brien"
+    shutil.copytree(omop_vocabulary.sql_dir() / "reference", odd / "reference")
+    monkeypatch.setattr(omop_vocabulary, "sql_dir", lambda: odd)
+    db = load(extract(tmp_path / "x", **{"measurement.csv": MEASUREMENT}), tmp_path)
+    assert query(db, "select result from lab_results where source_line = 2") == [("<150",)]
+
+
 def test_a_missing_drug_exposure_table_stops_the_run(tmp_path):
     folder = extract(tmp_path / "x")
     (folder / "DRUG_EXPOSURE.csv").unlink()
@@ -482,7 +565,7 @@ def test_synthea_every_row_read_is_loaded_or_quarantined(synthea):
             "union all select source_file from diagnoses) group by 1",
         )
     )
-    audited = {f["file"]: f for f in files if f["table"] != "vocabulary"}
+    audited = {f["file"]: f for f in files if f["table"] not in ("vocabulary", "not_read")}
     assert set(audited) == {
         "PERSON.csv",
         "MEASUREMENT.csv",
@@ -498,6 +581,9 @@ def test_synthea_every_row_read_is_loaded_or_quarantined(synthea):
         28,
         10040,
     )
+    # Every other table file of the folder is listed, hashed, as not read.
+    not_read = sorted(f["file"] for f in files if f["table"] == "not_read")
+    assert len(not_read) == 32 and "VISIT_OCCURRENCE.csv" in not_read
 
 
 def test_duckdb_reads_the_reference_csvs(tmp_path):

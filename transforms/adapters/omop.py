@@ -5,8 +5,10 @@ person -> patients, measurement -> lab_results, drug_exposure -> medications,
 condition_occurrence -> diagnoses; care_site names each person's site; the vocabulary
 tables concept and concept_ancestor, when present, map concept ids to codes and are
 counted as inputs that are not audited. The mapping of each table is in omop_tables.py,
-the vocabulary in omop_vocabulary.py. Other OMOP tables (visit_occurrence, observation,
-concept_relationship ...) are not read.
+the vocabulary in omop_vocabulary.py. Any other CSV or Parquet file of the folder (OMOP's
+visit_occurrence, observation, concept_relationship ...) is not read: it is hashed and
+listed in the manifest as table "not_read" with rows_read 0 (counting its rows would be a
+full read of a file no rule uses), so the manifest still shows every input and its hash.
 
 Files are read in place by DuckDB; a view numbers a file's rows before it joins anything,
 so a row keeps its line however the join orders it.
@@ -53,6 +55,8 @@ REQUIRED_COLUMNS = {
     "concept_ancestor": ("ancestor_concept_id", "descendant_concept_id"),
 }
 FILE_NAME = re.compile(rf"^({'|'.join(TABLES)})\.(csv|parquet)$", re.I)
+ANY_TABLE_FILE = re.compile(r"\.(csv|parquet)$", re.I)
+NOT_READ = "not_read"
 DETECTED_BY = ("person", "measurement", "drug_exposure")
 NUMBER_TYPES = ("DOUBLE", "FLOAT", "REAL")
 
@@ -75,12 +79,12 @@ class OmopFile:
         as ISO text, numbers without a spurious '.0' (150.0 reads as 150)."""
         if column not in self.columns:
             return "null::varchar"
-        bare = f'"{self.columns[column]}"'
-        quoted = f"r.{bare}"  # qualified: the views join tables with columns of the same name
+        name = self.columns[column].replace('"', '""')
+        qualified = f'"r"."{name}"'  # the views join maps that have columns of the same name
         kind = self.types.get(column)
         if kind in NUMBER_TYPES or (kind or "").startswith("DECIMAL"):
-            return _number_text(quoted)
-        return ingest.as_text(bare, kind).replace(bare, quoted)
+            return _number_text(qualified)
+        return ingest.as_text(qualified, kind)
 
     def concept_id(self, column: str) -> str:
         """The column as a concept id (bigint); null when absent or not a number."""
@@ -88,13 +92,16 @@ class OmopFile:
             return "null::bigint"
         return f"try_cast(trim({self.text(column)}) as bigint)"
 
-    def rows(self) -> str:
-        """The file's rows numbered in file order (source_row), aliased r."""
+    def rows(self, numbered: bool = True) -> str:
+        """The file's rows, aliased r: numbered in file order (source_row), or, for a query
+        that needs no row numbers, as read."""
         if self.source.text:
             header = list(self.columns.values())
             reader = ingest.csv_reader(self.source.path, header, self.dialect, ignore_errors=True)
-            return f"{ingest.csv_rows(reader)} as r"
-        return f"{ingest.parquet_rows(self.source.path)} as r"
+            return f"{ingest.csv_rows(reader) if numbered else reader} as r"
+        if numbered:
+            return f"{ingest.parquet_rows(self.source.path)} as r"
+        return f"read_parquet('{ingest.sql_quote(str(self.source.path))}') as r"
 
 
 def _number_text(quoted: str) -> str:
@@ -116,7 +123,7 @@ def detect(input_dir: Path) -> bool:
 
 
 def stage(con: duckdb.DuckDBPyConnection, input_dir: Path) -> list[SourceFile]:
-    files = discover(con, input_dir)
+    files, not_read = discover(con, input_dir)
     for f in files:
         f.source.rows_read = _count_rows(con, f)
     by_table = {t: [f for f in files if f.omop_table == t] for t in TABLES}
@@ -124,19 +131,28 @@ def stage(con: duckdb.DuckDBPyConnection, input_dir: Path) -> list[SourceFile]:
     for f in files:
         if f.source.audited:
             omop_tables.create_view(con, f)
-    return [f.source for f in files]
+    return sorted([f.source for f in files] + not_read, key=lambda s: s.index)
 
 
-def discover(con: duckdb.DuckDBPyConnection, input_dir: Path) -> list[OmopFile]:
-    paths = sorted(p for p in input_dir.iterdir() if p.is_file() and FILE_NAME.match(p.name))
-    present = {FILE_NAME.match(p.name)[1].lower() for p in paths}
+def discover(
+    con: duckdb.DuckDBPyConnection, input_dir: Path
+) -> tuple[list[OmopFile], list[SourceFile]]:
+    """The OMOP tables the mapping reads, and the folder's other table files (not read)."""
+    paths = sorted(p for p in input_dir.iterdir() if p.is_file() and ANY_TABLE_FILE.search(p.name))
+    present = {m[1].lower() for p in paths if (m := FILE_NAME.match(p.name))}
     for table in REQUIRED_TABLES:
         if table not in present:
             raise InputError(
                 f"{input_dir}: no OMOP {table} table (expected {table.upper()}.csv, "
                 f"{table}.csv or {table}.parquet)"
             )
-    return [_open(con, path, index) for index, path in enumerate(paths)]
+    files, not_read = [], []
+    for index, path in enumerate(paths):
+        if FILE_NAME.match(path.name):
+            files.append(_open(con, path, index))
+        else:
+            not_read.append(SourceFile(NOT_READ, path, path.name, ingest.hash_file(path)[0], index))
+    return files, not_read
 
 
 def _open(con: duckdb.DuckDBPyConnection, path: Path, index: int) -> OmopFile:

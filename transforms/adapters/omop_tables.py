@@ -80,11 +80,21 @@ def create_view(con: duckdb.DuckDBPyConnection, f: OmopFile) -> None:
         "condition_occurrence": _diagnoses,
     }[f.omop_table]
     select, joins, where = build(con, f)
-    joins += (
-        f" left join staging.omop_person_site as ps on ps.person_key = trim({f.text('person_id')})"
-    )
+    person = f.text("person_id")
+    joins += f" left join {_map('omop_person_site')} as ps on ps.person_key = trim({person})"
     columns = ingest.canonical_select(f.source.table, select | {"site": "ps.site"})
     ingest.create_view(con, f.source, f"select {columns} from {f.rows()} {joins} {where}")
+
+
+def _map(table: str) -> str:
+    """A staging map (staging.<table>), read so that DuckDB builds each join's hash table
+    from the map, never from the extract's rows. DuckDB estimates a CSV file it does not
+    sniff at 42 rows, so it would hash the whole file instead of any map with more rows
+    than that (every person's site, a full vocabulary): 1M lab rows took 280 MB more and
+    40% longer. A map read back from a single list is estimated at one row."""
+    return (
+        f"(select unnest(m, recursive := true) from (select list(t) as m from staging.{table} t))"
+    )
 
 
 def _blank(sql: str) -> str:
@@ -153,36 +163,57 @@ def _lab_results(con, f: OmopFile) -> tuple[dict, str, str]:
         "resulted_at": _when(f, "measurement_result_datetime", "measurement_result_date"),
         "result_id": _blank(f.text("measurement_id")),
     }
-    joins = (
-        f" left join staging.omop_lab_concept as lc on lc.concept_id = {concept}"
-        f" left join staging.omop_unit as u on u.concept_id = {f.concept_id('unit_concept_id')}"
-        " left join staging.omop_operator as op"
+    operator_join = (
+        f" left join {_map('omop_operator')} as op"
         f" on op.concept_id = {f.concept_id('operator_concept_id')}"
     )
+    joins = (
+        f" left join {_map('omop_lab_concept')} as lc on lc.concept_id = {concept}"
+        f" left join {_map('omop_unit')} as u on u.concept_id = {f.concept_id('unit_concept_id')}"
+        f"{operator_join}"
+    )
+    if not _any_unknown_operator(con, f):
+        return select, joins, ""
     unknown = _unknown_operator(f, number)
-    _reject_unknown_operators(con, f, joins, unknown)
+    _reject_unknown_operators(con, f, operator_join, unknown)
     return select, joins, f"where not ({unknown})"
+
+
+def _given_operator(f: OmopFile) -> str:
+    """operator_concept_id when set: not blank, not 0 (OMOP's "no matching concept")."""
+    given = f"{_blank(f.text('operator_concept_id'))} is not null"
+    return f"{given} and coalesce({f.concept_id('operator_concept_id')}, -1) <> 0"
+
+
+def _any_unknown_operator(con, f: OmopFile) -> bool:
+    """Whether any row names an operator that is not known (text that is no concept id
+    included): one pass over the column's distinct values, so that the rows are looked
+    for (another pass, with the join) only in a file that has some."""
+    if not f.has("operator_concept_id"):
+        return False
+    query = f"""
+        select count(*) from (
+            select distinct {f.concept_id("operator_concept_id")} as concept_id
+            from {f.rows(numbered=False)} where {_given_operator(f)}) as d
+        where not exists (
+            select 1 from staging.omop_operator as op where op.concept_id = d.concept_id)
+    """
+    return con.execute(query).fetchall()[0][0] > 0
 
 
 def _unknown_operator(f: OmopFile, number: str) -> str:
     """A number whose operator_concept_id is set (not 0) but is no known operator: its
     censoring cannot be known, so the row is rejected rather than read as exact."""
-    given = _blank(f.text("operator_concept_id"))
-    return (
-        f"coalesce({given} is not null and coalesce({f.concept_id('operator_concept_id')}, -1) "
-        f"<> 0 and op.operator is null and {number} is not null, false)"
-    )
+    return f"coalesce({_given_operator(f)} and op.operator is null and {number} is not null, false)"
 
 
-def _reject_unknown_operators(con, f: OmopFile, joins: str, unknown: str) -> None:
-    if not f.has("operator_concept_id"):
-        return
+def _reject_unknown_operators(con, f: OmopFile, operator_join: str, unknown: str) -> None:
     con.execute(
         f"""
         insert into staging.row_rejects
         select $file, $table, source_row, 'operator_concept_id', 'omop_operator_unknown',
                trim({f.text("operator_concept_id")})
-        from {f.rows()} {joins}
+        from {f.rows()} {operator_join}
         where {unknown}
         """,
         {"file": f.source.name, "table": f.source.table},
@@ -211,11 +242,12 @@ def _medications(con, f: OmopFile) -> tuple[dict, str, str]:
         "route": f"coalesce(rt.route, {_blank(f.text('route_source_value'))})",
     }
     joins = (
-        " left join staging.omop_drug_concept as d"
+        f" left join {_map('omop_drug_concept')} as d"
         f" on d.concept_id = {f.concept_id('drug_concept_id')}"
-        " left join staging.omop_drug_type as t"
+        f" left join {_map('omop_drug_type')} as t"
         f" on t.concept_id = {f.concept_id('drug_type_concept_id')}"
-        f" left join staging.omop_route as rt on rt.concept_id = {f.concept_id('route_concept_id')}"
+        f" left join {_map('omop_route')} as rt"
+        f" on rt.concept_id = {f.concept_id('route_concept_id')}"
     )
     return select, joins, ""
 
@@ -246,9 +278,9 @@ def _diagnoses(con, f: OmopFile) -> tuple[dict, str, str]:
         "recorded_at": _when(f, "condition_start_datetime", "condition_start_date"),
     }
     joins = (
-        " left join staging.omop_condition_concept as sc"
+        f" left join {_map('omop_condition_concept')} as sc"
         f" on sc.concept_id = {f.concept_id('condition_source_concept_id')}"
-        " left join staging.omop_condition_concept as cc"
+        f" left join {_map('omop_condition_concept')} as cc"
         f" on cc.concept_id = {f.concept_id('condition_concept_id')}"
     )
     return select, joins, ""

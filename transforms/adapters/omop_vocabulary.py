@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from transforms.ingest import sql_quote
 from transforms.sqlfiles import sql_dir
 
 if TYPE_CHECKING:
@@ -47,14 +48,18 @@ INGREDIENT_CLASSES = {
 def stage(con: duckdb.DuckDBPyConnection, by_table: dict[str, list[OmopFile]]) -> None:
     _concepts(con, by_table["concept"])
     _lab_concepts(con)
-    _simple_maps(con)
+    for create_map in (_units, _operators, _routes, _drug_types, _drug_concepts, _conditions):
+        create_map(con)
     _ingredient_classes(con, by_table["concept_ancestor"])
     _person_sites(con, by_table["person"], by_table["care_site"])
 
 
 def _reference(name: str) -> str:
     path = sql_dir() / "reference" / name
-    return f"read_csv('{path}', header = true, delim = ',', quote = '\"', all_varchar = true)"
+    return (
+        f"read_csv('{sql_quote(str(path))}', header = true, delim = ',', quote = '\"', "
+        "all_varchar = true)"
+    )
 
 
 def _union(files: list[OmopFile], select: callable) -> str:
@@ -105,7 +110,8 @@ def _lab_concepts(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _simple_maps(con: duckdb.DuckDBPyConnection) -> None:
+def _units(con: duckdb.DuckDBPyConnection) -> None:
+    """Unit concept id -> UCUM code: from the vocabulary only."""
     con.execute(
         """
         create table staging.omop_unit as
@@ -113,6 +119,11 @@ def _simple_maps(con: duckdb.DuckDBPyConnection) -> None:
         from staging.omop_concept where vocabulary_id = 'UCUM' group by concept_id
         """
     )
+
+
+def _operators(con: duckdb.DuckDBPyConnection) -> None:
+    """operator_concept_id -> symbol: the reference ids, then any other concept named as
+    an operator symbol."""
     con.execute(
         f"""
         create table staging.omop_operator as
@@ -125,6 +136,11 @@ def _simple_maps(con: duckdb.DuckDBPyConnection) -> None:
         """,
         {"operators": list(OPERATORS)},
     )
+
+
+def _routes(con: duckdb.DuckDBPyConnection) -> None:
+    """Route concept id -> route text: the reference ids, then the vocabulary's Route
+    concepts by name without " route" ("Intramuscular route" -> "intramuscular")."""
     con.execute(
         f"""
         create table staging.omop_route as
@@ -136,6 +152,10 @@ def _simple_maps(con: duckdb.DuckDBPyConnection) -> None:
             select concept_id::bigint from {_reference("omop_routes.csv")})
         """
     )
+
+
+def _drug_types(con: duckdb.DuckDBPyConnection) -> None:
+    """drug_type_concept_id -> event_type: the reference ids only."""
     con.execute(
         f"""
         create table staging.omop_drug_type as
@@ -143,6 +163,10 @@ def _simple_maps(con: duckdb.DuckDBPyConnection) -> None:
         from {_reference("omop_drug_types.csv")}
         """
     )
+
+
+def _drug_concepts(con: duckdb.DuckDBPyConnection) -> None:
+    """Drug concept id -> RxNorm code (RxNorm vocabulary only) and name."""
     con.execute(
         """
         create table staging.omop_drug_concept as
@@ -154,6 +178,10 @@ def _simple_maps(con: duckdb.DuckDBPyConnection) -> None:
         group by concept_id
         """
     )
+
+
+def _conditions(con: duckdb.DuckDBPyConnection) -> None:
+    """Condition concept id -> code and vocabulary."""
     con.execute(
         """
         create table staging.omop_condition_concept as
