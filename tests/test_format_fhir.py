@@ -148,6 +148,23 @@ def test_the_resource_type_comes_from_the_file_name_or_else_its_first_resource(t
     assert run.rows("select source_file from lab_results") == [(name,)]
 
 
+def test_a_file_not_named_for_its_type_is_typed_by_its_first_line_that_is_json(tmp_path):
+    truncated = '{"resourceType":"Observation","id":"o0","subject":{"refer'
+    run = Run(tmp_path, {"part-7.ndjson": ["", truncated, b12()]})
+    assert run.counts()[("part-7.ndjson", "lab_results")] == (2, 1, 1, 0)
+    assert run.quarantine() == [("part-7.ndjson", 2, "(whole line)", "json_invalid", truncated)]
+
+
+def test_a_file_not_named_for_its_type_with_no_json_line_stops_the_run(tmp_path):
+    broken = '{"resourceType":"Observation","subject":{"reference":"Patient/SECRET-ID"'
+    with pytest.raises(InputError) as error:
+        Run(tmp_path, {"part-7.ndjson": [broken, broken]})
+    assert str(error.value) == (
+        "part-7.ndjson: none of its first 2 lines is a JSON resource, and the file name "
+        "names no resource type; name the file for its type (e.g. Observation.ndjson)"
+    )
+
+
 def test_files_of_other_resource_types_are_counted_not_audited(tmp_path):
     encounter = {"resourceType": "Encounter", "id": "e1"}
     run = Run(tmp_path, {"Encounter.ndjson": [encounter, "", encounter, "{broken"]})
@@ -237,6 +254,24 @@ def test_values_comparators_units_and_text_results(tmp_path):
         ("hemolyzed", None),
         ("see comment", None),
         (None, None),
+    ]
+
+
+def test_numbers_read_as_plain_decimals_never_with_an_exponent(tmp_path):
+    # json.dumps writes 1e-07; the result parser reads no exponent (it read 1e-07 as 7).
+    values = ["1e-07", "1.5E+3", "123456789", "12.0000", "0.00012", "-2.5e-3"]
+    observations = [
+        line(b12(id=f"o{n}")).replace('"value": 150', f'"value": {value}')
+        for n, value in enumerate(values)
+    ]
+    rows = labs(tmp_path, *observations)
+    assert [r[3] for r in rows] == [
+        "0.0000001",
+        "1500.0",
+        "123456789",
+        "12.0",
+        "0.00012",
+        "-0.0025",
     ]
 
 
@@ -533,6 +568,30 @@ def test_bad_lines_are_quarantined_with_their_line_numbers(tmp_path):
         ("o4", 8),
     ]
     assert run.counts()[("Observation.ndjson", "lab_results")] == (6, 2, 4, 0)
+
+
+def test_crlf_lines_among_lf_lines_are_read_with_their_line_numbers(tmp_path):
+    folder = export(tmp_path / "in", {})
+    ok = [json.dumps(b12(id=f"o{n}")).encode() for n in range(4)]
+    text = ok[0] + b"\n" + ok[1] + b"\r\n\r\n" + b'{"broken"\r\n' + ok[2] + b"\n" + ok[3]
+    (folder / "Observation.ndjson").write_bytes(text)
+    (folder / "Encounter.ndjson").write_bytes(b'{"resourceType":"Encounter"}\r\n{}\n\r\n{}')
+    db = tmp_path / "work" / "build.duckdb"
+    stages.create_build_database(db)
+    files = stages.ingest(db, folder, "fhir")
+    stages.validate(db, LAX, files, tmp_path / "work")
+    assert query(db, "select result_id, source_line from lab_results order by 2") == [
+        ("o0", 1),
+        ("o1", 2),
+        ("o2", 5),
+        ("o3", 6),
+    ]
+    assert query(db, "select source_line, check_name, value from quarantine") == [
+        (4, "json_invalid", '{"broken"')
+    ]
+    read = {(f["file"], f["table"]): f["rows_read"] for f in files}
+    assert read[("Observation.ndjson", "lab_results")] == 5
+    assert read[("Encounter.ndjson", "not_audited")] == 3
 
 
 def test_a_line_that_is_not_utf8_is_quarantined_and_later_lines_keep_their_numbers(tmp_path):

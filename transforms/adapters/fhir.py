@@ -11,20 +11,24 @@ as `retracted`, not audited.
 
 Why DuckDB and no FHIR library: a file is read in place, streamed, by DuckDB's CSV reader
 as one text column per line (no delimiter or quote a JSON line can hold unescaped), and
-each line is parsed once by json_transform into a struct of just the fields the audit
-reads: memory stays flat and the parse runs on every core. Measured here on 1M small
-Observation lines: ingest and validation together about 8 s (the canonical CSV of the same
-rows: about 4 s). The maintained Python library, fhir.resources (pydantic models of R4B
-and R5), took 76 s for the parse alone (76 us a line, one core), before any mapping, in a
-Python loop over rows; its strict validation would also reject resources for details the
-audit never reads. It does not earn its place. The checks that matter are made here: a
-line that is not one JSON object is quarantined as json_invalid, a resource of another
-type as resource_type_mismatch, each with its line; everything else meets the canonical
-schemas as any other format does.
+each line is parsed by json_transform into a struct of just the fields the audit reads:
+memory stays flat. Ingest counts the lines and classifies them (json_invalid, another
+type, retracted) parsing only the few fields that decide it; the one full parse is in the
+view that validation reads. Measured here on 1M lab rows in files of 250,000 lines: the
+whole audit 23 s (the canonical CSVs: 17 s). The maintained Python library,
+fhir.resources (pydantic models of R4B and R5), took 76 s for the parse alone (76 us a
+line, one core), before any mapping, in a Python loop over rows; its strict validation
+would also reject resources for details the audit never reads. It does not earn its
+place. The checks that matter are made here: a line that is not one JSON object is
+quarantined as json_invalid, a resource of another type as resource_type_mismatch, each
+with its line; everything else meets the canonical schemas as any other format does.
 
 Lines: DuckDB returns an empty line as a null row, so a row's number is its line number
 (less lines the CSV reader itself rejected, e.g. invalid UTF-8, which validation adds
-back); empty lines are not rows and are not counted.
+back); empty lines are not rows and are not counted. A file holding a carriage return (CRLF
+lines, or a CRLF line among LF ones) is read by DuckDB's lenient reader with CRLF as the
+line end, which takes LF and CRLF alike; there a stray \x01 or lone CR splits the line, so
+its part reads as json_invalid and, after a lone CR, line numbers run one ahead.
 """
 
 from __future__ import annotations
@@ -51,6 +55,10 @@ DIALECT = {
     "header": False,
     "max_line_size": 64 << 20,
 }
+# The strict reader stops on the first CR in a file it reads as LF (and on an LF in one it
+# reads as CRLF); this one reads either line end, each as one line end.
+MIXED_LINE_ENDS = DIALECT | {"new_line": "\\r\\n", "strict_mode": False}
+FIRST_LINES_TRIED = 100  # lines tried for a file's resource type when its name names none
 NOT_AUDITED = "not_audited"
 RETRACTED = "retracted"
 REJECTED_LINE_CHARS = 1000  # a quarantined line is kept, cut to this length
@@ -95,28 +103,49 @@ def _resource_type(path: Path) -> str | None:
     its first resource; when the name names none, its first resource's type."""
     words = {w.lower() for w in re.split(r"[^A-Za-z]+", path.name[: -len(".ndjson")]) if w}
     named = [t for t in RESOURCES if t.lower() in words]
-    first = _first_resource_type(path)
     if len(named) > 1:
         raise InputError(f"{path.name}: the file name names several resource types")
+    first = _first_resource_type(path, must_find=not named)
     if named and first is not None and first != named[0]:
         what = f"a {first}" if TYPE_NAME.match(first) else "of another type"
         raise InputError(f"{path.name}: named for {named[0]} but its first resource is {what}")
     return named[0] if named else first
 
 
-def _first_resource_type(path: Path) -> str | None:
-    """resourceType of the first non-empty line, or None when it is not a JSON object."""
+def _first_resource_type(path: Path, must_find: bool) -> str | None:
+    """resourceType of the first line that is JSON, among the first FIRST_LINES_TRIED
+    non-empty ones (a truncated first line does not hide the file's type); None when that
+    JSON is no object with a resourceType, or the file has no such line and `must_find` is
+    false. With `must_find`, a file with lines but none of them JSON stops the run: its
+    resources would otherwise go unaudited unseen."""
+    tried = 0
     try:
         with path.open("rb") as handle:
             for line in handle:
-                if line.strip():
-                    found = json.loads(line).get("resourceType")
-                    return found if isinstance(found, str) else None
-    except (ValueError, AttributeError):
-        return None
+                if not line.strip():
+                    continue
+                found = _json_or_none(line)
+                if found is not None:
+                    kind = found.get("resourceType") if isinstance(found, dict) else None
+                    return kind if isinstance(kind, str) else None
+                tried += 1
+                if tried == FIRST_LINES_TRIED:
+                    break
     except OSError as exc:
         raise InputError(f"{path.name}: unreadable ({exc.strerror})") from None
+    if tried and must_find:
+        raise InputError(
+            f"{path.name}: none of its first {tried} lines is a JSON resource, and the file "
+            "name names no resource type; name the file for its type (e.g. Observation.ndjson)"
+        )
     return None
+
+
+def _json_or_none(line: bytes):
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
 
 
 def _stage_resource(
@@ -131,11 +160,11 @@ def _stage_resource(
     resource = resources[resource_type]
     sha256, _ = ingest.hash_file(path)
     source = SourceFile(resource.table, path, path.name, sha256, len(sources), 0, True)
-    total = ingest.count_csv(con, source, ["line"], DIALECT)  # rows, incl. empty lines
+    dialect = _dialect(path)
+    total = ingest.count_csv(con, source, ["line"], dialect)  # rows, incl. empty lines
     _reader_rejects_as_json_invalid(con, source)
-    lines = _classified(source, resource_type, resource)
-    kinds = _count_kinds(con, source, lines)
-    _reject(con, source, lines, kinds)
+    kinds = _check_lines(con, source, _classified(source, resource_type, resource, dialect))
+    lines = _classified(source, resource_type, resource, dialect, full=True)
     view = ingest.file_view(source.table, source.index)
     _execute(con, source, f"create or replace view {view} as {_select(resource, lines)}")
     retracted = kinds.get(RETRACTED, 0)
@@ -148,11 +177,23 @@ def _stage_resource(
     return lines
 
 
-def _classified(source: SourceFile, resource_type: str, resource: Resource) -> str:
+def _dialect(path: Path) -> dict:
+    """The strict reader, unless the file holds a carriage return anywhere."""
+    with path.open("rb") as handle:
+        while chunk := handle.read(8 << 20):
+            if b"\r" in chunk:
+                return MIXED_LINE_ENDS
+    return DIALECT
+
+
+def _classified(
+    source: SourceFile, resource_type: str, resource: Resource, dialect: dict, full=False
+) -> str:
     """Every row of the file: source_row, the line, its struct r, and its kind (ok,
-    empty, json_invalid, resource_type_mismatch, retracted)."""
-    reader = ingest.csv_reader(source.path, ["line"], DIALECT, ignore_errors=True)
-    structure = ingest.sql_quote(resource.structure)
+    empty, json_invalid, resource_type_mismatch, retracted). `r` holds every field the
+    audit reads when `full`, else only those the kind needs (measured: half the cost)."""
+    reader = ingest.csv_reader(source.path, ["line"], dialect, ignore_errors=True)
+    structure = ingest.sql_quote(resource.structure if full else resource.kind_structure)
     # Parsed below the row numbering: above it, DuckDB would parse the line again for
     # every column that reads r (measured: twice as slow).
     parsed = ingest.csv_rows(
@@ -167,26 +208,28 @@ def _classified(source: SourceFile, resource_type: str, resource: Resource) -> s
         from {parsed})"""
 
 
-def _count_kinds(con: duckdb.DuckDBPyConnection, source: SourceFile, lines: str) -> dict:
-    rows = _execute(con, source, f"select kind, count(*) from {lines} group by kind")
-    return dict(rows.fetchall())
-
-
-def _reject(con: duckdb.DuckDBPyConnection, source: SourceFile, lines: str, kinds: dict):
-    """Lines that are no JSON object, or of another resource type, to quarantine."""
-    if not kinds.get("json_invalid") and not kinds.get("resource_type_mismatch"):
-        return
+def _check_lines(con: duckdb.DuckDBPyConnection, source: SourceFile, lines: str) -> dict:
+    """One pass over the file: lines that are no JSON object, or of another resource type,
+    to quarantine; returns the number of lines of each kind but ok."""
     _execute(
         con,
         source,
-        f"""insert into staging.row_rejects
-        select $file, $table, source_row,
-               case kind when 'json_invalid' then '(whole line)' else 'resourceType' end, kind,
+        f"""create or replace temp table fhir_line_kinds as
+        select source_row, kind,
                case kind when 'json_invalid' then left(line, {REJECTED_LINE_CHARS})
-                         else r.resourceType end
-        from {lines} where kind in ('json_invalid', 'resource_type_mismatch')""",
+                         when 'resource_type_mismatch' then r.resourceType end as value
+        from {lines} where kind <> 'ok'""",
+    )
+    con.execute(
+        """insert into staging.row_rejects
+        select $file, $table, source_row,
+               if(kind = 'json_invalid', '(whole line)', 'resourceType'), kind, value
+        from fhir_line_kinds where kind in ('json_invalid', 'resource_type_mismatch')""",
         {"file": source.name, "table": source.table},
     )
+    kinds = con.execute("select kind, count(*) from fhir_line_kinds group by kind").fetchall()
+    con.execute("drop table fhir_line_kinds")
+    return dict(kinds)
 
 
 def _reader_rejects_as_json_invalid(con: duckdb.DuckDBPyConnection, source: SourceFile):
@@ -200,12 +243,19 @@ def _reader_rejects_as_json_invalid(con: duckdb.DuckDBPyConnection, source: Sour
 
 
 def _select(resource: Resource, lines: str) -> str:
-    select = ingest.canonical_select(resource.table, resource.columns)
-    if resource.table == "patients":
-        return f"select {select} from {lines} where kind = 'ok'"
+    """The view: the file's canonical columns, the site falling back to the patient's. The
+    join comes after the columns are made: joined to the parsed struct, DuckDB (which
+    cannot tell the file's size) carried the struct through the join's hash table, a third
+    of the view's time."""
+    own = ", ".join(f'{expr} as "{col}"' for col, expr in resource.columns.items())
+    own = f"(select {own}, source_row from {lines} where kind = 'ok') as f"
+    columns = {col: f'f."{col}"' for col in resource.columns}
+    if resource.table == "patients":  # a patient's site is its own managingOrganization
+        return f"select {ingest.canonical_select(resource.table, columns)} from {own}"
+    columns["site"] = 'coalesce(f."site", p.site)'
     return (
-        f"select {select} from {lines} left join staging.fhir_patient_sites as p "
-        f"on p.patient_id = {resource.columns['patient_id']} where kind = 'ok'"
+        f"select {ingest.canonical_select(resource.table, columns)} from {own} "
+        "left join staging.fhir_patient_sites as p on p.patient_id = f.patient_id"
     )
 
 
@@ -229,7 +279,7 @@ def _not_audited(con: duckdb.DuckDBPyConnection, path: Path, index: int) -> Sour
     """A file of a resource type no rule reads: its resources are counted."""
     sha256, empty = ingest.hash_file(path, find_empty_lines=True)
     source = SourceFile(NOT_AUDITED, path, path.name, sha256, index, 0, True)
-    source.rows_read = ingest.count_csv(con, source, ["line"], DIALECT) - len(empty)
+    source.rows_read = ingest.count_csv(con, source, ["line"], _dialect(path)) - len(empty)
     return source
 
 

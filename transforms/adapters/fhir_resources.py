@@ -2,21 +2,21 @@
 NDJSON line, and the SQL expression for every canonical column.
 
 Each line is parsed once into a struct `r` by DuckDB's json_transform with the shape
-below (every leaf VARCHAR: a number reads as its shortest text, 12.0000 as 12.0 and 1e2
-as 100.0; a field of the wrong JSON shape reads as null instead of failing the file).
-Expressions may also use `p.site`: the subject's Patient.managingOrganization
-(staging.fhir_patient_sites).
+below (every leaf VARCHAR: a number reads as its shortest text, 12.0000 as 12.0, 1e2
+as 100.0 and 0.0000001 as 1e-07; a field of the wrong JSON shape reads as null instead of
+failing the file).
 
 Site: the resource's own Organization (Observation.performer, the Medication* performer
-or performer.actor), else the patient's managingOrganization; written as the id in the
-Organization reference (`Organization/north` -> `north`), since a display text may vary
-between resources naming the same organisation.
+or performer.actor), written as the id in the Organization reference
+(`Organization/north` -> `north`), since a display text may vary between resources naming
+the same organisation. Where a resource names none, the adapter takes the subject's
+Patient.managingOrganization.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from transforms.ingest import sql_quote
 
@@ -38,12 +38,18 @@ MEDICATION = {"medicationCodeableConcept": CONCEPT, "medicationReference": REFER
 class Resource:
     table: str
     shape: dict
-    columns: dict[str, str]  # canonical column -> SQL over r (and p.site)
+    columns: dict[str, str]  # canonical column -> SQL over r
     retracted: str  # SQL: the resource was recorded in error (counted, not audited)
+    retracted_shape: dict = field(default_factory=dict)  # fields `retracted` reads, but status
 
     @property
     def structure(self) -> str:
         return json.dumps(COMMON | self.shape)
+
+    @property
+    def kind_structure(self) -> str:
+        """Just the fields that say whether a line is a resource to audit."""
+        return json.dumps({"resourceType": "VARCHAR", "status": "VARCHAR"} | self.retracted_shape)
 
 
 def coded(concept: str, system: str) -> str:
@@ -65,9 +71,8 @@ def fhir_time(value: str) -> str:
     return f"regexp_replace({value}, '{pattern}', '\\1')"
 
 
-def site(*organization_refs: str) -> str:
-    ids = [ref_id(ref, "Organization") for ref in organization_refs]
-    return f"coalesce({', '.join(ids)}, p.site)"
+def site(organization_ref: str) -> str:
+    return ref_id(organization_ref, "Organization")
 
 
 def first_org(references: str) -> str:
@@ -79,8 +84,15 @@ def concept_text(concept: str) -> str:
     return f"coalesce({concept}.text, {concept}.coding[1].display, {concept}.coding[1].code)"
 
 
+def number_text(number: str) -> str:
+    """A JSON number as plain decimal text: 1e-07 as 0.0000001, since the result parser
+    reads no exponent (it would read 1e-07 as 7); others as they read."""
+    plain = f"rtrim(rtrim(try_cast({number} as decimal(38, 18))::varchar, '0'), '.')"
+    return f"if(regexp_matches({number}, '[eE]'), coalesce({plain}, {number}), {number})"
+
+
 def quantity_text(quantity: str) -> str:
-    return f"coalesce({quantity}.comparator, '') || {quantity}.value"
+    return f"coalesce({quantity}.comparator, '') || {number_text(quantity + '.value')}"
 
 
 ENTERED_IN_ERROR = "r.status = 'entered-in-error'"
@@ -149,7 +161,7 @@ def medication(shape: dict, event_at: str, dose: str, route: str, org: str) -> R
             f"{concept}.coding[1].display, r.medicationReference.display)",
             "event_type": "null",
             "event_at": fhir_time(event_at),
-            "dose": f"{dose}.value",
+            "dose": number_text(f"{dose}.value"),
             "dose_unit": f"coalesce({dose}.unit, {dose}.code)",
             "route": concept_text(route),
             "site": site(org),
@@ -205,11 +217,12 @@ CONDITION = Resource(
         "code": "null",  # filled in from sql/reference/fhir_code_systems.csv (with_reference)
         "code_system": "null",
         "recorded_at": fhir_time("coalesce(r.recordedDate, r.onsetDateTime)"),
-        "site": "p.site",
+        "site": "null",  # a Condition names no organisation: the patient's
     },
     # A diagnosis recorded in error, or ruled out (refuted), is no diagnosis.
     "list_has_any(list_transform(r.verificationStatus.coding, lambda c: c.code), "
     "['entered-in-error', 'refuted'])",
+    {"verificationStatus": CONCEPT},
 )
 
 
@@ -246,7 +259,7 @@ def with_reference(
             columns["event_type"] = event_type(statuses.get(name, {}))
         if resource.table == "diagnoses":
             columns |= diagnosis_code(systems)
-        done[name] = Resource(resource.table, resource.shape, columns, resource.retracted)
+        done[name] = replace(resource, columns=columns)
     return done
 
 

@@ -4,8 +4,9 @@ Patient (managingOrganization = the site), Observation (LOINC coding, valueQuant
 comparator for censored results such as `<150`, valueString for text results such as
 `hemolyzed`; performer = the site), MedicationAdministration / MedicationDispense /
 MedicationRequest (by event_type, with a FHIR status; RxNorm or ATC coding), Condition
-(ICD-10-CM, ICD-9-CM or SNOMED coding). Observations are split over two files named as a
-bulk export server pages them (Observation.000.ndjson, Observation.001.ndjson).
+(ICD-10-CM, ICD-9-CM or SNOMED coding). Observations are split over files named as a
+bulk export server pages them (Observation.000.ndjson, Observation.001.ndjson, ...): at
+least two, so the sample shows the paging, and at most MAX_LINES_PER_FILE lines each.
 
 Malformed canonical values stay malformed, as text where FHIR wants a date
 (`effectiveDateTime: "31/12/2024"`), so the audit quarantines them as it does the
@@ -41,7 +42,9 @@ EVENTS = {
 OTHER_EVENT = ("MedicationRequest", "draft")
 NUMBER = re.compile(r"^\s*(<=|>=|<|>)?\s*(-?\d+(?:\.\d+)?)\s*$")
 DATE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?$")
-OBSERVATIONS_PER_FILE = 1000
+# Few large files: a file costs the audit a fixed overhead (about 90 ms), which at 1000
+# lines a file dominated the time of a large extract.
+MAX_LINES_PER_FILE = 250_000
 
 
 def write(sample_dir: Path, out_dir: Path) -> dict[str, str]:
@@ -49,9 +52,10 @@ def write(sample_dir: Path, out_dir: Path) -> dict[str, str]:
     patients = _rows(sample_dir / "patients.csv")
     labs = _rows(sample_dir / "lab_results.csv")
     _write(out_dir / "Patient.ndjson", [_patient(row) for row in patients])
-    for page in range(0, len(labs), OBSERVATIONS_PER_FILE):
-        lines = [_observation(row) for row in labs[page : page + OBSERVATIONS_PER_FILE]]
-        _write(out_dir / f"Observation.{page // OBSERVATIONS_PER_FILE:03d}.ndjson", lines)
+    per_file = _lines_per_file(len(labs))
+    for page in range(0, len(labs), per_file):
+        lines = [_observation(row) for row in labs[page : page + per_file]]
+        _write(out_dir / f"Observation.{page // per_file:03d}.ndjson", lines)
     medications = _rows(sample_dir / "medications.csv")
     by_type: dict[str, list[str]] = {}
     for n, row in enumerate(medications, start=1):
@@ -63,6 +67,12 @@ def write(sample_dir: Path, out_dir: Path) -> dict[str, str]:
     _write(out_dir / "Condition.ndjson", [_condition(n, r) for n, r in enumerate(diagnoses, 1)])
     ids = {r["patient_id"] for table in (patients, labs, medications, diagnoses) for r in table}
     return {pid: pid for pid in sorted(ids) if pid}
+
+
+def _lines_per_file(lines: int) -> int:
+    """Lines a file for `lines` lines in at least two files of at most MAX_LINES_PER_FILE."""
+    files = max(2, -(-lines // MAX_LINES_PER_FILE))
+    return max(1, -(-lines // files))
 
 
 def _rows(path: Path) -> list[dict]:
