@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import importlib.util
 import shutil
 import zipfile
 from pathlib import Path
@@ -25,6 +26,7 @@ from transforms.adapters import omop_tables, omop_vocabulary
 from transforms.config import AuditConfig
 from transforms.errors import InputError
 
+WRITER = Path(__file__).resolve().parents[1] / "data" / "sample" / "writers" / "omop.py"
 SYNTHEA = Path(__file__).resolve().parents[2] / "shared" / "data" / "omop-synthea27nj"
 
 
@@ -392,6 +394,79 @@ def test_persons_give_sex_birth_date_and_the_care_site_as_site_for_every_table(t
     ]
 
 
+VISITS = omop_rows(
+    "visit_occurrence_id person_id visit_concept_id visit_start_date visit_type_concept_id "
+    "care_site_id",
+    (501, 1, 9201, "2024-05-01", 32817, 99),  # person 1 is at North Hospital (10)
+    (502, 1, 9201, "2024-05-02", 32817, ""),  # no care site: the person's
+    (503, 1, 9201, "2024-05-03", 32817, 77),  # a care site not in CARE_SITE: its id
+)
+
+
+def visit_extract(folder: Path, **tables: list[dict[str, str]]) -> Path:
+    """Person 1's lab, drug and condition rows at visits 501, 502, 503, 504 (no such
+    visit) and without a visit."""
+    visits = [501, 502, 503, 504, ""]
+    labs = omop_rows(
+        "measurement_id person_id measurement_concept_id measurement_date visit_occurrence_id",
+        *[(n, 1, 3000593, "2024-05-01", v) for n, v in enumerate(visits, 1)],
+    )
+    drugs = omop_rows(
+        "person_id drug_concept_id drug_exposure_start_date drug_type_concept_id "
+        "visit_occurrence_id",
+        *[(1, 900001, "2024-05-01", 32818, v) for v in visits],
+    )
+    conditions = omop_rows(
+        "person_id condition_concept_id condition_start_date visit_occurrence_id",
+        *[(1, 900004, "2024-05-01", v) for v in visits],
+    )
+    return extract(
+        folder,
+        **{"person.csv": PERSON, "care_site.csv": CARE_SITE, "concept.csv": CONCEPT},
+        **{"measurement.csv": labs, "drug_exposure.csv": drugs},
+        **{"condition_occurrence.csv": conditions},
+        **tables,
+    )
+
+
+def test_events_take_the_site_of_their_visit_else_their_persons(tmp_path):
+    folder = visit_extract(tmp_path / "x", **{"Visit_Occurrence.csv": VISITS})
+    db = load(folder, tmp_path)
+    # Visits 501 (care site 99), 502 (none), 503 (77, unnamed), 504 (absent), no visit.
+    expected = [(1, "S9"), (2, "North Hospital"), (3, "77"), (4, "North Hospital")]
+    expected.append((5, "North Hospital"))
+    for table in ("lab_results", "medications", "diagnoses"):
+        assert query(db, f"select source_line - 1, site from {table} order by 1") == expected
+    assert query(db, "select site from patients where patient_id = '1'") == [("North Hospital",)]
+
+
+def test_a_parquet_visit_table_is_read_and_counted_not_audited(tmp_path):
+    folder = visit_extract(tmp_path / "x")
+    table = {"visit_occurrence_id": pa.array([501, 503], pa.int64()), "care_site_id": [99, 77]}
+    pq.write_table(pa.table(table), folder / "VISIT_OCCURRENCE.parquet")
+    db = tmp_path / "build.duckdb"
+    stages.create_build_database(db)
+    files = {f["file"]: f for f in stages.ingest(db, folder, "omop")}
+    visits = files["VISIT_OCCURRENCE.parquet"]
+    assert (visits["table"], visits["rows_read"]) == ("vocabulary", 2)
+    work = tmp_path / "work"
+    work.mkdir()
+    stages.validate(db, AuditConfig(max_quarantine_fraction=1.0), list(files.values()), work)
+    assert query(db, "select site from lab_results order by source_line") == [
+        ("S9",),
+        ("North Hospital",),
+        ("77",),
+        ("North Hospital",),
+        ("North Hospital",),
+    ]
+
+
+def test_without_a_visit_table_events_take_their_persons_site(tmp_path):
+    db = load(visit_extract(tmp_path / "x"), tmp_path)
+    for table in ("lab_results", "medications", "diagnoses"):
+        assert query(db, f"select distinct site from {table}") == [("North Hospital",)]
+
+
 def test_parquet_tables_with_typed_columns_read_like_csv(tmp_path):
     folder = extract(tmp_path / "x")
     (folder / "MEASUREMENT.csv").unlink()
@@ -447,7 +522,7 @@ def test_a_missing_required_column_stops_the_run_naming_file_and_column(tmp_path
 def test_other_table_files_are_listed_not_read_with_their_hash(tmp_path):
     folder = extract(tmp_path / "x")
     write_table(folder / "OBSERVATION.csv", omop_rows("observation_id person_id", (1, 1)))
-    pq.write_table(pa.table({"visit_occurrence_id": [1, 2]}), folder / "visit_occurrence.parquet")
+    pq.write_table(pa.table({"concept_id_1": [1, 2]}), folder / "concept_relationship.parquet")
     (folder / "README.txt").write_text("not a table\n")
     db = tmp_path / "build.duckdb"
     stages.create_build_database(db)
@@ -456,9 +531,9 @@ def test_other_table_files_are_listed_not_read_with_their_hash(tmp_path):
         "DRUG_EXPOSURE.csv",
         "MEASUREMENT.csv",
         "OBSERVATION.csv",
-        "visit_occurrence.parquet",
+        "concept_relationship.parquet",
     ]
-    for name in ("OBSERVATION.csv", "visit_occurrence.parquet"):
+    for name in ("OBSERVATION.csv", "concept_relationship.parquet"):
         digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
         assert (files[name]["table"], files[name]["rows_read"]) == ("not_read", 0)
         assert files[name]["sha256"] == digest
@@ -469,14 +544,17 @@ def test_the_extract_rows_are_never_what_a_join_holds_in_memory(tmp_path):
     # DuckDB guesses 42 rows for a CSV file it does not sniff; with a larger map (here
     # 5,000 persons' sites) it would hash the extract's rows instead of the map.
     persons = [(i, 8507, 1950, "", "", "", 10, "M") for i in range(5000)]
+    visits = [(i, i, 9201, "2024-05-01", 32817, 99) for i in range(5000)]
+    with_visit = [r | {"visit_occurrence_id": "7"} for r in MEASUREMENT]
     folder = extract(
         tmp_path / "x",
         **{
             "person.csv": omop_rows(" ".join(PERSON[0]), *persons),
+            "visit_occurrence.csv": omop_rows(" ".join(VISITS[0]), *visits),
             "care_site.csv": CARE_SITE,
-            "measurement.csv": MEASUREMENT,
-            "drug_exposure.csv": DRUGS,
-            "condition_occurrence.csv": CONDITIONS,
+            "measurement.csv": with_visit,
+            "drug_exposure.csv": [r | {"visit_occurrence_id": "7"} for r in DRUGS],
+            "condition_occurrence.csv": [r | {"visit_occurrence_id": ""} for r in CONDITIONS],
             "concept.csv": CONCEPT,
         },
     )
@@ -583,7 +661,9 @@ def test_synthea_every_row_read_is_loaded_or_quarantined(synthea):
     )
     # Every other table file of the folder is listed, hashed, as not read.
     not_read = sorted(f["file"] for f in files if f["table"] == "not_read")
-    assert len(not_read) == 32 and "VISIT_OCCURRENCE.csv" in not_read
+    assert len(not_read) == 31 and "OBSERVATION.csv" in not_read
+    visits = next(f for f in files if f["file"] == "VISIT_OCCURRENCE.csv")
+    assert visits["table"] == "vocabulary" and visits["rows_read"] > 0
 
 
 def test_duckdb_reads_the_reference_csvs(tmp_path):
@@ -597,3 +677,32 @@ def test_duckdb_reads_the_reference_csvs(tmp_path):
             f"select count(*) - count(distinct concept_id) from read_csv('{path}', header = true)"
         ).fetchall()[0][0]
         assert dup == 0, name
+
+
+def test_the_sample_writer_keeps_an_events_own_site_through_its_visit(tmp_path):
+    sample = tmp_path / "sample"
+    sample.mkdir()
+    tables = {
+        "patients": "patient_id,sex,birth_date,site\nA,F,1950-01-01,north\n",
+        "lab_results": "patient_id,test_code,test_name,result,unit,collected_at,resulted_at,"
+        "result_id,site\nA,2132-9,B12,150,pg/mL,2024-05-01,,R1,away\n"
+        "A,2132-9,B12,300,pg/mL,2024-05-02,,R2,north\n",
+        "medications": "patient_id,drug_code,drug_name,event_type,event_at,dose,dose_unit,"
+        "route,site\nA,,hydroxocobalamin,administered,2024-05-01,1,mg,IM,away\n",
+        "diagnoses": "patient_id,code,code_system,recorded_at,site\nA,D51.0,ICD10CM,2024-05-03,"
+        "north\n",
+    }
+    for name, text in tables.items():
+        (sample / f"{name}.csv").write_text(text, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("omop_writer", WRITER)
+    writer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(writer)
+    writer.write(sample, tmp_path / "x")
+    db = load(tmp_path / "x", tmp_path)
+    assert query(db, "select site from lab_results order by collected_at") == [
+        ("away",),
+        ("north",),
+    ]
+    events = "select 1, site from medications union all select 2, site from diagnoses order by 1"
+    assert query(db, events) == [(1, "away"), (2, "north")]
+    assert query(db, "select site from patients") == [("north",)]

@@ -2,13 +2,15 @@
 file name (PERSON.csv, measurement.parquet ...), CSV and Parquet mixed freely.
 
 person -> patients, measurement -> lab_results, drug_exposure -> medications,
-condition_occurrence -> diagnoses; care_site names each person's site; the vocabulary
-tables concept and concept_ancestor, when present, map concept ids to codes and are
-counted as inputs that are not audited. The mapping of each table is in omop_tables.py,
-the vocabulary in omop_vocabulary.py. Any other CSV or Parquet file of the folder (OMOP's
-visit_occurrence, observation, concept_relationship ...) is not read: it is hashed and
-listed in the manifest as table "not_read" with rows_read 0 (counting its rows would be a
-full read of a file no rule uses), so the manifest still shows every input and its hash.
+condition_occurrence -> diagnoses. An event's site is its visit's care site
+(visit_occurrence_id -> visit_occurrence.care_site_id), else its person's
+(person.care_site_id); care_site names them. visit_occurrence, care_site and the
+vocabulary tables concept and concept_ancestor, when present, are counted as inputs that
+are not audited. The mapping of each table is in omop_tables.py, the vocabulary and the
+site maps in omop_vocabulary.py. Any other CSV or Parquet file of the folder (OMOP's
+observation, concept_relationship ...) is not read: it is hashed and listed in the
+manifest as table "not_read" with rows_read 0 (counting its rows would be a full read of
+a file no rule uses), so the manifest still shows every input and its hash.
 
 Files are read in place by DuckDB; a view numbers a file's rows before it joins anything,
 so a row keeps its line however the join orders it.
@@ -35,6 +37,7 @@ TABLES = {
     "drug_exposure": "medications",
     "condition_occurrence": "diagnoses",
     "care_site": "care_site",
+    "visit_occurrence": "vocabulary",
     "concept": "vocabulary",
     "concept_ancestor": "vocabulary",
 }
@@ -51,6 +54,8 @@ REQUIRED_COLUMNS = {
     ),
     "condition_occurrence": ("person_id", "condition_concept_id", "condition_start_date"),
     "care_site": ("care_site_id",),
+    # The CDM requires more visit columns; only the id and care_site_id are read.
+    "visit_occurrence": ("visit_occurrence_id",),
     "concept": ("concept_id", "concept_name", "vocabulary_id", "concept_code"),
     "concept_ancestor": ("ancestor_concept_id", "descendant_concept_id"),
 }

@@ -2,9 +2,10 @@
 
 Each view reads one file's numbered rows (source_row first) and joins only the small
 maps of omop_vocabulary.py. Values that cannot be mapped pass through as the source wrote
-them, so validation quarantines them with their original text. Every person's site is
-the care site of person.care_site_id (staging.omop_person_site), for all four tables:
-OMOP events carry no care site of their own.
+them, so validation quarantines them with their original text. A patient's site is the
+care site of person.care_site_id (staging.omop_person_site); an event's is its visit's
+(visit_occurrence_id -> staging.omop_visit_site), as the CDM records where an event
+happened, else its person's when the visit or its care site is absent.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ OPTIONAL = {
         # (standard OMOP has no time a result was known).
         "measurement_result_date",
         "measurement_result_datetime",
+        "visit_occurrence_id",
     ),
     "drug_exposure": (
         "drug_exposure_start_datetime",
@@ -46,13 +48,16 @@ OPTIONAL = {
         "drug_source_value",
         "route_source_value",
         "dose_unit_source_value",
+        "visit_occurrence_id",
     ),
     "condition_occurrence": (
         "condition_start_datetime",
         "condition_source_value",
         "condition_source_concept_id",
+        "visit_occurrence_id",
     ),
     "care_site": ("care_site_name", "care_site_source_value"),
+    "visit_occurrence": ("care_site_id",),
     "concept": ("domain_id",),
 }
 # A drug_source_value that is a code, not a name: an RxCUI or an ATC code.
@@ -80,10 +85,18 @@ def create_view(con: duckdb.DuckDBPyConnection, f: OmopFile) -> None:
         "condition_occurrence": _diagnoses,
     }[f.omop_table]
     select, joins, where = build(con, f)
-    person = f.text("person_id")
-    sites = ingest.lookup("staging.omop_person_site")
-    joins += f" left join {sites} as ps on ps.person_key = trim({person})"
-    columns = ingest.canonical_select(f.source.table, select | {"site": "ps.site"})
+    joins += (
+        f" left join {ingest.lookup('staging.omop_person_site')} as ps"
+        f" on ps.person_key = trim({f.text('person_id')})"
+    )
+    site = "ps.site"
+    if f.has("visit_occurrence_id"):
+        joins += (
+            f" left join {ingest.lookup('staging.omop_visit_site')} as vs"
+            f" on vs.visit_key = {_blank(f.text('visit_occurrence_id'))}"
+        )
+        site = "coalesce(vs.site, ps.site)"
+    columns = ingest.canonical_select(f.source.table, select | {"site": site})
     ingest.create_view(con, f.source, f"select {columns} from {f.rows()} {joins} {where}")
 
 

@@ -15,6 +15,7 @@ the maps hold only the project's reference ids (sql/reference/omop_*.csv):
 - omop_condition_concept condition concept id -> code and vocabulary.
 - omop_drug_type    drug_type_concept_id -> event_type.
 - omop_person_site  person -> site: person.care_site_id, named by care_site.
+- omop_visit_site   visit -> site: visit_occurrence.care_site_id, named by care_site.
 concept_ancestor gives the drugs under the B12 and folic acid ingredients, as drug
 classes for staging.source_drug_classes.
 """
@@ -51,7 +52,7 @@ def stage(con: duckdb.DuckDBPyConnection, by_table: dict[str, list[OmopFile]]) -
     for create_map in (_units, _operators, _routes, _drug_types, _drug_concepts, _conditions):
         create_map(con)
     _ingredient_classes(con, by_table["concept_ancestor"])
-    _person_sites(con, by_table["person"], by_table["care_site"])
+    _person_and_visit_sites(con, by_table)
 
 
 def _reference(name: str) -> str:
@@ -236,16 +237,8 @@ def _ingredient_classes(con: duckdb.DuckDBPyConnection, files: list[OmopFile]) -
     )
 
 
-def _person_sites(
-    con: duckdb.DuckDBPyConnection, persons: list[OmopFile], care_sites: list[OmopFile]
-) -> None:
-    """Each person's site: the care_site row named by person.care_site_id (its name, else
-    its source value), else the bare care_site_id. One row per person (the first wins if
-    a person is listed twice), so joining to it never repeats an event row."""
-    con.execute("create table staging.omop_person_site (person_key varchar, site varchar)")
-    persons = [p for p in persons if p.has("care_site_id")]
-    if not persons:
-        return
+def _care_site_names(care_sites: list[OmopFile]) -> str:
+    """care_site_id -> site: the care site's name, else its source value (one per id)."""
     sites = "select null::bigint as care_site_id, null::varchar as site"
     if care_sites:
         sites = _union(
@@ -256,23 +249,44 @@ def _person_sites(
                 f"nullif(trim({f.text('care_site_source_value')}), '')) as site"
             ),
         )
+    return f"(select care_site_id, any_value(site) as site from ({sites}) group by 1)"
+
+
+def _sites(
+    con: duckdb.DuckDBPyConnection, table: str, files: list[OmopFile], key: str, care_sites: str
+) -> None:
+    """table (key -> site): each row's care_site_id named by care_site, else the bare
+    care_site_id. One row per key (the first wins if a key is listed twice), so joining
+    to it never repeats an event row."""
+    files = [f for f in files if f.has("care_site_id")]
+    if not files:
+        return
 
     def columns(f: OmopFile) -> str:
         return (
-            f"trim({f.text('person_id')}) as person_key, "
+            f"trim({f.text(key)}) as site_key, "
             f"nullif(trim({f.text('care_site_id')}), '') as care_site_text, "
             f"{f.source.index} as file_order, source_row"
         )
 
     con.execute(
         f"""
-        insert into staging.omop_person_site
-        select p.person_key,
-               arg_min(coalesce(s.site, p.care_site_text), (p.file_order, p.source_row))
-        from ({_union(persons, columns)}) as p
-        left join (select care_site_id, any_value(site) as site from ({sites}) group by 1)
-            as s on s.care_site_id = try_cast(p.care_site_text as bigint)
-        where p.care_site_text is not null
-        group by p.person_key
+        insert into {table}
+        select k.site_key,
+               arg_min(coalesce(s.site, k.care_site_text), (k.file_order, k.source_row))
+        from ({_union(files, columns)}) as k
+        left join {care_sites} as s on s.care_site_id = try_cast(k.care_site_text as bigint)
+        where k.care_site_text is not null
+        group by k.site_key
         """
     )
+
+
+def _person_and_visit_sites(con: duckdb.DuckDBPyConnection, by_table: dict) -> None:
+    """Each person's site (person.care_site_id) and each visit's (visit_occurrence's)."""
+    care_sites = _care_site_names(by_table["care_site"])
+    con.execute("create table staging.omop_person_site (person_key varchar, site varchar)")
+    _sites(con, "staging.omop_person_site", by_table["person"], "person_id", care_sites)
+    con.execute("create table staging.omop_visit_site (visit_key varchar, site varchar)")
+    visits = by_table["visit_occurrence"]
+    _sites(con, "staging.omop_visit_site", visits, "visit_occurrence_id", care_sites)

@@ -1,11 +1,15 @@
 """Writes the canonical sample as OMOP CDM v5.4 tables (for tests/test_formats_agree.py).
 
     PERSON.csv, MEASUREMENT.csv, CARE_SITE.csv, CONCEPT.csv   upper-case names
+    VISIT_OCCURRENCE.csv
     drug_exposure.csv, concept_ancestor.csv                   lower-case names
     condition_occurrence.parquet                              typed Parquet
 
 person_id: the sample's patients numbered 1, 2 ... in sorted order (person_source_value
-keeps the sample id); each person's care_site is the sample site. CONCEPT holds every
+keeps the sample id); each person's care_site is the sample site. Every lab, drug and
+condition row is at a visit: one per (person, date, site) of the rows, at the row's own
+site, so an event at another site than its person's keeps it (a row with a malformed date
+or no site has no visit and takes its person's site). CONCEPT holds every
 concept the rows use. Real OMOP ids where they are known: the LOINC ids of clinical
 reference 1.4 (sql/reference/omop_lab_concepts.csv), the UCUM unit ids seen in the
 Synthea27Nj vocabulary, the B12 and folic acid ingredients (in concept_ancestor only).
@@ -61,6 +65,7 @@ INGREDIENTS = (  # (name pattern, ingredient concept id): clinical reference 1.4
     (re.compile(r"folic", re.I), 19111620),
 )
 RESULT = re.compile(r"^\s*(<=|>=|<|>|=)?\s*(\d+(?:\.\d*)?|\.\d+)\s*$")
+ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?))?$")
 CONCEPT_COLUMNS = [
     "concept_id",
@@ -119,20 +124,22 @@ def write(sample_dir: Path, out_dir: Path) -> dict[str, str]:
     diagnoses = _rows(sample_dir / "diagnoses.csv")
     ids = sorted({r["patient_id"] for t in (patients, labs, medications, diagnoses) for r in t})
     person_ids = {p: str(n) for n, p in enumerate((p for p in ids if p.strip()), start=1)}
-    sites = {s: str(n) for n, s in enumerate(sorted({r["site"] for r in patients}), start=1)}
+    sites = _sites(patients, (labs, medications, diagnoses))
     concepts = Concepts()
     _csv(out_dir / "CARE_SITE.csv", [_care_site(s, n) for s, n in sites.items()])
     _csv(out_dir / "PERSON.csv", [_person(r, person_ids, sites) for r in patients])
+    visits = Visits(person_ids, sites)
     loinc = _lab_concept_ids()
-    rows = [_measurement(n, r, person_ids, concepts, loinc) for n, r in enumerate(labs, 1)]
+    rows = [_measurement(n, r, visits, concepts, loinc) for n, r in enumerate(labs, 1)]
     _csv(out_dir / "MEASUREMENT.csv", rows)
     names = {}
     for r in medications:
         if r["drug_name"].strip():
             names.setdefault(r["drug_code"].strip(), r["drug_name"].strip())
-    drug_rows = [_drug(n, r, person_ids, names, concepts) for n, r in enumerate(medications, 1)]
+    drug_rows = [_drug(n, r, visits, names, concepts) for n, r in enumerate(medications, 1)]
     _csv(out_dir / "drug_exposure.csv", drug_rows)
-    _conditions(out_dir / "condition_occurrence.parquet", diagnoses, person_ids, concepts)
+    _conditions(out_dir / "condition_occurrence.parquet", diagnoses, visits, concepts)
+    _csv(out_dir / "VISIT_OCCURRENCE.csv", visits.table())
     _csv(out_dir / "CONCEPT.csv", list(concepts.rows.values()))
     _csv(out_dir / "concept_ancestor.csv", _ancestors(concepts))
     return person_ids
@@ -157,6 +164,45 @@ def _split(moment: str) -> tuple[str, str]:
         return moment, ""
     time = match[2] and (match[2] if len(match[2]) == 8 else match[2] + ":00")
     return match[1], f"{match[1]} {time}" if time else ""
+
+
+def _sites(patients: list[dict], events: tuple[list[dict], ...]) -> dict[str, str]:
+    """Care site ids: the persons' sites in sorted order, then any other site of the events."""
+    sites = {s: str(n) for n, s in enumerate(sorted({r["site"] for r in patients}), start=1)}
+    others = sorted({r["site"] for t in events for r in t if r["site"].strip()} - set(sites))
+    return sites | {s: str(n) for n, s in enumerate(others, start=len(sites) + 1)}
+
+
+class Visits:
+    """VISIT_OCCURRENCE being built: one visit per (person, date, site), numbered in the
+    order first seen."""
+
+    def __init__(self, person_ids: dict, sites: dict) -> None:
+        self.person_ids, self.sites = person_ids, sites
+        self.ids: dict[tuple[str, str, str], int] = {}
+
+    def person(self, row: dict) -> str:
+        return self.person_ids.get(row["patient_id"], "")
+
+    def id(self, row: dict, day: str) -> int | None:
+        person, site = self.person(row), self.sites.get(row["site"])
+        if not (person and site and ISO_DAY.match(day)):
+            return None
+        return self.ids.setdefault((person, day, site), len(self.ids) + 1)
+
+    def table(self) -> list[dict]:
+        return [
+            {
+                "visit_occurrence_id": visit,
+                "person_id": person,
+                "visit_concept_id": 9202,  # Outpatient Visit [S]
+                "visit_start_date": day,
+                "visit_end_date": day,
+                "visit_type_concept_id": 32817,  # EHR [S]
+                "care_site_id": site,
+            }
+            for (person, day, site), visit in self.ids.items()
+        ]
 
 
 def _care_site(site: str, care_site_id: str) -> dict:
@@ -194,7 +240,7 @@ def _lab_concept_ids() -> dict[str, int]:
         return {r["loinc"]: int(r["concept_id"]) for r in csv.DictReader(handle)}
 
 
-def _measurement(n: int, row: dict, person_ids: dict, concepts: Concepts, loinc: dict) -> dict:
+def _measurement(n: int, row: dict, visits: Visits, concepts: Concepts, loinc: dict) -> dict:
     concept = concepts.id(
         "LOINC", row["test_code"], row["test_name"], "Measurement", loinc.get(row["test_code"])
     )
@@ -204,7 +250,7 @@ def _measurement(n: int, row: dict, person_ids: dict, concepts: Concepts, loinc:
     unit = row["unit"]
     return {
         "measurement_id": n,
-        "person_id": person_ids.get(row["patient_id"], ""),
+        "person_id": visits.person(row),
         "measurement_concept_id": concept,
         "measurement_date": day,
         "measurement_datetime": moment,
@@ -216,7 +262,7 @@ def _measurement(n: int, row: dict, person_ids: dict, concepts: Concepts, loinc:
         "range_low": "",
         "range_high": "",
         "provider_id": "",
-        "visit_occurrence_id": "",
+        "visit_occurrence_id": visits.id(row, day),
         "visit_detail_id": "",
         "measurement_source_value": row["test_code"],
         "measurement_source_concept_id": concept,
@@ -241,13 +287,13 @@ def _drug_concept(row: dict, names: dict, concepts: Concepts) -> tuple[int, str]
     return 0, code
 
 
-def _drug(n: int, row: dict, person_ids: dict, names: dict, concepts: Concepts) -> dict:
+def _drug(n: int, row: dict, visits: Visits, names: dict, concepts: Concepts) -> dict:
     concept, source_value = _drug_concept(row, names, concepts)
     day, moment = _split(row["event_at"])
     dosed = bool(row["dose"].strip() and row["dose_unit"].strip())
     return {
         "drug_exposure_id": n,
-        "person_id": person_ids.get(row["patient_id"], ""),
+        "person_id": visits.person(row),
         "drug_concept_id": concept,
         "drug_exposure_start_date": day,
         "drug_exposure_start_datetime": moment,
@@ -263,7 +309,7 @@ def _drug(n: int, row: dict, person_ids: dict, names: dict, concepts: Concepts) 
         "route_concept_id": 0,
         "lot_number": "",
         "provider_id": "",
-        "visit_occurrence_id": "",
+        "visit_occurrence_id": visits.id(row, day),
         "visit_detail_id": "",
         "drug_source_value": source_value,
         "drug_source_concept_id": 0,
@@ -272,7 +318,7 @@ def _drug(n: int, row: dict, person_ids: dict, names: dict, concepts: Concepts) 
     }
 
 
-def _conditions(path: Path, rows: list[dict], person_ids: dict, concepts: Concepts) -> None:
+def _conditions(path: Path, rows: list[dict], visits: Visits, concepts: Concepts) -> None:
     """ICD codes as source concepts (condition_concept_id 0: their SNOMED mapping is not
     known here), SNOMED codes as the standard concept; the READ row as a Read source
     concept, which the adapter passes on as code_system 'Read' for validation to refuse."""
@@ -287,6 +333,7 @@ def _conditions(path: Path, rows: list[dict], person_ids: dict, concepts: Concep
             "condition_type_concept_id",
             "condition_source_value",
             "condition_source_concept_id",
+            "visit_occurrence_id",
         )
     }
     for n, row in enumerate(rows, 1):
@@ -294,7 +341,7 @@ def _conditions(path: Path, rows: list[dict], person_ids: dict, concepts: Concep
         code = _dotted(row["code"]) if system == "ICD10CM" else row["code"]
         concept = concepts.id(system, code, f"{system} {code}", "Condition")
         day, moment = _split(row["recorded_at"])
-        person = person_ids.get(row["patient_id"])
+        person = visits.person(row)
         values = (
             n,
             int(person) if person else None,
@@ -304,6 +351,7 @@ def _conditions(path: Path, rows: list[dict], person_ids: dict, concepts: Concep
             32817,
             row["code"],
             0 if system == "SNOMED" else concept,
+            visits.id(row, day),
         )
         for column, value in zip(table, values, strict=True):
             table[column].append(value)
@@ -315,6 +363,7 @@ def _conditions(path: Path, rows: list[dict], person_ids: dict, concepts: Concep
         pa.timestamp("us"),
         pa.int64(),
         pa.string(),
+        pa.int64(),
         pa.int64(),
     ]
     arrays = [pa.array(v, type=t) for v, t in zip(table.values(), types, strict=True)]
