@@ -24,6 +24,9 @@ import numpy as np
 from schemas.canonical import SCHEMAS, known_columns
 from transforms.errors import InputError
 
+# The table of rows a file holds that no canonical table takes (events no rule uses).
+NOT_AUDITED = "not_audited"
+
 
 @dataclass
 class SourceFile:

@@ -43,7 +43,7 @@ import duckdb
 from transforms import ingest
 from transforms.adapters.fhir_resources import RESOURCES, Resource, with_reference
 from transforms.errors import InputError
-from transforms.ingest import SourceFile
+from transforms.ingest import NOT_AUDITED, SourceFile
 from transforms.sqlfiles import sql_dir
 
 # One text column per line: JSON escapes every control character inside strings, so \x01
@@ -59,7 +59,6 @@ DIALECT = {
 # reads as CRLF); this one reads either line end, each as one line end.
 MIXED_LINE_ENDS = DIALECT | {"new_line": "\\r\\n", "strict_mode": False}
 FIRST_LINES_TRIED = 100  # lines tried for a file's resource type when its name names none
-NOT_AUDITED = "not_audited"
 RETRACTED = "retracted"
 REJECTED_LINE_CHARS = 1000  # a quarantined line is kept, cut to this length
 TYPE_NAME = re.compile(r"^[A-Za-z]{1,64}$")

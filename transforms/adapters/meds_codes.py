@@ -27,9 +27,8 @@ import duckdb
 
 from schemas.canonical import SCHEMAS, known_columns
 from transforms.errors import InputError
-from transforms.ingest import sql_quote
+from transforms.ingest import NOT_AUDITED, sql_quote
 
-NOT_AUDITED = "not_audited"
 EVENT_TIME = {
     "lab_results": "collected_at",
     "medications": "event_at",
