@@ -59,23 +59,14 @@ def _load_source_code_maps(con: duckdb.DuckDBPyConnection) -> None:
     its local test codes join the configuration's (which win on a clash), and its drug
     classes become table source_drug_classes for sql/derive/01."""
     con.execute(
-        "create or replace table source_drug_classes "
-        "(drug_key varchar, drug_class varchar, precedence varchar)"
-    )
-    staged = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = 'staging' "
-        "and table_name = 'source_drug_classes'"
-    ).fetchall()[0][0]
-    if not staged:
-        return
-    con.execute(
         "insert into local_test_codes select distinct local_code, loinc "
         "from staging.source_test_codes where local_code not in (select local_code from "
         "local_test_codes)"
     )
     con.execute(
-        "insert into source_drug_classes select distinct lower(trim(drug_key)), drug_class, "
-        "precedence from staging.source_drug_classes"
+        "create or replace table source_drug_classes as select distinct "
+        "lower(trim(drug_key)) as drug_key, drug_class, precedence "
+        "from staging.source_drug_classes"
     )
 
 

@@ -177,9 +177,14 @@ def lookup(table: str) -> str:
     return f"(select unnest(m, recursive := true) from (select list(t) as m from {table} t))"
 
 
+# Comma-separated, double-quoted, a header line: the canonical extract's dialect, and the
+# default a format's own dialect overrides.
+CSV_DIALECT = {"delim": ",", "quote": '"', "escape": '"', "header": True}
+
+
 def csv_reader(path: Path, columns: list[str], dialect: dict | None = None, **options) -> str:
     """read_csv over a file with every column as text and a fixed dialect."""
-    settings = {"delim": ",", "quote": '"', "escape": '"', "header": True} | (dialect or {})
+    settings = CSV_DIALECT | (dialect or {})
     settings |= options
     types = "{" + ", ".join(f"'{sql_quote(c)}': 'VARCHAR'" for c in columns) + "}"
     rendered = ", ".join(f"{k} = {_literal(v)}" for k, v in settings.items())

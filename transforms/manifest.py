@@ -50,6 +50,10 @@ def rule_versions() -> dict[str, str]:
     }
 
 
+# Facts about a file that staging needs and the manifest does not show per file.
+INTERNAL_KEYS = ("index", "header_lines", "text", "format")
+
+
 def inputs_with_counts(
     files: list[dict],
     quarantined: dict[tuple[str, str], int],
@@ -60,8 +64,7 @@ def inputs_with_counts(
     rows = []
     for f in files:
         key = (f["file"], f["table"])
-        hidden = ("index", "header_lines", "text", "format")
-        row = {k: v for k, v in f.items() if k not in hidden}
+        row = {k: v for k, v in f.items() if k not in INTERNAL_KEYS}
         row["rows_loaded"] = loaded.get(key, 0)
         row["rows_quarantined"] = quarantined.get(key, 0)
         row["rows_not_audited"] = 0 if f["table"] in SCHEMAS else f["rows_read"]

@@ -18,7 +18,6 @@ FILE_NAME = re.compile(
     r"^(lab_results|medications|patients|diagnoses)(?:[_\-.][^/]*)?\.(csv|parquet)$", re.I
 )
 OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
-DIALECT = {"delim": ",", "quote": '"', "escape": '"', "header": True}
 
 
 def detect(input_dir: Path) -> bool:
@@ -64,8 +63,8 @@ def stage_file(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
     if source.text:
         header = _csv_header(source)
         _check_header(source, header)
-        source.rows_read = ingest.count_csv(con, source, header, DIALECT)
-        rows = ingest.csv_rows(ingest.csv_reader(source.path, header, DIALECT, ignore_errors=True))
+        source.rows_read = ingest.count_csv(con, source, header, ingest.CSV_DIALECT)
+        rows = ingest.csv_rows(ingest.csv_reader(source.path, header, ignore_errors=True))
         ingest.create_view(con, source, f"select {_select_known(source, header)} from {rows}")
     else:
         types = ingest.parquet_types(con, source.path, source.name)

@@ -217,7 +217,7 @@ def _count_rows(con: duckdb.DuckDBPyConnection, f: OmopFile) -> int:
     """Every data row of the file, rows of the wrong shape included (kept, with their
     lines, for validation to quarantine)."""
     if f.source.text:
-        dialect = {"delim": ",", "quote": '"', "escape": '"', "header": True} | f.dialect
+        dialect = ingest.CSV_DIALECT | f.dialect
         return ingest.count_csv(con, f.source, list(f.columns.values()), dialect)
     try:
         query = "select count(*) from read_parquet($p)"
