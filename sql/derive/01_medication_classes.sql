@@ -6,9 +6,10 @@
 -- reference/drug_names.csv, case-insensitively, the lowest priority number winning (so
 -- "multivitamin with folic acid" is a multivitamin, not folic acid); then by a class the
 -- source states with precedence 'after_names' (an OMOP drug's ingredient). A name
--- matching the antidote (Cyanokit) wins even over a listed code. Classes: folate_therapeutic, folate_low_dose, folinic_acid,
--- b12_treatment, b12_antidote, other. A B12 product given at >= $b12_antidote_dose_at_least_mg
--- (5000 mg = 5 g, the Cyanokit dose) is the cyanide antidote, not B12 treatment.
+-- matching the antidote (Cyanokit) wins even over a listed code. Classes:
+-- folate_therapeutic, folate_low_dose, folinic_acid, b12_treatment, b12_antidote, other.
+-- A B12 product given at >= $b12_antidote_dose_at_least_mg (5000 mg = 5 g, the Cyanokit
+-- dose) is the cyanide antidote, not B12 treatment.
 -- Route kind (parenteral, oral, nasal, unknown): the route column against reference/routes.csv;
 --   when that says nothing, the drug name (inj, /mL, tab ...); then a listed code's form.
 -- What counts as a folate exposure (the folate_scope and count_ordered_events switches) is
