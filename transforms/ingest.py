@@ -149,23 +149,26 @@ def canonical_select(table: str, expressions: dict[str, str]) -> str:
     return ", ".join([*columns, "source_row"])
 
 
+def execute(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: dict | None = None):
+    """Runs SQL that reads the file `name`; a DuckDB error stops the run as unreadable input,
+    naming the file and never the data (see first_line)."""
+    try:
+        return con.execute(sql, params or {})
+    except duckdb.Error as exc:
+        raise InputError(f"{name}: unreadable ({first_line(exc)})") from None
+
+
 def create_view(con: duckdb.DuckDBPyConnection, source: SourceFile, select_sql: str) -> None:
     """Defines the source's staging view (reading nothing yet)."""
     view = file_view(source.table, source.index)
-    try:
-        con.execute(f"create or replace view {view} as {select_sql}")
-    except duckdb.Error as exc:
-        raise InputError(f"{source.name}: unreadable ({first_line(exc)})") from None
+    execute(con, source.name, f"create or replace view {view} as {select_sql}")
 
 
 def count_view(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
     """The staging view's rows: a full read, so only for sources not counted otherwise
     (a CSV is counted by count_csv, with its rows of the wrong shape)."""
-    try:
-        view = file_view(source.table, source.index)
-        return con.execute(f"select count(*) from {view}").fetchall()[0][0]
-    except duckdb.Error as exc:
-        raise InputError(f"{source.name}: unreadable ({first_line(exc)})") from None
+    view = file_view(source.table, source.index)
+    return execute(con, source.name, f"select count(*) from {view}").fetchall()[0][0]
 
 
 def lookup(table: str) -> str:

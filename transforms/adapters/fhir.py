@@ -164,8 +164,7 @@ def _stage_resource(
     _reader_rejects_as_json_invalid(con, source)
     kinds = _check_lines(con, source, _classified(source, resource_type, resource, dialect))
     lines = _classified(source, resource_type, resource, dialect, full=True)
-    view = ingest.file_view(source.table, source.index)
-    _execute(con, source, f"create or replace view {view} as {_select(resource, lines)}")
+    ingest.create_view(con, source, _select(resource, lines))
     retracted = kinds.get(RETRACTED, 0)
     source.rows_read = total - kinds.get("empty", 0) - retracted
     sources.append(source)
@@ -210,9 +209,9 @@ def _classified(
 def _check_lines(con: duckdb.DuckDBPyConnection, source: SourceFile, lines: str) -> dict:
     """One pass over the file: lines that are no JSON object, or of another resource type,
     to quarantine; returns the number of lines of each kind but ok."""
-    _execute(
+    ingest.execute(
         con,
-        source,
+        source.name,
         f"""create or replace temp table fhir_line_kinds as
         select source_row, kind,
                case kind when 'json_invalid' then left(line, {REJECTED_LINE_CHARS})
@@ -289,15 +288,6 @@ def _check_required(input_dir: Path, found: set[str]) -> None:
     ):
         if table not in found:
             raise InputError(f"{input_dir}: no {types} NDJSON file (needed for {table})")
-
-
-def _execute(con, source: SourceFile, sql: str, params: dict | None = None):
-    try:
-        return con.execute(sql, params or {})
-    except duckdb.Error as exc:
-        # DuckDB may quote the offending input after "Input:"; never show it.
-        reason = ingest.first_line(exc).split(" Input:")[0]
-        raise InputError(f"{source.name}: unreadable ({reason})") from None
 
 
 def _reference_rows(name: str) -> list[dict[str, str]]:

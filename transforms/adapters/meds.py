@@ -158,7 +158,7 @@ def stage_shard(
             continue
         source = SourceFile(table, path, name, sha256, first_index + len(sources), rows_read=read)
         if table in SCHEMAS:
-            _define_view(con, source, _view_sql(table, _of(patterns, table), types, rows))
+            ingest.create_view(con, source, _view_sql(table, _of(patterns, table), types, rows))
         sources.append(source)
     return sources
 
@@ -202,7 +202,7 @@ def _count_by_table(
         f"(count(*) filter (where {patient_rows} and subject_id is null) > 0)::int "
         f"from {rows}"
     )
-    total, *table_counts, patient_rows_n, patients = _fetch(con, sql, name)
+    total, *table_counts, patient_rows_n, patients = ingest.execute(con, name, sql).fetchall()[0]
     counts = dict(zip(tables, table_counts, strict=True))
     counts["patients"] = patients
     counts[MERGED] = patient_rows_n - patients
@@ -211,24 +211,7 @@ def _count_by_table(
 
 
 def _count(con: duckdb.DuckDBPyConnection, relation: str, name: str) -> int:
-    return _fetch(con, f"select count(*) from {relation}", name)[0]
-
-
-def _fetch(con: duckdb.DuckDBPyConnection, sql: str, name: str) -> tuple:
-    try:
-        return con.execute(sql).fetchall()[0]
-    except duckdb.Error as exc:
-        raise InputError(f"{name}: unreadable ({ingest.first_line(exc)})") from None
-
-
-def _define_view(con: duckdb.DuckDBPyConnection, source: SourceFile, select_sql: str) -> None:
-    """Like ingest.create_view, without a second pass to count (the counts are known)."""
-    try:
-        con.execute(
-            f"create or replace view {ingest.file_view(source.table, source.index)} as {select_sql}"
-        )
-    except duckdb.Error as exc:
-        raise InputError(f"{source.name}: unreadable ({ingest.first_line(exc)})") from None
+    return ingest.execute(con, name, f"select count(*) from {relation}").fetchall()[0][0]
 
 
 def _view_sql(table: str, patterns: list[CodePattern], types: dict[str, str], rows: str) -> str:

@@ -219,8 +219,5 @@ def _count_rows(con: duckdb.DuckDBPyConnection, f: OmopFile) -> int:
     if f.source.text:
         dialect = ingest.CSV_DIALECT | f.dialect
         return ingest.count_csv(con, f.source, list(f.columns.values()), dialect)
-    try:
-        query = "select count(*) from read_parquet($p)"
-        return con.execute(query, {"p": str(f.source.path)}).fetchall()[0][0]
-    except duckdb.Error as exc:
-        raise InputError(f"{f.source.name}: unreadable ({ingest.first_line(exc)})") from None
+    query = "select count(*) from read_parquet($p)"
+    return ingest.execute(con, f.source.name, query, {"p": str(f.source.path)}).fetchall()[0][0]

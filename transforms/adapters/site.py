@@ -189,15 +189,14 @@ def _reject_unknown_event_types(con, source: SourceFile, rows: str, event_type: 
         f"coalesce(trim({event_type}) <> '' "
         f"and lower(trim({event_type})) not in ({canonical}), false)"
     )
-    try:
-        con.execute(
-            f"""insert into staging.row_rejects
-            select $file, $table, source_row, 'event_type', 'event_type_unknown', {event_type}
-            from {rows} where {unknown}""",
-            {"file": source.name, "table": source.table},
-        )
-    except duckdb.Error as exc:
-        raise InputError(f"{source.name}: unreadable ({ingest.first_line(exc)})") from None
+    ingest.execute(
+        con,
+        source.name,
+        f"""insert into staging.row_rejects
+        select $file, $table, source_row, 'event_type', 'event_type_unknown', {event_type}
+        from {rows} where {unknown}""",
+        {"file": source.name, "table": source.table},
+    )
     return f"not {unknown}"
 
 
