@@ -7,20 +7,24 @@ text (transforms/ingest.py); validation, quarantine and every rule then run unch
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import duckdb
 
+from transforms.adapters import canonical, fhir, meds, omop, site
 from transforms.errors import InputError
 from transforms.ingest import SourceFile
 
-FORMATS = ("canonical", "site", "omop", "meds", "fhir")
 ADAPTERS: dict[str, ModuleType] = {
-    name: importlib.import_module(f"transforms.adapters.{name}") for name in FORMATS
+    "canonical": canonical,
+    "site": site,
+    "omop": omop,
+    "meds": meds,
+    "fhir": fhir,
 }
+FORMATS = tuple(ADAPTERS)
 WHAT_EACH_HOLDS = {
     "canonical": "lab_results.csv and medications.csv (or .parquet)",
     "site": "mapping.toml beside the site's CSV files",
