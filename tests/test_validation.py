@@ -309,3 +309,16 @@ def test_a_file_mostly_bad_stops_early_and_still_reports_its_quarantine(tmp_path
     assert "more than max_quarantine_fraction" in message
     summary = (tmp_path / "work" / "shareable" / "quarantine_summary.csv").read_text()
     assert "iso_date" in summary
+
+
+def test_duckdb_messages_shown_to_users_carry_no_values():
+    import duckdb
+
+    from transforms.ingest import first_line
+
+    error = duckdb.ConversionException(
+        "Conversion Error: Could not convert string 'S001' to INT64\nLINE 1: select 'S001'"
+    )
+    assert first_line(error) == "Conversion Error: Could not convert string '...' to INT64"
+    csv_error = duckdb.InvalidInputException("Invalid Input Error: bad value Input: S001,2024")
+    assert first_line(csv_error) == "Invalid Input Error: bad value"

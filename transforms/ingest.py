@@ -15,6 +15,7 @@ go to quarantine with their line.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -284,7 +285,8 @@ def sql_quote(text: str) -> str:
 
 
 def first_line(exc: Exception) -> str:
-    """DuckDB's message, first line only, without any input it quotes after "Input:" or
-    in a "line N: ..." excerpt: those may be patient identifiers."""
-    line = str(exc).strip().splitlines()[0]
-    return line.split(" Input:")[0]
+    """DuckDB's message, first line only (later lines may show the offending row), cut
+    before any input it quotes after "Input:", and with text in single quotes (a value,
+    e.g. "Could not convert string 'S001'") masked: it may be a patient identifier."""
+    line = str(exc).strip().splitlines()[0].split(" Input:")[0]
+    return re.sub(r"'[^']*'", "'...'", line)
