@@ -89,6 +89,61 @@ def new_run_id() -> str:
     return dt.datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
+class Timer:
+    """Stage timings for the manifest (wall seconds per stage)."""
+
+    def __init__(self):
+        self.timings: dict[str, float] = {}
+        self.current: str | None = None  # the stage running, for a failure's alert
+
+    def __call__(self, name, fn, *args):
+        start = time.perf_counter()
+        self.current = name
+        result = fn(*args)
+        self.current = None
+        self.timings[name] = round(time.perf_counter() - start, 3)
+        return result
+
+
+def analyse(build_db: Path, config: AuditConfig, timed: Timer) -> dict:
+    """Harmonise, tag and sensitivity on a loaded build database; returns the scope."""
+    log = get_run_logger()
+    harmonised = timed("harmonise", harmonise, build_db, config)
+    log.info("harmonise: data end %s", harmonised["data_end"])
+    counts = timed("tag", tag, build_db, config)
+    log.info("tag: %s", logged_counts(counts, config.suppress_counts_up_to))
+    timed("sensitivity", sensitivity, build_db, config)
+    return harmonised
+
+
+def report_run(
+    build_db: Path, run_dir: Path, config: AuditConfig, run: dict, timed: Timer
+) -> tuple[dict, dict]:
+    """Writes the run's files; returns (outputs, manifest) with every input file counted."""
+    outputs = timed("report", report, build_db, run_dir, config, run)
+    manifest = build_manifest({**run, "outputs": outputs, "timings": timed.timings}, config)
+    return outputs, manifest
+
+
+def publish_run(build_db: Path, out: Path, run_dir: Path, manifest: dict, timed: Timer) -> dict:
+    """Publishes the database, writes the manifest and removes the build folder."""
+    database = timed("publish", publish, build_db, out, manifest)
+    manifest["timings"] = timed.timings
+    manifest["outputs"]["database"] = database
+    # The run record: no identifiers, but exact row counts, so it sits beside shareable/.
+    manifest_path = run_dir / "manifest.json"
+    manifest_path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    shutil.rmtree(build_db.parent, ignore_errors=True)
+    get_run_logger().info("report: %s", manifest["outputs"]["report"])
+    return {
+        "run_dir": str(run_dir),
+        "report": manifest["outputs"]["report"],
+        "manifest": str(manifest_path),
+        "database": database,
+        "findings": manifest["outputs"]["findings"],
+    }
+
+
 @flow(name="audit")
 def audit(
     input_dir: str,
@@ -103,48 +158,24 @@ def audit(
     out, run_dir = Path(out_dir), Path(out_dir) / "runs" / run_id
     build_db = run_dir / ".build" / "build.duckdb"
     stages.create_build_database(build_db)
-    timings: dict[str, float] = {}
-
-    def timed(name, fn, *args):
-        start = time.perf_counter()
-        result = fn(*args)
-        timings[name] = round(time.perf_counter() - start, 3)
-        return result
-
+    timed = Timer()
     started = dt.datetime.now().isoformat(timespec="seconds")
     files = timed("ingest", ingest, build_db, Path(input_dir), input_format)
     log.info("ingest: %d files, %d rows read", len(files), sum(f["rows_read"] for f in files))
     quarantined = timed("validate", validate, build_db, config, files, run_dir)
     log.info("validate: %d rows quarantined", sum(quarantined.values()))
-    harmonised = timed("harmonise", harmonise, build_db, config)
-    log.info("harmonise: data end %s", harmonised["data_end"])
-    counts = timed("tag", tag, build_db, config)
-    log.info("tag: %s", logged_counts(counts, config.suppress_counts_up_to))
-    timed("sensitivity", sensitivity, build_db, config)
-    loaded = stages.rows_loaded_by_file(build_db)
+    scope = analyse(build_db, config, timed)
     run = {
         "run_id": run_id,
         "started_at": started,
         "input_dir": str(Path(input_dir).resolve()),
         "input_format": files[0]["format"],
-        "data_end": harmonised["data_end"],
-        "scope": harmonised,
-        "inputs": inputs_with_counts(files, quarantined, loaded),
+        "data_end": scope["data_end"],
+        "scope": scope,
+        "previous_run_id": None,
+        "inputs": inputs_with_counts(files, quarantined, stages.rows_loaded_by_file(build_db)),
     }
-    outputs = timed("report", report, build_db, run_dir, config, run)
-    manifest = build_manifest({**run, "outputs": outputs, "timings": timings}, config)
-    database = timed("publish", publish, build_db, out, manifest)
-    manifest["timings"] = timings
-    manifest["outputs"]["database"] = database
-    # The run record: no identifiers, but exact row counts, so it sits beside shareable/.
-    manifest_path = run_dir / "manifest.json"
-    manifest_path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
-    shutil.rmtree(build_db.parent, ignore_errors=True)
-    log.info("report: %s", outputs["report"])
-    return {
-        "run_dir": str(run_dir),
-        "report": outputs["report"],
-        "manifest": str(manifest_path),
-        "database": database,
-        "findings": outputs["findings"],
-    }
+    stages.compare_with_previous(build_db, None, None)
+    outputs, manifest = report_run(build_db, run_dir, config, run, timed)
+    stages.record_runs(build_db, [stages.one_off_run_record(manifest)])
+    return publish_run(build_db, out, run_dir, manifest, timed)

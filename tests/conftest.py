@@ -7,6 +7,10 @@ extracts written to a temporary folder, without Prefect.
 from __future__ import annotations
 
 import csv
+import http.server
+import json
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -17,6 +21,17 @@ from transforms import stages
 from transforms.config import AuditConfig
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def harness():
+    """One temporary Prefect API server for every flow test (it takes ~20 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
 SAMPLE = REPO / "data" / "sample"
 
 
@@ -117,3 +132,53 @@ class Audit:
 @pytest.fixture
 def audit(tmp_path: Path) -> Audit:
     return Audit(tmp_path)
+
+
+@dataclass
+class Webhook:
+    url: str
+    posts: list[dict] = field(default_factory=list)
+    headers: list[dict] = field(default_factory=list)
+    gets: int = 0
+
+
+@pytest.fixture
+def webhook_server():
+    """Starts HTTP receivers on 127.0.0.1 that answer `status`: start(status) -> Webhook."""
+    servers = []
+
+    def start(status=200, path="/hooks/b12audit"):
+        hook = Webhook(url="")
+
+        class Receiver(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.posts.append(json.loads(body))
+                hook.headers.append(dict(self.headers))
+                self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", "/elsewhere")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_GET(self):  # only a followed redirect would come here
+                hook.gets += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):  # keep the test output quiet
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        hook.url = f"http://127.0.0.1:{server.server_port}{path}"
+        return hook
+
+    yield start
+    for server, thread in servers:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -10,19 +10,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from tests.conftest import SAMPLE
 from transforms.errors import InputError
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("B12AUDIT_UPDATE_GOLDEN") == "1"
-
-
-@pytest.fixture(scope="session")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -85,3 +85,9 @@ def test_a_lone_small_site_denominator_cannot_be_recovered_from_the_total():
     out = suppress_counts(frame, 7)
     hidden = dict(zip(out["site"], out["denominator_suppressed"], strict=True))
     assert hidden == {"all sites": False, "a": True, "b": True}
+
+
+def test_an_extract_with_no_findings_suppresses_nothing_and_does_not_fail():
+    out = suppress_counts(table([]), 7)
+    assert out.empty
+    assert {"suppressed", "denominator_suppressed"} <= set(out.columns)

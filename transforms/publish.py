@@ -17,6 +17,7 @@ import duckdb
 
 from schemas.canonical import SCHEMAS
 from schemas.findings import COLUMN_COMMENTS as FINDINGS_COLUMN_COMMENTS
+from transforms.worklist import COLUMN_COMMENTS as WORKLIST_COLUMN_COMMENTS
 
 ANALYST_STORAGE_VERSION = "v1.5.0"
 PUBLISHED_NAME = "b12audit.duckdb"
@@ -44,6 +45,11 @@ TABLE_COMMENTS = {
     "findings": "One row per finding (patient, folate episode or B12 course), with evidence.",
     "sensitivity": "Findings gained and lost if each clinical switch were flipped.",
     "run_metadata": "The run that built this database: manifest as JSON.",
+    "run_log": "Every scheduled run: when, files, counts, configuration hash, outcome.",
+    "reaudit_diff": "Per patient and finding: newly flagged, resolved or still flagged.",
+    "worklist_items": "Open findings to follow up: priority, severity, action, evidence.",
+    "measure_counts": "Exact monthly measures per finding, month and site (sql/report).",
+    "source_drug_classes": "Drug classes a source format supplies (site mapping, OMOP).",
     "ref_concepts": "Code lists, one concept set per file (sql/reference/concepts/).",
     "ref_unit_conversions": "Unit conversion factors to canonical units.",
     "ref_drug_names": "Drug name patterns by drug class, lowest priority wins.",
@@ -60,6 +66,64 @@ EXTRA_COLUMN_COMMENTS = {
 }
 
 
+RUN_COLUMNS = (
+    "run_id varchar, started_at timestamp, finished_at timestamp, outcome varchar, "
+    "drop_dir varchar, input_format varchar, files_new integer, files_replaced integer, "
+    "files_unchanged integer, files_duplicate integer, rows_loaded bigint, "
+    "rows_quarantined bigint, findings bigint, config_sha256 varchar, code_version varchar, "
+    "message varchar"
+)
+RUN_COLUMN_COMMENTS = {
+    "outcome": "running, published, unchanged (nothing new: the last results stand) or failed.",
+    "drop_dir": "The drop folder (or, for b12audit run, the input folder) the run read.",
+    "files_new": "Files read for the first time by this run.",
+    "files_replaced": "Corrected re-deliveries: a known name with new bytes; replaces its rows.",
+    "files_unchanged": "Files already in the history, unchanged.",
+    "files_duplicate": "Bytes already delivered under another name; not read again.",
+    "rows_loaded": "Canonical rows in the audited history after this run.",
+    "rows_quarantined": "Rows quarantined from the files this run read.",
+    "findings": "Findings this run published.",
+    "config_sha256": "SHA-256 of the settings that decide findings (alerts aside).",
+    "message": "Why a run failed: file, line and column, never a value.",
+}
+# The analysts' entry points. Plain SQL that DuckDB 1.x parses too.
+VIEWS = {
+    "findings_current": (
+        "select f.*, d.status as since_previous_run from findings as f "
+        "left join reaudit_diff as d using (patient_id, finding)",
+        "This run's findings, with since_previous_run: newly_flagged or still_flagged "
+        "(empty for the first run, and for rows still waiting on their window).",
+    ),
+    "measures_monthly": (
+        "select * from measure_counts",
+        "Monthly measures per finding, month and site: exact numerator, denominator, rate "
+        "(shareable/measures_monthly.csv is the suppressed version).",
+    ),
+    "worklist": (
+        "select * from worklist_items",
+        "Open findings to follow up, most severe and oldest first, evidence in plain words.",
+    ),
+    "runs": (
+        "select * from run_log",
+        "Every scheduled run: when, which files were new, counts, configuration hash, outcome.",
+    ),
+}
+
+
+def write_run_log(con: duckdb.DuckDBPyConnection, runs: list[dict]) -> None:
+    con.execute(f"create or replace table run_log ({RUN_COLUMNS})")
+    for run in runs:
+        columns = ", ".join(run)
+        values = ", ".join(f"${key}" for key in run)
+        con.execute(f"insert into run_log ({columns}) values ({values})", run)
+
+
+def create_views(con: duckdb.DuckDBPyConnection) -> None:
+    for name, (sql, comment) in VIEWS.items():
+        con.execute(f"create or replace view {name} as {sql}")
+        con.execute(f"comment on view {name} is '{_quote(comment)}'")
+
+
 def write_run_metadata(con: duckdb.DuckDBPyConnection, manifest: dict) -> None:
     con.execute("create or replace table run_metadata (run_id varchar, manifest json)")
     con.execute(
@@ -74,7 +138,7 @@ def describe(con: duckdb.DuckDBPyConnection) -> None:
     for table, text in TABLE_COMMENTS.items():
         if table in existing:
             con.execute(f"comment on table {table} is '{_quote(text)}'")
-    for table in (*SCHEMAS, "findings"):
+    for table in (*SCHEMAS, "findings", "worklist_items", "run_log"):
         for column, text in _column_comments(table).items():
             if _has_column(con, table, column):
                 con.execute(f"comment on column {table}.\"{column}\" is '{_quote(text)}'")
@@ -83,6 +147,10 @@ def describe(con: duckdb.DuckDBPyConnection) -> None:
 def _column_comments(table: str) -> dict[str, str]:
     if table == "findings":
         return dict(FINDINGS_COLUMN_COMMENTS)
+    if table == "worklist_items":
+        return dict(WORKLIST_COLUMN_COMMENTS)
+    if table == "run_log":
+        return dict(RUN_COLUMN_COMMENTS)
     described = {name: col.description for name, col in SCHEMAS[table]().columns.items()}
     return {**EXTRA_COLUMN_COMMENTS, **described}
 

@@ -3,8 +3,8 @@
 Restricted files go to `patient_level/`: findings.csv and quarantine.csv (patient rows) and
 mapping_review.csv (the extract's own unmapped drug names and test codes, free text from the
 source). Shareable files (report.html, summary.csv, quarantine_summary.csv,
-evaluability.csv, sensitivity.csv) go to `shareable/` and carry no identifiers and no
-unsuppressed count from 1 to 7. Large tables are written by DuckDB.
+evaluability.csv, sensitivity.csv, measures_monthly.csv) go to `shareable/` and carry no
+identifiers and no unsuppressed count from 1 to 7. Large tables are written by DuckDB.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 
 from schemas.canonical import CHECK_MEANING
+from transforms import measures, reaudit, run_charts, spc, worklist
 from transforms.config import AuditConfig
 from transforms.report_html import ReportTables, render_report
 from transforms.sqlfiles import bind, sql_text
@@ -52,8 +53,12 @@ def write_outputs(
         "mapping_review": patient_dir / "mapping_review.csv",
         "evaluability": share_dir / "evaluability.csv",
         "sensitivity": share_dir / "sensitivity.csv",
+        "measures_monthly": share_dir / "measures_monthly.csv",
         "report": share_dir / "report.html",
     }
+    if run.get("previous_run_id"):
+        paths["reaudit_summary"] = share_dir / "reaudit_diff.csv"
+        paths["reaudit"] = patient_dir / "reaudit_diff.csv"
     con.execute(FINDINGS_CSV.format(path=_sql_path(paths["findings"])))
     con.execute(QUARANTINE_CSV.format(path=_sql_path(paths["quarantine"])))
     con.execute(
@@ -68,12 +73,39 @@ def write_outputs(
         evaluability=_suppressed_query(con, "report/evaluability.sql", params, "count", config),
         sensitivity=sensitivity_table(con, config),
         esr_overlap=esr_overlap(con, config),
+        **monthly_measures(con, config, paths["measures_monthly"]),
+        reaudit=_reaudit(con, config, paths),
     )
     for name in ("summary", "quarantine", "evaluability", "sensitivity"):
         key = "quarantine_summary" if name == "quarantine" else name
         getattr(tables, name).to_csv(paths[key], index=False)
     paths["report"].write_text(render_report(tables, config, run), encoding="utf-8")
-    return {name: str(path) for name, path in paths.items()}
+    worklist.build(con, config)
+    written = {name: str(path) for name, path in paths.items()}
+    return {**written, **worklist.write(con, patient_dir)}
+
+
+def _reaudit(con: duckdb.DuckDBPyConnection, config: AuditConfig, paths: dict):
+    """The diff against the previous run (None for a first or one-off run)."""
+    if "reaudit" not in paths:
+        return None
+    reaudit.write_patient_level(con, paths["reaudit"])
+    frame = reaudit.shareable(con, config.suppress_counts_up_to)
+    frame.to_csv(paths["reaudit_summary"], index=False)
+    return frame
+
+
+def monthly_measures(
+    con: duckdb.DuckDBPyConnection, config: AuditConfig, csv_path: Path
+) -> dict[str, list]:
+    """Builds measure_counts, writes its suppressed version to `csv_path`, and returns the
+    report's run charts (drawn from the suppressed table) and signals (from exact counts)."""
+    measures.build(con, config)
+    shown = measures.shareable(con, config)
+    shown.to_csv(csv_path, index=False)
+    exact = con.execute("select * from measure_counts").df()
+    charts = spc.p_charts(exact, config.spc_baseline_months)
+    return {"run_charts": run_charts.run_charts(charts, shown), "signals": spc.signals(charts)}
 
 
 def _sql_path(path: Path) -> str:

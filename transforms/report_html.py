@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 
 import pandas as pd
 
 from schemas.findings import DESCRIPTIVE_TAGS
 from transforms.config import AuditConfig
+from transforms.run_charts import RunChart
+from transforms.spc import Signal
 from transforms.suppress import is_small
 
 
@@ -68,6 +70,13 @@ class ReportTables:
     evaluability: pd.DataFrame
     sensitivity: pd.DataFrame
     esr_overlap: pd.DataFrame
+    # Monthly measures: one chart per measure, and every signal (measure, month, kind).
+    run_charts: list[RunChart] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
+    # Re-audit diff against the previous run: finding, newly_flagged, resolved,
+    # still_flagged (Int64, masked where suppressed) and a <column>_suppressed flag for each;
+    # None when there is no previous run.
+    reaudit: pd.DataFrame | None = None
 
 
 def render_report(tables: ReportTables, config: AuditConfig, run: dict) -> str:
@@ -89,6 +98,8 @@ def render_report(tables: ReportTables, config: AuditConfig, run: dict) -> str:
             overall[(overall["reason"] == "(all)") & ~overall["finding"].str.endswith("(pending)")]
         ),
         "<h2>By site</h2>" + _counts_table(by_site, with_site=True),
+        "<h2>Since the previous run</h2>" + _reaudit(tables.reaudit),
+        "<h2>Monthly measures and run charts</h2>" + _measures(tables),
         "<h2>Descriptive tags</h2><p class=note>Context for reading the findings; never an "
         "input to any B12 or folate finding.</p>"
         + _counts_table(tags[tags["site"] == "all sites"], with_site=False),
@@ -148,6 +159,50 @@ def _evaluability(frame: pd.DataFrame, run: dict) -> str:
         f"{'present' if scope['diagnoses_present'] else 'absent'}.</p>"
     )
     return lead + _frame_table(frame, ["finding", "status", "counted", "count"])
+
+
+REAUDIT_COLUMNS = ("newly_flagged", "resolved", "still_flagged")
+
+
+def _reaudit(frame: pd.DataFrame | None) -> str:
+    if frame is None:
+        return "<p>There is no previous run to compare with.</p>"
+    note = (
+        "<p class=note>Per finding, against the previous run: flagged now but not then "
+        "(newly flagged), flagged then but not now (resolved), and flagged in both.</p>"
+    )
+    rows = [
+        [r["finding"]]
+        + [
+            "suppressed" if r[f"{c}_suppressed"] else "" if pd.isna(r[c]) else int(r[c])
+            for c in REAUDIT_COLUMNS
+        ]
+        for r in frame.to_dict("records")
+    ]
+    head = ["finding", "newly flagged", "resolved", "still flagged"]
+    return note + (_table(head, rows, numeric={1, 2, 3}) if rows else "<p>No findings.</p>")
+
+
+MEASURES_NOTE = (
+    "<p class=note>Each finding as a monthly rate over its own population, all sites "
+    "(shareable/measures_monthly.csv has every month and site). A p-chart: the centre line "
+    "is the rate over the baseline months; the limits, 3 sigma, depend on each month's "
+    "denominator. Signals: a month outside the limits, or a run of 8 or more months on one "
+    "side of the centre line (months on the line are skipped). Limits and signals use exact "
+    "counts; a suppressed month is drawn without its value.</p>"
+)
+
+
+def _measures(tables: ReportTables) -> str:
+    if not tables.run_charts:
+        return "<p>No monthly measures.</p>"
+    charts = "".join(
+        f"<h3>{escape(c.measure)}</h3><p class=note>{escape(c.caption)}</p>{c.svg}"
+        for c in tables.run_charts
+    )
+    rows = [[s.measure, f"{s.month:%Y-%m}", s.kind.replace("_", " ")] for s in tables.signals]
+    signals = _table(["measure", "month", "signal"], rows) if rows else "<p>No signals.</p>"
+    return MEASURES_NOTE + charts + "<h3>Signals</h3>" + signals
 
 
 def _sensitivity(frame: pd.DataFrame) -> str:
@@ -216,7 +271,7 @@ def _bar_chart(frame: pd.DataFrame) -> str:
         )
     height = len(frame) * (bar_h + 6)
     return (
-        f"<svg xmlns='http://www.w3.org/2000/svg' width={label_w + width + 90} height={height} "
+        f"<svg width={label_w + width + 90} height={height} "
         f"role=img aria-label='Findings per finding'>{''.join(parts)}</svg>"
     )
 

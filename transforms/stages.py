@@ -11,10 +11,13 @@ from pathlib import Path
 import duckdb
 
 from schemas.canonical import SCHEMAS
-from transforms import adapters
+from schemas.findings import DESCRIPTIVE_TAGS
+from transforms import adapters, spc
 from transforms import harmonise as harmonise_step
+from transforms import history as history_step
 from transforms import ingest as ingest_step
 from transforms import publish as publish_step
+from transforms import reaudit as reaudit_step
 from transforms import report as report_step
 from transforms import sensitivity as sensitivity_step
 from transforms import tag as tag_step
@@ -99,6 +102,76 @@ def harmonise(db_path: Path, config: AuditConfig) -> dict:
         return scope
 
 
+def load_history(db_path: Path, history_db: Path, reread: set[str]) -> None:
+    """Adds the history's rows, except those of files read again this run."""
+    with connect(db_path) as con:
+        history_step.copy_into_build(con, history_db, reread)
+
+
+def compare_with_previous(db_path: Path, history_db: Path | None, previous: str | None) -> None:
+    """The re-audit diff against the previous published run (none for a one-off run)."""
+    with connect(db_path) as con:
+        if history_db is None:
+            reaudit_step.create_empty(con)
+        else:
+            reaudit_step.compare(con, history_db, previous)
+
+
+def commit_history(db_path: Path, history_db: Path, run_id: str, plan: dict) -> None:
+    with connect(db_path) as con:
+        history_step.commit(
+            con, history_db, run_id, plan["dropped"], plan["actions"], plan["data_names"]
+        )
+
+
+def copy_run_log(db_path: Path, history_db: Path) -> None:
+    """The history's runs, this one included, for the published `runs` view."""
+    with connect(db_path) as con:
+        publish_step.write_run_log(con, [])
+        con.execute(f"attach '{ingest_step.sql_quote(str(history_db))}' as hist (read_only)")
+        con.execute("insert into run_log by name select * from hist.runs order by started_at")
+        con.execute("detach hist")
+
+
+def latest_signals(db_path: Path, config: AuditConfig) -> list[dict]:
+    """Signals on each finding's newest month (measure, month, kind), for the alerts. The
+    descriptive tags are context, not practice to act on, so they alert no one."""
+    with connect(db_path) as con:
+        exact = con.execute("select * from measure_counts").df()
+    charts = spc.p_charts(exact, config.spc_baseline_months)
+    return [
+        {"measure": s.measure, "month": s.month.isoformat(), "kind": s.kind}
+        for s in spc.latest_signals(charts)
+        if s.measure not in DESCRIPTIVE_TAGS
+    ]
+
+
+def count_rows(db_path: Path, table: str) -> int:
+    with connect(db_path) as con:
+        return con.execute(f"select count(*) from {table}").fetchall()[0][0]
+
+
+def record_runs(db_path: Path, runs: list[dict]) -> None:
+    with connect(db_path) as con:
+        publish_step.write_run_log(con, runs)
+
+
+def one_off_run_record(manifest: dict) -> dict:
+    """A `b12audit run` as a row of the runs table (no drop folder, no history)."""
+    totals = manifest["totals"]
+    return {
+        "run_id": manifest["run_id"],
+        "started_at": manifest["started_at"],
+        "outcome": "published",
+        "drop_dir": manifest["input_dir"],
+        "input_format": manifest["input_format"],
+        "files_new": len({f["file"] for f in manifest["inputs"]}),
+        "rows_loaded": totals["rows_loaded"],
+        "rows_quarantined": totals["rows_quarantined"],
+        "code_version": manifest["code_version"],
+    }
+
+
 def rows_loaded_by_file(db_path: Path) -> dict[tuple[str, str], int]:
     """Rows loaded per (file, table)."""
     tables = " union all ".join(f"select source_file, '{t}' as t from {t}" for t in SCHEMAS)
@@ -129,6 +202,7 @@ def report(db_path: Path, run_dir: Path, config: AuditConfig, run: dict) -> dict
 def publish(db_path: Path, out_dir: Path, manifest: dict) -> Path:
     with connect(db_path) as con:
         publish_step.write_run_metadata(con, manifest)
+        publish_step.create_views(con)
         publish_step.describe(con)
         publish_step.finish(con)
     return publish_step.swap_into_place(db_path, out_dir)

@@ -50,7 +50,8 @@ def _hidden_denominators(out: pd.DataFrame, up_to: int) -> set[tuple[str, str]]:
     ).reset_index(drop=True)
     while _protect_parts(den, "site", "all sites", ["finding", "reason"]):
         pass
-    hidden = den[den["suppressed"]]
+    # astype(bool): an empty object column would be read as a list of column names.
+    hidden = den[den["suppressed"].astype(bool)]
     return set(zip(hidden["denominator_meaning"], hidden["site"], strict=True))
 
 

@@ -1,0 +1,250 @@
+-- The worklist: one row per open finding, what to do, and the evidence in plain words.
+-- Patient-level (patient_level/worklist.csv and .xlsx); never a shareable output.
+-- Grain: one row per open finding (patient, finding, and folate episode or B12 course).
+-- Open findings, severity and action come from the temporary table worklist_actions
+--   (transforms/worklist.py, which says why): every finding except the descriptive tags,
+--   b12_borderline (its actionable cases are b12_functional_deficiency and
+--   b12_borderline_no_mma), and rows still waiting on their window (b12_borderline_no_mma
+--   and neuro_normal_b12_no_metabolites 'pending'; folate_before_b12's 'pending' is open).
+-- Order and priority: priority 1 is the first row to act on: severity (high, medium, low),
+--   then the oldest index date, then finding name, patient and episode, so ties always
+--   break the same way and priority is unique.
+-- days_open = the relevant data end (audit_scope) minus the index date, in days: the
+--   medication data end for findings dated by a drug event or decided by the drug history
+--   (folate_before_b12, b12_loading_incomplete, b12_treatment_lapse), else the lab data end.
+--   Both are as_of_date when it is set.
+-- Evidence: read from the finding's own evidence rows (evidence_*_row_ids, by position:
+--   each rule's header says what it lists first) and the thresholds bound as $parameters:
+--   B12 $b12_deficient_below_pg_ml (180) and $b12_adequate_above_pg_ml (350) pg/mL, or
+--   $b12_deficient_below_pmol_l (150) pmol/L under the unit_native policy; MMA above
+--   $mma_elevated_above_nmol_l (271) nmol/L; windows in days ($mma_window_*,
+--   $metabolite_window_*, $fbc_window_*, $b12_treatment_lookback_days,
+--   $b12_result_lookback_days, $b12_tested_after_days, loading windows and minimum doses,
+--   $maintenance_grace_days; the treatment window ends on F0's day when
+--   $same_day_b12_treatment_concurrent, else before F0); Hb below
+--   $anaemia_hb_below_g_l_men (130) g/L for men and $anaemia_hb_below_g_l_women (120) g/L
+--   otherwise. Lab values are shown in the canonical
+--   unit with their comparator ('<150 pg/mL'), and as reported when a unit was converted;
+--   dates are ISO; windows are both edges inclusive, as in the rules. Where a finding lists
+--   several MMAs or codes, the first is shown and the others are counted ('and 2 more').
+-- Missing data: a drug with no name is shown by its code. Every open finding has the
+--   evidence rows its text reads; transforms/worklist.py stops the run if any text is missing.
+with open_findings as (
+    select f.*, a.severity, a.severity_rank, a.action
+    from findings as f
+    inner join worklist_actions as a
+        on a.finding = f.finding and a.reason is not distinct from f.reason
+),
+
+-- Only the evidence rows are looked up (a few per finding), never whole tables.
+lab_ids as (select distinct unnest(evidence_lab_row_ids) as row_id from open_findings),
+
+med_ids as (select distinct unnest(evidence_medication_row_ids) as row_id from open_findings),
+
+dx_ids as (select distinct unnest(evidence_diagnosis_row_ids) as row_id from open_findings),
+
+limits as (
+    select
+        plain_number($b12_deficient_below_pg_ml) || ' pg/mL' as deficient_pg,
+        plain_number($b12_deficient_below_pmol_l) || ' pmol/L' as deficient_pmol,
+        plain_number($b12_adequate_above_pg_ml) || ' pg/mL' as adequate_pg
+),
+
+labs as (
+    select
+        l.row_id,
+        l.collected_at::date as collected_date,
+        l.known_at::date as known_date,
+        case l.analyte
+            when 'b12' then 'B12' when 'mma' then 'MMA' when 'haemoglobin' then 'Hb'
+            when 'mcv' then 'MCV' else l.analyte
+        end as test,
+        measured(l.comparator, l.value_canonical, l.canonical_unit)
+            || if(l.unit_factor <> 1,
+                ' (' || measured(l.comparator, l.value_as_reported, l.unit_as_reported)
+                || ' as reported)', '') as amount,
+        -- Under unit_native a molar B12 has its own limit (150 pmol/L as reported).
+        if(b.deficient_below_pg_ml = $b12_deficient_below_pg_ml, 'pg', 'pmol') as limit_unit,
+        b.b12_class
+    from lab_harmonised as l
+    left join b12_results as b using (row_id)
+    where l.row_id in (select row_id from lab_ids)
+),
+
+worded_labs as (
+    select
+        l.row_id,
+        l.collected_date,
+        l.known_date,
+        l.test,
+        l.amount,
+        l.test || ' ' || l.amount || ' on ' || l.collected_date as reading,
+        case l.b12_class
+            when 'deficient' then 'deficient: below '
+                || if(l.limit_unit = 'pg', x.deficient_pg, x.deficient_pmol)
+            when 'borderline' then 'borderline: '
+                || if(l.limit_unit = 'pg',
+                    plain_number($b12_deficient_below_pg_ml) || '-' || x.adequate_pg,
+                    x.deficient_pmol || ' to ' || x.adequate_pg)
+            when 'adequate' then 'adequate: above ' || x.adequate_pg
+            else l.b12_class
+        end as b12_class_words
+    from labs as l
+    cross join limits as x
+),
+
+meds as (
+    select
+        row_id,
+        event_date,
+        event_type,
+        drug_class,
+        coalesce(drug_name, 'code ' || drug_code, 'a drug with no name or code') as drug
+    from medication_classes
+    where row_id in (select row_id from med_ids)
+),
+
+dx as (
+    select row_id, code, recorded_at::date as recorded_date
+    from diagnoses
+    where row_id in (select row_id from dx_ids)
+),
+
+joined as (
+    select
+        o.*,
+        if(o.finding in ('folate_before_b12', 'b12_loading_incomplete', 'b12_treatment_lapse'),
+            s.medication_data_end, s.lab_data_end) as data_end,
+        s.medication_data_end,
+        l1.reading as lab1, l1.collected_date as lab1_date, l1.known_date as lab1_known,
+        l1.amount as lab1_amount, l1.b12_class_words as lab1_class,
+        l2.reading as lab2,
+        len(o.evidence_lab_row_ids) as labs_listed,
+        m1.drug, m1.event_date as med1_date, m1.event_type as med1_event,
+        m1.drug_class as med1_class, m2.event_date as med2_date,
+        d1.code || ' recorded ' || d1.recorded_date
+            || if(len(o.evidence_diagnosis_row_ids) > 1,
+                ' and ' || (len(o.evidence_diagnosis_row_ids) - 1) || ' more', '') as codes,
+        len(o.evidence_medication_row_ids) as meds_listed,
+        c.neuro_loading_max_gap,
+        if(p.sex_group = 'M', $anaemia_hb_below_g_l_men, $anaemia_hb_below_g_l_women)
+            as hb_limit
+    from open_findings as o
+    cross join audit_scope as s
+    left join worded_labs as l1 on l1.row_id = o.evidence_lab_row_ids[1]
+    left join worded_labs as l2 on l2.row_id = o.evidence_lab_row_ids[2]
+    left join meds as m1 on m1.row_id = o.evidence_medication_row_ids[1]
+    left join meds as m2 on m2.row_id = o.evidence_medication_row_ids[2]
+    left join dx as d1 on d1.row_id = o.evidence_diagnosis_row_ids[1]
+    left join b12_courses as c
+        on o.finding = 'b12_loading_incomplete' and c.patient_id = o.patient_id
+        and c.course = o.episode
+    left join patient_facts as p on o.finding = 'monitoring_missed' and p.patient_id = o.patient_id
+),
+
+-- Phrases more than one finding uses.
+phrased as (
+    select
+        *,
+        ' and ' || (labs_listed - 2) || ' more' as more_labs,
+        'neurological code ' || codes as neuro_codes,
+        meds_listed || if(meds_listed = 1, ' injection day', ' injection days')
+            as injection_days,
+        case med1_class
+            when 'folate_therapeutic' then 'folic acid'
+            when 'folate_low_dose' then 'low-dose folic acid'
+            when 'folinic_acid' then 'folinic acid'
+        end || ' (' || drug || ') first ' || med1_event || ' ' || med1_date as folate_start,
+        '; no B12 treatment from ' || (index_date - $b12_treatment_lookback_days)
+            || if($same_day_b12_treatment_concurrent, ' to ' || index_date, ' until it')
+            as untreated
+    from joined
+),
+
+worded as (
+    select
+        *,
+        case finding
+            when 'b12_deficient' then lab1 || ' (' || lab1_class || ')'
+            when 'b12_functional_deficiency' then lab1 || ' (' || lab1_class || '); ' || lab2
+                || ' (above ' || plain_number($mma_elevated_above_nmol_l) || ' nmol/L'
+                || if(labs_listed > 2, more_labs || ' raised', '') || ')'
+            when 'b12_borderline_no_mma' then lab1 || ' (' || lab1_class || '); no usable MMA from '
+                || (lab1_date - $mma_window_before_days) || ' to '
+                || (lab1_date + $mma_window_after_days)
+            when 'neuro_normal_b12_no_metabolites' then lab1 || ' (' || lab1_class || ') with '
+                || neuro_codes || '; '
+                || if(reason = 'partial',
+                    lab2 || ' but no usable '
+                        || if(lab2 like 'MMA %', 'homocysteine', 'MMA'),
+                    'no usable MMA or homocysteine')
+                || ' from ' || (lab1_date - $metabolite_window_before_days) || ' to '
+                || (lab1_date + $metabolite_window_after_days)
+            when 'folate_before_b12' then folate_start || '; ' || case reason
+                when 'known_low_untreated' then 'latest B12 known by then ' || lab1_amount
+                    || ' on ' || lab1_date || ' (' || lab1_class
+                    || if(lab1_class like 'borderline%',
+                        coalesce('; ' || lab2 || if(labs_listed > 2, more_labs, ''),
+                            '; no MMA known by then'), '')
+                    || ')'
+                when 'pending' then 'B12 collected ' || lab1_date || ' but resulted '
+                    || lab1_known || ', after it: ' || lab1_amount || ' (' || lab1_class || ')'
+                when 'tested_after' then 'no B12 in the ' || $b12_result_lookback_days
+                    || ' days before it; first B12 after it ' || lab1_amount || ' on '
+                    || lab1_date || ' (' || lab1_class || ')'
+                when 'stale' then 'latest B12 before it ' || lab1_amount || ' on ' || lab1_date
+                    || ', over ' || $b12_result_lookback_days || ' days before'
+                when 'never_tested' then 'no B12 before it or in the ' || $b12_tested_after_days
+                    || ' days after'
+            end || untreated
+            when 'b12_loading_incomplete' then case reason
+                when 'under_six_doses' then 'B12 course (' || drug || ') from ' || index_date
+                    || ': ' || injection_days || ' in days 0-'
+                    || ($loading_window_days - 1) || ' (' || $loading_min_doses || ' needed)'
+                when 'neuro_not_alternate_day' then 'B12 course (' || drug || ') from '
+                    || index_date || ' with ' || neuro_codes || ': ' || injection_days
+                    || ' in days 0-' || ($neuro_loading_window_days - 1)
+                    || ' (' || $neuro_loading_min_doses || ' needed)'
+                    || if(meds_listed > 1, ', longest gap ' || neuro_loading_max_gap
+                        || ' days (at most ' || $neuro_loading_max_gap_days || ')', '')
+                when 'neuro_on_oral_only' then 'oral B12 course (' || drug || ') from '
+                    || index_date || ' with ' || neuro_codes || '; no injection in days 0-'
+                    || ($neuro_loading_window_days - 1)
+            end
+            when 'b12_treatment_lapse' then case reason
+                when 'stopped' then 'last B12 injection (' || drug || ') ' || med1_date
+                    || '; none by ' || medication_data_end
+                when 'gap' then 'B12 injection (' || drug || ') ' || med1_date || '; next '
+                    || med2_date || ', ' || (med2_date - med1_date) || ' days later'
+            end || ' (due within ' || (index_date - med1_date - $maintenance_grace_days)
+                || ' days + ' || $maintenance_grace_days || ' days'' grace); '
+                || coalesce('lifelong indication ' || codes,
+                    'no cause coded, so taken as lifelong')
+            when 'monitoring_missed' then 'B12 course (' || drug || ') from ' || index_date
+                || ' with ' || lab1 || ' (below ' || plain_number(hb_limit)
+                || ' g/L); no Hb or MCV from '
+                || (index_date + $fbc_window_from_days) || ' to '
+                || (index_date + $fbc_window_to_days)
+        end as evidence
+    from phrased
+)
+
+select
+    row_number() over (
+        order by severity_rank, index_date, finding, patient_id, episode
+    )::integer as priority,
+    severity,
+    patient_id,
+    site,
+    finding,
+    reason,
+    index_date,
+    date_diff('day', index_date, data_end)::integer as days_open,
+    action,
+    evidence,
+    episode,
+    evidence_lab_row_ids,
+    evidence_medication_row_ids,
+    evidence_diagnosis_row_ids
+from worded
+order by priority

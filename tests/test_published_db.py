@@ -1,0 +1,210 @@
+"""The published database OUT/b12audit.duckdb: analysts on DuckDB 1.x tools open it, its
+documented views answer, and the schedule and the analysts never block each other."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.analyst import Analyst
+from tests.conftest import REPO, SAMPLE
+from transforms import stages
+from transforms.config import AuditConfig
+from transforms.manifest import build_manifest, inputs_with_counts
+from transforms.publish import PUBLISHED_NAME
+
+VIEWS = ("findings_current", "measures_monthly", "worklist", "runs")
+
+
+def new_run_id() -> str:
+    """A run id shaped like the flow's (flows/audit.py), without importing Prefect."""
+    return dt.datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def publish_run(input_dir: Path, out_dir: Path, config: AuditConfig | None = None) -> dict:
+    """One run as the flow `audit` (flows/audit.py) runs it, stage by stage, without
+    Prefect: build privately under OUT/runs/<id>/, write the report, publish into OUT.
+    Returns the run id and paths. Keep it in step with the flow."""
+    config = config or AuditConfig()
+    run_id = new_run_id()
+    run_dir = out_dir / "runs" / run_id
+    build_db = run_dir / ".build" / "build.duckdb"
+    stages.create_build_database(build_db)
+    started = dt.datetime.now().isoformat(timespec="seconds")
+    files = stages.ingest(build_db, input_dir)
+    quarantined = stages.validate(build_db, config, files, run_dir)
+    scope = stages.harmonise(build_db, config)
+    stages.tag(build_db, config)
+    stages.sensitivity(build_db, config)
+    run = {
+        "run_id": run_id,
+        "started_at": started,
+        "input_dir": str(input_dir.resolve()),
+        "input_format": files[0]["format"],
+        "data_end": scope["data_end"],
+        "scope": scope,
+        "previous_run_id": None,
+        "inputs": inputs_with_counts(files, quarantined, stages.rows_loaded_by_file(build_db)),
+    }
+    stages.compare_with_previous(build_db, None, None)
+    outputs = stages.report(build_db, run_dir, config, run)
+    manifest = build_manifest({**run, "outputs": outputs, "timings": {}}, config)
+    stages.record_runs(build_db, [stages.one_off_run_record(manifest)])
+    database = stages.publish(build_db, out_dir, manifest)
+    shutil.rmtree(build_db.parent, ignore_errors=True)
+    return {"run_id": run_id, "database": database, "report": Path(outputs["report"])}
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory) -> dict:
+    """The sample extract audited and published once for the whole session."""
+    return publish_run(SAMPLE, tmp_path_factory.mktemp("published"))
+
+
+@pytest.fixture(scope="session")
+def duckdb_1x(tmp_path_factory) -> Path:
+    """A folder holding DuckDB 1.x, installed from the package index (what analysts'
+    tools embed), kept apart from the 2.x the project uses."""
+    target = tmp_path_factory.mktemp("duckdb_1x")
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target"]
+    done = subprocess.run(
+        [*pip, str(target), "duckdb>=1.5,<2"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, f"pip could not install duckdb 1.x:\n{done.stderr[-2000:]}"
+    return target
+
+
+# Runs under DuckDB 1.x; prints what an analyst would see, as JSON. A view that cannot be
+# read is reported with its error rather than stopping the script, so each test can say
+# which view is missing.
+LOOK_WITH_DUCKDB_1X = """
+import json, sys
+import duckdb
+
+assert duckdb.__version__.startswith("1."), f"expected DuckDB 1.x, got {duckdb.__version__}"
+con = duckdb.connect(sys.argv[1], read_only=True)
+seen = {"version": duckdb.__version__, "views": {}}
+seen["run_ids"] = [r[0] for r in con.execute("select run_id from run_metadata").fetchall()]
+seen["tables"] = dict(con.execute(
+    "select table_name, comment from duckdb_tables() where schema_name = 'main'").fetchall())
+comments = dict(con.execute(
+    "select view_name, comment from duckdb_views() where not internal").fetchall())
+for view in sys.argv[2:]:
+    try:
+        rows = con.execute(f'select * from "{view}"')
+        columns = [d[0] for d in rows.description]
+        seen["views"][view] = {"columns": columns, "rows": len(rows.fetchall()),
+                               "comment": comments.get(view)}
+        if view == "runs" and "run_id" in columns:
+            seen["runs"] = [r[0] for r in con.execute("select run_id from runs").fetchall()]
+    except duckdb.Error as error:
+        seen["views"][view] = {"error": f"{type(error).__name__}: {str(error).splitlines()[0]}"}
+print(json.dumps(seen))
+"""
+
+
+@pytest.fixture(scope="session")
+def seen_by_duckdb_1x(duckdb_1x, published, tmp_path_factory) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", LOOK_WITH_DUCKDB_1X, str(published["database"]), *VIEWS],
+        env={**os.environ, "PYTHONPATH": str(duckdb_1x)},
+        cwd=tmp_path_factory.mktemp("analyst"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, f"DuckDB 1.x could not read the database:\n{done.stderr}"
+    return json.loads(done.stdout)
+
+
+def test_duckdb_1x_opens_the_published_database_read_only(seen_by_duckdb_1x, published):
+    assert seen_by_duckdb_1x["version"].startswith("1.")
+    assert seen_by_duckdb_1x["run_ids"] == [published["run_id"]]
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_each_documented_view_answers_in_duckdb_1x(seen_by_duckdb_1x, view):
+    seen = seen_by_duckdb_1x["views"][view]
+    assert "error" not in seen, f"view {view} cannot be read in DuckDB 1.x: {seen['error']}"
+    # The sample has findings, patients to act on and months to measure.
+    assert seen["rows"] > 0, f"view {view} is empty on the sample extract"
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_each_documented_view_carries_a_comment_saying_what_it_holds(seen_by_duckdb_1x, view):
+    seen = seen_by_duckdb_1x["views"][view]
+    assert "error" not in seen, f"view {view} cannot be read in DuckDB 1.x: {seen['error']}"
+    assert (seen["comment"] or "").strip(), f"view {view} has no COMMENT"
+
+
+def test_every_table_carries_a_comment(seen_by_duckdb_1x):
+    uncommented = sorted(t for t, c in seen_by_duckdb_1x["tables"].items() if not c)
+    assert not uncommented, f"tables without a COMMENT (transforms/publish.py): {uncommented}"
+
+
+def test_runs_view_lists_this_run_with_when_it_started_and_how_it_ended(
+    seen_by_duckdb_1x, published
+):
+    seen = seen_by_duckdb_1x["views"]["runs"]
+    assert "error" not in seen, f"view runs cannot be read in DuckDB 1.x: {seen['error']}"
+    assert {"run_id", "started_at", "outcome"} <= set(seen["columns"])
+    assert published["run_id"] in seen_by_duckdb_1x["runs"]
+
+
+def analysts_section(readme: str) -> str:
+    """The README's level-2 section whose heading names analysts."""
+    sections = re.split(r"^## ", readme, flags=re.MULTILINE)
+    found = [s for s in sections if "analyst" in s.splitlines()[0].lower()]
+    assert found, "README has no '## ...' section for analysts"
+    return found[0]
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_the_readme_analysts_section_documents_each_view(view):
+    assert f"`{view}`" in analysts_section((REPO / "README.md").read_text())
+
+
+def test_a_run_publishes_while_an_analyst_reads_and_the_analyst_sees_it_on_reconnecting(
+    published, tmp_path
+):
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(published["database"], out / PUBLISHED_NAME)
+    first, held_open = published["run_id"], (out / PUBLISHED_NAME).stat().st_ino
+    analyst = Analyst(out / PUBLISHED_NAME, tmp_path)
+    try:
+        analyst.wait_for_lines(1)
+        before = len(analyst.lines)
+        try:
+            second = publish_run(SAMPLE, out)
+        except duckdb.Error as error:
+            pytest.fail(f"the run could not publish while an analyst read: {error}")
+        after = len(analyst.lines)
+        analyst.wait_for_lines(after + 5)
+        asked = analyst.reconnect()
+        analyst.wait_for_lines(asked + 10)
+    finally:
+        analyst.stop()
+    lines = analyst.lines
+    # Written into the file the analyst holds, a run could tear the analyst's reads; a new
+    # file renamed into place cannot.
+    assert (out / PUBLISHED_NAME).stat().st_ino != held_open, "published in place, not swapped"
+    reconnected = lines.index("reconnected")
+    # The old connection kept answering, with the snapshot it opened, all through the run.
+    assert after > before, "the analyst made no query while the run built and published"
+    assert set(lines[:reconnected]) == {f"ok {first}"}
+    # A fresh connection sees the run just published, and only it.
+    assert set(lines[reconnected + 1 :]) == {f"ok {second['run_id']}"}
+    with duckdb.connect(str(out / PUBLISHED_NAME), read_only=True) as con:
+        assert con.execute("select run_id from run_metadata").fetchall() == [(second["run_id"],)]

@@ -1,0 +1,125 @@
+"""The HTML report in a real headless Chromium: it renders, every measure has its run chart,
+the console stays clean, and nothing is fetched from the network (the report is taken to
+meetings and opened offline)."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from tests import browser
+from tests.conftest import SAMPLE
+from tests.test_published_db import publish_run
+
+REPORT_TITLE = "B12 audit report"
+
+# What the page shows once loaded: its title and each run chart's drawn size.
+PAGE_FACTS = """
+({
+    title: document.title,
+    heading: document.querySelector("h1")?.textContent ?? "",
+    charts: [...document.querySelectorAll("svg.run-chart")].map((svg) => {
+        const box = svg.getBoundingClientRect();
+        return {measure: svg.dataset.measure, width: box.width, height: box.height};
+    }),
+})
+"""
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory):
+    try:
+        executable = browser.ensure_chromium()
+        started = browser.Chromium(executable, tmp_path_factory.mktemp("chromium-profile"))
+    except browser.ChromiumUnavailable as problem:
+        pytest.fail(str(problem))
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory) -> dict:
+    return publish_run(SAMPLE, tmp_path_factory.mktemp("out"))
+
+
+@pytest.fixture(scope="module")
+def report_page(chromium, sample_run) -> dict:
+    """The report opened from disk, with what the page did while it loaded."""
+    page = chromium.open_page()
+    try:
+        for domain in ("Network", "Page", "Runtime", "Log"):
+            page.send(f"{domain}.enable")
+        page.send("Page.navigate", {"url": sample_run["report"].as_uri()})
+        page.wait_for("Page.loadEventFired", timeout=20)
+        facts = page.evaluate(PAGE_FACTS)
+        png = browser.screenshot(page)
+    finally:
+        page.ws.close()
+    return {**facts, "events": page.events, "png": png}
+
+
+def measures_in(database) -> set[str]:
+    """The measures the run computed: the analysts' view, else the table under it."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        names = con.execute(
+            "select table_name from duckdb_tables() union all select view_name from duckdb_views()"
+        ).fetchall()
+        source = next((s for s in ("measures_monthly", "measure_counts") if (s,) in names), None)
+        assert source, "the published database has no measures_monthly view"
+        rows = con.execute(f"select distinct measure from {source}").fetchall()
+    return {measure for (measure,) in rows}
+
+
+def test_the_report_renders_with_its_title(report_page):
+    assert report_page["title"] == REPORT_TITLE
+    assert report_page["heading"] == REPORT_TITLE
+
+
+def test_every_measure_has_one_run_chart_drawn_with_a_size(report_page, sample_run):
+    charts = report_page["charts"]
+    assert charts, "the report has no <svg class='run-chart'>"
+    empty = [c["measure"] for c in charts if not (c["width"] > 0 and c["height"] > 0)]
+    assert not empty, f"run charts drawn with no size: {empty}"
+    charted = [c["measure"] for c in charts]
+    assert len(charted) == len(set(charted)), f"a measure is charted twice: {sorted(charted)}"
+    assert set(charted) == measures_in(sample_run["database"])
+
+
+def console_errors(events: list[dict]) -> list[str]:
+    errors = []
+    for event in events:
+        method, params = event["method"], event["params"]
+        if method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
+            errors.append(
+                " ".join(str(a.get("value", a.get("description"))) for a in params["args"])
+            )
+        elif method == "Runtime.exceptionThrown":
+            details = params["exceptionDetails"]
+            errors.append(details.get("exception", {}).get("description") or details["text"])
+        elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+            errors.append(params["entry"]["text"])
+    return errors
+
+
+def test_the_page_logs_no_console_errors(report_page):
+    assert console_errors(report_page["events"]) == []
+
+
+def test_nothing_is_fetched_from_the_network(report_page):
+    requests = [
+        e["params"]["request"]["url"]
+        for e in report_page["events"]
+        if e["method"] == "Network.requestWillBeSent"
+    ]
+    # The report itself is a request: none seen would mean the Network domain saw nothing.
+    assert any(url.startswith("file:") for url in requests)
+    assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
+
+
+def test_the_screenshot_is_a_png_with_something_drawn_on_it(report_page):
+    width, height, rows = browser.png_pixels(report_page["png"])
+    assert width > 0 and height > 0
+    step = 4 if len(rows[0]) == width * 4 else 3
+    colours = {row[i : i + 3] for row in rows for i in range(0, len(row), step)}
+    # A blank page is one colour; text, tables and charts give many shades.
+    assert len(colours) > 10

@@ -1,0 +1,606 @@
+"""The worklist: one row per open finding, most severe and oldest first, with the evidence
+in plain words; written as patient_level/worklist.csv and worklist.xlsx."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.findings import DESCRIPTIVE_TAGS, REASONS
+from tests.conftest import SAMPLE, run_stages, write_extract
+from transforms import stages, worklist
+from transforms.config import AuditConfig
+from transforms.sqlfiles import sql_text
+from transforms.tag import rule_names
+
+LAB_HEADER = """
+    patient_id | test_code | result | unit   | collected_at | resulted_at
+    -----------+-----------+--------+--------+--------------+------------
+"""
+MED_HEADER = """
+    patient_id | drug_name | event_type | event_at | dose | dose_unit | route
+    -----------+-----------+------------+----------+------+-----------+------
+"""
+DX_HEADER = """
+    patient_id | code | code_system | recorded_at
+    -----------+------+-------------+------------
+"""
+PATIENT_HEADER = """
+    patient_id | sex | birth_date
+    -----------+-----+-----------
+"""
+# The labs and the medication history both run from 2023-01-01 to 2025-12-31 (a filler
+# patient's haemoglobin and paracetamol), so nothing is pending by accident and courses
+# from 2024-03-01 have their 180 days of look-back.
+LAB_FILLERS = """
+    filler | 718-7 | 130 | g/L | 2023-01-01 |
+    filler | 718-7 | 130 | g/L | 2025-12-31 |
+"""
+FOLIC_ACID = "Folic acid 1 mg tab"
+INJECTION = "Hydroxocobalamin 1 mg/mL"
+
+
+def med_fillers(last: str = "2025-12-31") -> str:
+    return "\n".join(
+        f"filler | Paracetamol 500 mg tab | administered | {day} | 500 | mg | oral"
+        for day in ("2023-01-01", last)
+    )
+
+
+def injections(patient: str, *days: int, start: str = "2024-03-01") -> str:
+    first = dt.date.fromisoformat(start)
+    return "\n".join(
+        f"{patient} | {INJECTION} | administered | {first + dt.timedelta(days=d)} | 1 | mg | IM"
+        for d in days
+    )
+
+
+def folic_acid(*patients: str, on: str = "2025-03-10") -> str:
+    return "\n".join(f"{p} | {FOLIC_ACID} | dispensed | {on} | 1 | mg | oral" for p in patients)
+
+
+class Worklist:
+    """Runs the audit and the worklist on tables given as text."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp_path = tmp_path
+        self.runs = 0
+
+    def build(
+        self,
+        labs: str = "",
+        meds: str = "",
+        patients: str = "",
+        diagnoses: str | None = "",
+        med_end: str = "2025-12-31",
+        **config,
+    ) -> Path:
+        self.runs += 1
+        folder = write_extract(
+            self.tmp_path / f"extract{self.runs}",
+            LAB_HEADER + labs + LAB_FILLERS,
+            MED_HEADER + meds + "\n" + med_fillers(med_end),
+            PATIENT_HEADER + patients if patients else "",
+            DX_HEADER + diagnoses if diagnoses is not None else None,
+        )
+        audit_config = AuditConfig(**config)
+        db = run_stages(folder, audit_config, self.tmp_path / f"work{self.runs}")
+        with stages.connect(db) as con:
+            worklist.build(con, audit_config)
+        return db
+
+    def rows(self, *args, **kwargs) -> list[dict]:
+        db = self.build(*args, **kwargs)
+        with duckdb.connect(str(db), read_only=True) as con:
+            result = con.execute("select * from worklist_items order by priority")
+            names = [d[0] for d in result.description]
+            return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+    def evidence(self, *args, **kwargs) -> dict[tuple[str, str], str]:
+        """(patient, finding) -> evidence."""
+        return {(r["patient_id"], r["finding"]): r["evidence"] for r in self.rows(*args, **kwargs)}
+
+
+@pytest.fixture
+def wl(tmp_path: Path) -> Worklist:
+    return Worklist(tmp_path)
+
+
+# The evidence tests below each show their own patients; one audit runs them all at once
+# (patient ids differ across tables), which keeps the file fast.
+SHARED: dict[str, list[str]] = {"labs": [], "meds": [], "patients": [], "diagnoses": []}
+
+
+def shared(**tables: str) -> None:
+    """Adds patients (labs=, meds=, patients=, diagnoses= rows) to the shared audit."""
+    for table, rows in tables.items():
+        SHARED[table].append(rows)
+
+
+@pytest.fixture(scope="module")
+def shared_db(tmp_path_factory) -> Path:
+    joined = {key: "\n".join(texts) for key, texts in SHARED.items()}
+    return Worklist(tmp_path_factory.mktemp("shared")).build(
+        joined["labs"], joined["meds"], joined["patients"], joined["diagnoses"]
+    )
+
+
+@pytest.fixture(scope="module")
+def evidence(shared_db: Path) -> dict[tuple[str, str], str]:
+    """(patient, finding) -> evidence, for every patient given to shared()."""
+    with duckdb.connect(str(shared_db), read_only=True) as con:
+        rows = con.execute("select patient_id, finding, evidence from worklist_items")
+        return {(patient, finding): words for patient, finding, words in rows.fetchall()}
+
+
+# --- The evidence of each finding, in plain words -------------------------------------
+
+
+shared(
+    labs="""
+        value_152  | 2132-9  | 152  | pg/mL  | 2024-03-01 |
+        below_150  | 2132-9  | <150 | pg/mL  | 2024-03-01 |
+        pmol_130   | 14685-2 | 130  | pmol/L | 2024-03-01 |
+    """
+)
+
+
+def test_a_deficient_b12_shows_its_value_comparator_unit_and_limit(evidence):
+    found = evidence
+    limit = "(deficient: below 180 pg/mL)"
+    assert found[("value_152", "b12_deficient")] == f"B12 152 pg/mL on 2024-03-01 {limit}"
+    assert found[("below_150", "b12_deficient")] == f"B12 <150 pg/mL on 2024-03-01 {limit}"
+    assert found[("pmol_130", "b12_deficient")] == (
+        f"B12 176.2 pg/mL (130 pmol/L as reported) on 2024-03-01 {limit}"
+    )
+
+
+# Both switches flipped in one audit: each test reads its own patients.
+OTHER_SETTINGS = {"b12_unit_policy": "unit_native", "same_day_b12_treatment_concurrent": False}
+
+
+@pytest.fixture(scope="module")
+def other_settings_evidence(tmp_path_factory) -> dict[tuple[str, str], str]:
+    labs = """
+        pmol_140 | 14685-2 | 140 | pmol/L | 2024-03-01 |
+        pmol_160 | 14685-2 | 160 | pmol/L | 2024-03-01 |
+    """
+    folder = tmp_path_factory.mktemp("other_settings")
+    return Worklist(folder).evidence(labs, folic_acid("never"), **OTHER_SETTINGS)
+
+
+def test_under_the_unit_native_policy_a_molar_b12_is_judged_in_pmol_per_litre(
+    other_settings_evidence,
+):
+    found = other_settings_evidence
+    assert found[("pmol_140", "b12_deficient")] == (
+        "B12 189.75 pg/mL (140 pmol/L as reported) on 2024-03-01 (deficient: below 150 pmol/L)"
+    )
+    assert found[("pmol_160", "b12_borderline_no_mma")] == (
+        "B12 216.86 pg/mL (160 pmol/L as reported) on 2024-03-01 "
+        "(borderline: 150 pmol/L to 350 pg/mL); no usable MMA from 2024-01-31 to 2024-05-30"
+    )
+
+
+shared(
+    labs="""
+        two_raised | 2132-9  | 250 | pg/mL  | 2024-03-01 |
+        two_raised | 13964-2 | 300 | nmol/L | 2024-03-10 |
+        two_raised | 13964-2 | 320 | nmol/L | 2024-04-01 |
+        umol       | 2132-9  | 250 | pg/mL  | 2024-03-01 |
+        umol       | 13964-2 | 0.3 | umol/L | 2024-03-10 |
+    """
+)
+
+
+def test_a_functional_deficiency_shows_the_b12_and_its_first_raised_mma(evidence):
+    found = evidence
+    b12 = "B12 250 pg/mL on 2024-03-01 (borderline: 180-350 pg/mL)"
+    assert found[("two_raised", "b12_functional_deficiency")] == (
+        f"{b12}; MMA 300 nmol/L on 2024-03-10 (above 271 nmol/L and 1 more raised)"
+    )
+    assert found[("umol", "b12_functional_deficiency")] == (
+        f"{b12}; MMA 300 nmol/L (0.3 umol/L as reported) on 2024-03-10 (above 271 nmol/L)"
+    )
+
+
+shared(labs="no_mma | 2132-9 | 187 | pg/mL | 2024-03-01 |")
+
+
+def test_a_borderline_b12_without_mma_shows_the_window_searched(evidence):
+    assert evidence[("no_mma", "b12_borderline_no_mma")] == (
+        "B12 187 pg/mL on 2024-03-01 (borderline: 180-350 pg/mL); "
+        "no usable MMA from 2024-01-31 to 2024-05-30"
+    )
+
+
+FOLATE_LABS = """
+    low          | 2132-9  | 150 | pg/mL  | 2025-02-01 |
+    border       | 2132-9  | 250 | pg/mL  | 2025-02-01 |
+    border_mma   | 2132-9  | 250 | pg/mL  | 2025-02-01 |
+    border_mma   | 13964-2 | 300 | nmol/L | 2025-02-01 |
+    pending      | 2132-9  | 150 | pg/mL  | 2025-03-08 | 2025-03-12
+    after        | 2132-9  | 150 | pg/mL  | 2025-04-01 |
+    stale        | 2132-9  | 420 | pg/mL  | 2024-03-09 |
+"""
+FOLATE_PATIENTS = ("low", "border", "border_mma", "pending", "after", "stale", "never")
+shared(labs=FOLATE_LABS, meds=folic_acid(*FOLATE_PATIENTS))
+
+
+def test_folic_acid_before_b12_shows_the_folate_start_what_was_known_and_no_treatment(evidence):
+    found = evidence
+    start = f"folic acid ({FOLIC_ACID}) first dispensed 2025-03-10; "
+    untreated = "; no B12 treatment from 2024-03-10 to 2025-03-10"
+    expected = {
+        "low": "latest B12 known by then 150 pg/mL on 2025-02-01 (deficient: below 180 pg/mL)",
+        "border": "latest B12 known by then 250 pg/mL on 2025-02-01 "
+        "(borderline: 180-350 pg/mL; no MMA known by then)",
+        "border_mma": "latest B12 known by then 250 pg/mL on 2025-02-01 "
+        "(borderline: 180-350 pg/mL; MMA 300 nmol/L on 2025-02-01)",
+        "pending": "B12 collected 2025-03-08 but resulted 2025-03-12, after it: "
+        "150 pg/mL (deficient: below 180 pg/mL)",
+        "after": "no B12 in the 365 days before it; first B12 after it 150 pg/mL on 2025-04-01 "
+        "(deficient: below 180 pg/mL)",
+        "stale": "latest B12 before it 420 pg/mL on 2024-03-09, over 365 days before",
+        "never": "no B12 before it or in the 90 days after",
+    }
+    assert {p: found[(p, "folate_before_b12")] for p in FOLATE_PATIENTS} == {
+        p: start + words + untreated for p, words in expected.items()
+    }
+
+
+def test_when_same_day_b12_is_not_concurrent_the_treatment_window_ends_before_folate(
+    other_settings_evidence,
+):
+    assert other_settings_evidence[("never", "folate_before_b12")].endswith(
+        "; no B12 treatment from 2024-03-10 until it"
+    )
+
+
+NEURO_LABS = """
+    none      | 2132-9  | 420 | pg/mL  | 2025-03-03 |
+    partial   | 2132-9  | 420 | pg/mL  | 2025-03-03 |
+    partial   | 13965-9 | 12  | umol/L | 2025-03-13 |
+    two_codes | 2132-9  | 250 | pg/mL  | 2025-03-03 |
+    two_codes | 13964-2 | 150 | nmol/L | 2025-03-03 |
+"""
+NEURO_CODES = """
+    none      | G62.9 | ICD10CM | 2025-02-01
+    partial   | G62.9 | ICD10CM | 2025-02-01
+    two_codes | G62.9 | ICD10CM | 2025-02-01
+    two_codes | G63   | ICD10CM | 2025-02-10
+"""
+shared(labs=NEURO_LABS, diagnoses=NEURO_CODES)
+
+
+def test_neuro_symptoms_with_a_b12_not_low_show_the_code_and_what_was_not_measured(evidence):
+    found = evidence
+    code = "neurological code G62.9 recorded 2025-02-01"
+    window = "from 2025-02-01 to 2025-06-01"
+    adequate = "B12 420 pg/mL on 2025-03-03 (adequate: above 350 pg/mL)"
+    assert found[("none", "neuro_normal_b12_no_metabolites")] == (
+        f"{adequate} with {code}; no usable MMA or homocysteine {window}"
+    )
+    assert found[("partial", "neuro_normal_b12_no_metabolites")] == (
+        f"{adequate} with {code}; homocysteine 12 umol/L on 2025-03-13 but no usable MMA {window}"
+    )
+    assert found[("two_codes", "neuro_normal_b12_no_metabolites")] == (
+        "B12 250 pg/mL on 2025-03-03 (borderline: 180-350 pg/mL) with "
+        f"{code} and 1 more; MMA 150 nmol/L on 2025-03-03 but no usable homocysteine {window}"
+    )
+
+
+shared(
+    meds="\n".join(
+        [
+            injections("three_days", 0, 2, 4),
+            injections("one_day", 0),
+            injections("neuro_gap", 0, 2, 4, 6, 8, 12),
+            "neuro_oral | Cyanocobalamin 1000 mcg tab | dispensed | 2024-03-01 | 1 | mg | oral",
+        ]
+    ),
+    diagnoses="""
+        neuro_gap  | G62.9 | ICD10CM | 2024-03-01
+        neuro_oral | G62.9 | ICD10CM | 2024-03-01
+    """,
+)
+
+
+def test_a_short_loading_shows_the_injection_days_counted_and_needed(evidence):
+    found = evidence
+    course = f"B12 course ({INJECTION}) from 2024-03-01"
+    code = "neurological code G62.9 recorded 2024-03-01"
+    assert {p: found[(p, "b12_loading_incomplete")] for p in ("three_days", "one_day")} == {
+        "three_days": f"{course}: 3 injection days in days 0-14 (6 needed)",
+        "one_day": f"{course}: 1 injection day in days 0-14 (6 needed)",
+    }
+    assert found[("neuro_gap", "b12_loading_incomplete")] == (
+        f"{course} with {code}: 6 injection days in days 0-13 (7 needed), "
+        "longest gap 4 days (at most 3)"
+    )
+    assert found[("neuro_oral", "b12_loading_incomplete")] == (
+        "oral B12 course (Cyanocobalamin 1000 mcg tab) from 2024-03-01 with "
+        f"{code}; no injection in days 0-13"
+    )
+
+
+LOADED = (0, 2, 4, 7, 9, 11)  # six injection days in days 0-14: a complete loading
+shared(
+    meds="\n".join(
+        [
+            injections("gap", *LOADED),
+            injections("gap", 0, start="2024-08-01"),
+            injections("stopped", *LOADED),
+        ]
+    ),
+    diagnoses="gap | D51.0 | ICD10CM | 2024-01-15",
+)
+
+
+def test_a_lapse_shows_the_last_injection_what_followed_and_the_indication(evidence):
+    found = evidence
+    due = "(due within 91 days + 30 days' grace)"
+    assert found[("gap", "b12_treatment_lapse")] == (
+        f"B12 injection ({INJECTION}) 2024-03-12; next 2024-08-01, 142 days later {due}; "
+        "lifelong indication D51.0 recorded 2024-01-15"
+    )
+    assert found[("stopped", "b12_treatment_lapse")] == (
+        f"last B12 injection ({INJECTION}) 2024-03-12; none by 2025-12-31 {due}; "
+        "no cause coded, so taken as lifelong"
+    )
+
+
+shared(
+    labs="""
+        man     | 718-7 | 12.5 | g/dL | 2024-02-15 |
+        unknown | 718-7 | 119  | g/L  | 2024-02-15 |
+    """,
+    patients="man | M |",
+    meds="\n".join([injections("man", *LOADED), injections("unknown", *LOADED)]),
+)
+
+
+def test_a_missed_8_week_blood_count_shows_the_low_hb_and_the_window(evidence):
+    found = evidence
+    course = f"B12 course ({INJECTION}) from 2024-03-01"
+    window = "no Hb or MCV from 2024-04-12 to 2024-05-10"
+    assert found[("man", "monitoring_missed")] == (
+        f"{course} with Hb 125 g/L (12.5 g/dL as reported) on 2024-02-15 (below 130 g/L); {window}"
+    )
+    assert found[("unknown", "monitoring_missed")] == (
+        f"{course} with Hb 119 g/L on 2024-02-15 (below 120 g/L); {window}"
+    )
+
+
+# --- Which findings are open ------------------------------------------------------------
+
+
+shared(
+    labs="""
+        tags           | 2132-9  | 400 | pg/mL  | 2024-03-01 |
+        tags           | 718-7   | 100 | g/L    | 2024-03-01 |
+        tags           | 787-2   | 105 | fL     | 2024-03-01 |
+        tags           | 4537-7  | 100 | mm/h   | 2024-03-01 |
+        worked_up      | 2132-9  | 250 | pg/mL  | 2024-03-01 |
+        worked_up      | 13964-2 | 200 | nmol/L | 2024-03-01 |
+        functional     | 2132-9  | 250 | pg/mL  | 2024-03-01 |
+        functional     | 13964-2 | 300 | nmol/L | 2024-03-01 |
+        mma_awaited    | 2132-9  | 250 | pg/mL  | 2025-12-01 |
+        neuro_awaited  | 2132-9  | 420 | pg/mL  | 2025-12-01 |
+        folate_pending | 2132-9  | 150 | pg/mL  | 2025-03-08 | 2025-03-12
+    """,
+    meds=folic_acid("folate_pending"),
+    patients="tags | F | 1950-01-01",
+    diagnoses="neuro_awaited | G62.9 | ICD10CM | 2025-11-20",
+)
+EXCLUSION_PATIENTS = ["tags", "worked_up", "functional", "mma_awaited", "neuro_awaited"]
+EXCLUSION_PATIENTS += ["folate_pending"]
+
+
+def test_tags_superseded_borderlines_and_rows_waiting_on_their_window_are_not_listed(shared_db):
+    sql = "select patient_id, finding, reason from {} where patient_id in $p"
+    with duckdb.connect(str(shared_db), read_only=True) as con:
+        findings = set(con.execute(sql.format("findings"), {"p": EXCLUSION_PATIENTS}).fetchall())
+        listed = set(
+            con.execute(sql.format("worklist_items"), {"p": EXCLUSION_PATIENTS}).fetchall()
+        )
+    not_open = {("tags", tag, None) for tag in ("anaemia", "macrocytosis", "elevated_esr")} | {
+        ("worked_up", "b12_borderline", None),
+        ("functional", "b12_borderline", None),
+        ("mma_awaited", "b12_borderline", None),
+        ("mma_awaited", "b12_borderline_no_mma", "pending"),
+        ("neuro_awaited", "neuro_normal_b12_no_metabolites", "pending"),
+    }
+    open_ = {
+        ("functional", "b12_functional_deficiency", None),
+        ("folate_pending", "b12_deficient", None),
+        ("folate_pending", "folate_before_b12", "pending"),
+    }
+    assert findings == not_open | open_
+    assert listed == open_
+
+
+def test_every_finding_and_reason_is_either_open_with_an_action_or_declared_not_open():
+    every = {(rule, reason) for rule in rule_names() for reason in REASONS.get(rule, [None])}
+    assert set(worklist.ACTIONS) | worklist.NOT_OPEN == every
+    assert not set(worklist.ACTIONS) & worklist.NOT_OPEN
+    assert {(tag, None) for tag in DESCRIPTIVE_TAGS} <= worklist.NOT_OPEN
+
+
+def test_a_finding_with_no_severity_stops_the_build_naming_it_but_no_patient():
+    with duckdb.connect() as con:
+        con.execute("create table findings (patient_id varchar, finding varchar, reason varchar)")
+        con.execute("insert into findings values ('secret_patient', 'new_rule', 'why')")
+        with pytest.raises(RuntimeError, match="new_rule:why") as error:
+            worklist.build(con, AuditConfig())
+    assert "secret_patient" not in str(error.value)
+
+
+# --- Order, priority and days open -------------------------------------------------------
+
+
+def test_most_severe_first_then_oldest_then_finding_then_patient(wl):
+    # Three high findings on 2024-02-01: b12_deficient sorts before
+    # b12_functional_deficiency, so a_functional comes after b and d despite its name.
+    labs = """
+        z_high_late   | 2132-9  | 150 | pg/mL  | 2024-06-01 |
+        a_functional  | 2132-9  | 250 | pg/mL  | 2024-02-01 |
+        a_functional  | 13964-2 | 300 | nmol/L | 2024-02-01 |
+        d_high_tie    | 2132-9  | 150 | pg/mL  | 2024-02-01 |
+        c_low_oldest  | 2132-9  | 250 | pg/mL  | 2024-01-15 |
+        b_high_early  | 2132-9  | 150 | pg/mL  | 2024-02-01 |
+    """
+    rows = wl.rows(labs, folic_acid("f_medium", on="2024-01-10"))
+    assert [(r["priority"], r["severity"], r["patient_id"], r["finding"]) for r in rows] == [
+        (1, "high", "b_high_early", "b12_deficient"),
+        (2, "high", "d_high_tie", "b12_deficient"),
+        (3, "high", "a_functional", "b12_functional_deficiency"),
+        (4, "high", "z_high_late", "b12_deficient"),
+        (5, "medium", "f_medium", "folate_before_b12"),
+        (6, "low", "c_low_oldest", "b12_borderline_no_mma"),
+    ]
+
+
+def test_days_open_count_to_the_data_end_of_the_source_that_decides(wl):
+    labs = "lab_finding | 2132-9 | 150 | pg/mL | 2025-12-01 |"
+    rows = wl.rows(labs, folic_acid("drug_finding", on="2025-06-01"), med_end="2025-06-30")
+    assert {(r["patient_id"], r["days_open"], r["action"]) for r in rows} == {
+        ("lab_finding", 30, "treat B12 deficiency; find the cause"),
+        ("drug_finding", 29, "check B12; review folic acid"),
+    }
+
+
+# --- The files ---------------------------------------------------------------------------
+
+FILE_LABS = """
+    p_deficient | 2132-9 | 150 | pg/mL | 2024-03-01 |
+    =1+2        | 2132-9 | 160 | pg/mL | 2024-04-01 |
+    p_border    | 2132-9 | 250 | pg/mL | 2024-05-01 |
+"""
+
+
+@pytest.fixture(scope="module")
+def files_db(tmp_path_factory) -> Path:
+    return Worklist(tmp_path_factory.mktemp("files")).build(FILE_LABS, folic_acid("p_folate"))
+
+
+def written(db: Path, folder: Path) -> tuple[list[dict], openpyxl.Workbook]:
+    with stages.connect(db) as con:
+        paths = worklist.write(con, folder / "patient_level")
+    assert paths == {
+        "worklist_csv": str(folder / "patient_level" / "worklist.csv"),
+        "worklist_xlsx": str(folder / "patient_level" / "worklist.xlsx"),
+    }
+    with open(paths["worklist_csv"], newline="", encoding="utf-8") as handle:
+        csv_rows = list(csv.DictReader(handle))
+    return csv_rows, openpyxl.load_workbook(paths["worklist_xlsx"])
+
+
+@pytest.fixture(scope="module")
+def files(files_db: Path, tmp_path_factory) -> tuple[list[dict], openpyxl.Workbook]:
+    return written(files_db, tmp_path_factory.mktemp("written"))
+
+
+def as_text(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    return "" if value is None else str(value)
+
+
+def test_the_workbook_holds_the_csv_rows_with_a_frozen_bold_filtered_header(files):
+    csv_rows, book = files
+    assert book.sheetnames == ["About", "Worklist"]
+    sheet = book["Worklist"]
+    header, *rows = list(sheet.iter_rows())
+    assert [c.value for c in header] == list(csv_rows[0]) == list(worklist.COLUMNS)
+    assert all(c.font.bold for c in header)
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == f"A1:N{len(csv_rows) + 1}"
+    assert [{h.value: as_text(c.value) for h, c in zip(header, r, strict=True)} for r in rows] == (
+        csv_rows
+    )
+    assert len(csv_rows) == 4
+
+
+def test_workbook_dates_are_dates_and_extract_text_is_never_a_formula(files):
+    sheet = files[1]["Worklist"]
+    dates = [row[6] for row in sheet.iter_rows(min_row=2)]
+    assert all(c.is_date for c in dates)
+    assert dates[0].value == dt.datetime(2024, 3, 1)
+    formula_like = [row[2] for row in sheet.iter_rows(min_row=2) if row[2].value == "=1+2"]
+    assert [c.data_type for c in formula_like] == ["s"]
+
+
+def test_the_about_sheet_says_the_file_identifies_patients_and_gives_the_data_end(files):
+    about = "\n".join(str(row[0].value) for row in files[1]["About"].iter_rows())
+    assert "This file identifies patients. It must stay within the care team" in about
+    assert "Data end of this run: 2025-12-31." in about
+    assert "Open findings: 4." in about
+    assert "Excel holds at most" not in about
+
+
+def test_past_excel_s_row_limit_the_workbook_stops_and_says_so_the_csv_stays_whole(
+    files_db, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(worklist, "EXCEL_MAX_ROWS", 2)
+    csv_rows, book = written(files_db, tmp_path)
+    priorities = [row[0].value for row in book["Worklist"].iter_rows(min_row=2)]
+    assert priorities == [1, 2]
+    assert [r["priority"] for r in csv_rows] == ["1", "2", "3", "4"]
+    about = "\n".join(str(row[0].value) for row in book["About"].iter_rows())
+    assert "Excel holds at most 2 rows: this workbook stops at priority 2." in about
+    assert "worklist.csv, beside it, has all 4." in about
+
+
+# --- The sample extract ------------------------------------------------------------------
+
+OPEN_FINDINGS = """
+    select count(*) from findings
+    where finding not in ('anaemia', 'macrocytosis', 'elevated_esr', 'b12_borderline')
+        and not (reason = 'pending'
+            and finding in ('b12_borderline_no_mma', 'neuro_normal_b12_no_metabolites'))
+"""
+
+
+def test_the_sample_gives_one_worded_row_per_open_finding_in_priority_order(tmp_path):
+    db = run_stages(SAMPLE, AuditConfig(), tmp_path / "work")
+    with stages.connect(db) as con:
+        worklist.build(con, AuditConfig())
+        expected = con.execute(OPEN_FINDINGS).fetchone()[0]
+        rows = con.execute(
+            "select priority, severity, index_date, finding, patient_id, episode, evidence "
+            "from worklist_items order by priority"
+        ).fetchall()
+        matched = con.execute(
+            "select count(*) from worklist_items as w inner join findings as f using "
+            "(patient_id, finding, index_date) where w.episode is not distinct from f.episode"
+        ).fetchone()[0]
+    assert expected > 100
+    assert len(rows) == matched == expected
+    assert [r[0] for r in rows] == list(range(1, expected + 1))
+    rank = worklist.SEVERITY_RANK
+    key = [(rank[r[1]], r[2], r[3], r[4], r[5] or 0) for r in rows]
+    assert key == sorted(key)
+    assert all(r[6] and "None" not in r[6] for r in rows)
+
+
+# --- Number formatting -------------------------------------------------------------------
+
+
+MACROS = duckdb.connect()
+MACROS.execute(sql_text("report/worklist_macros.sql"))
+
+
+@settings(deadline=None)
+@given(st.integers(min_value=0, max_value=10**9))
+def test_numbers_show_at_most_two_decimals_without_trailing_zeros(hundredths):
+    reference = f"{hundredths // 100}.{hundredths % 100:02d}".rstrip("0").rstrip(".")
+    shown = MACROS.execute("select plain_number($x)", {"x": hundredths / 100}).fetchone()[0]
+    assert shown == reference

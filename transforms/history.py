@@ -1,0 +1,288 @@
+"""The audit's history: every file delivered to the drop folder, its rows, and every run.
+
+A scheduled run audits the whole history, not just this month's drop, so a folate dose
+this month is judged against a B12 result from last year. `OUT_DIR/history.duckdb` holds:
+
+- `delivered_files`: a content-hash registry. A file whose bytes were seen before (under
+  any name) changes nothing; a file whose name was seen with other bytes is a corrected
+  re-delivery and replaces that file's rows; anything else is new.
+- the canonical tables and `quarantine`, with every current file's rows;
+- `runs` and `run_files`: when, which files, counts, configuration hash, outcome;
+- `findings_by_run`: each published run's findings, for the re-audit diff.
+
+Only scheduled runs open this file (analysts read the published database), one at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from schemas.canonical import SCHEMAS
+
+HISTORY_NAME = "history.duckdb"
+ROW_TABLES = (*SCHEMAS, "quarantine")
+# A file modified this recently may still be being written: the run waits and retries.
+SETTLE_SECONDS = 10.0
+
+SCHEMA = """
+create table if not exists delivered_files (
+    name varchar, sha256 varchar, size_bytes bigint, data_file boolean,
+    run_id varchar, status varchar, replaced_by_run varchar);
+create table if not exists runs (
+    run_id varchar, started_at timestamp, finished_at timestamp, outcome varchar,
+    drop_dir varchar, input_format varchar, files_new integer, files_replaced integer,
+    files_unchanged integer, files_duplicate integer, rows_loaded bigint,
+    rows_quarantined bigint, findings bigint, config_sha256 varchar, code_version varchar,
+    message varchar);
+create table if not exists run_files (run_id varchar, name varchar, sha256 varchar,
+    action varchar);
+create table if not exists findings_by_run (run_id varchar, patient_id varchar,
+    finding varchar, reason varchar, index_date date, episode integer, site varchar);
+"""
+
+
+class FileNotReady(RuntimeError):
+    """A drop file changed moments ago: it may still be being written. Worth a retry."""
+
+
+@dataclass(frozen=True)
+class DroppedFile:
+    name: str  # path relative to the drop folder, with '/'
+    sha256: str
+    size_bytes: int
+
+
+def history_path(out_dir: Path) -> Path:
+    return out_dir / HISTORY_NAME
+
+
+def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(db_path))
+    con.execute(SCHEMA)
+    return con
+
+
+def scan_drop(drop_dir: Path, now: float | None = None) -> list[DroppedFile]:
+    """Every file in the drop folder (hidden ones aside), hashed; stops with FileNotReady
+    when one was modified within SETTLE_SECONDS."""
+    now = time.time() if now is None else now
+    found = []
+    for path in sorted(drop_dir.rglob("*")):
+        relative = path.relative_to(drop_dir)
+        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+            continue
+        stat = path.stat()
+        if now - stat.st_mtime < SETTLE_SECONDS:
+            raise FileNotReady(
+                f"{relative.as_posix()}: modified {now - stat.st_mtime:.0f} s ago; it may "
+                f"still be being written (waiting for {SETTLE_SECONDS:.0f} s of quiet)"
+            )
+        found.append(DroppedFile(relative.as_posix(), _sha256(path), stat.st_size))
+    return found
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def known_hashes(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("select sha256 from delivered_files").fetchall()}
+
+
+def classify(
+    con: duckdb.DuckDBPyConnection, dropped: list[DroppedFile], data_names: set[str]
+) -> dict[str, str]:
+    """What each dropped file is to the history: new, replaced (a corrected re-delivery),
+    unchanged, or duplicate (bytes already delivered under another name). A changed file
+    that is not data (mapping.toml, a code map) changes how every file reads, so then every
+    data file in the drop is read again, as a replacement."""
+    current = dict(
+        con.execute("select name, sha256 from delivered_files where status = 'current'").fetchall()
+    )
+    seen = known_hashes(con)
+    actions = {}
+    for f in dropped:
+        if current.get(f.name) == f.sha256:
+            actions[f.name] = "unchanged"
+        elif f.sha256 in seen and f.name not in current:
+            actions[f.name] = "duplicate"
+        else:
+            actions[f.name] = "replaced" if f.name in current else "new"
+    settings_changed = any(
+        a in ("new", "replaced") for n, a in actions.items() if n not in data_names
+    )
+    if settings_changed:
+        for name in data_names & set(current):
+            actions[name] = "replaced"
+    return actions
+
+
+def changed(actions: dict[str, str]) -> set[str]:
+    return {name for name, action in actions.items() if action in ("new", "replaced")}
+
+
+def config_sha256(config_records: list[dict]) -> str:
+    """The settings that decide findings; where alerts go does not."""
+    decisive = [r for r in config_records if r["key"] != "alerts"]
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
+
+
+def last_attempt(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """The newest run that tried to publish (published or failed), before this one."""
+    rows = con.execute(
+        """
+        select run_id, config_sha256, code_version, outcome from runs
+        where outcome in ('published', 'failed')
+        order by started_at desc, run_id desc limit 1
+        """
+    ).fetchall()
+    keys = ("run_id", "config_sha256", "code_version", "outcome")
+    return dict(zip(keys, rows[0], strict=True)) if rows else None
+
+
+def previous_findings_run(con: duckdb.DuckDBPyConnection) -> str | None:
+    rows = con.execute(
+        "select run_id from runs where outcome = 'published' "
+        "order by started_at desc, run_id desc limit 1"
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def start_run(con: duckdb.DuckDBPyConnection, run: dict) -> None:
+    con.execute(
+        """
+        insert into runs (run_id, started_at, outcome, drop_dir, config_sha256, code_version)
+        values ($run_id, $started_at, 'running', $drop_dir, $config_sha256, $code_version)
+        """,
+        {k: run[k] for k in ("run_id", "started_at", "drop_dir", "config_sha256", "code_version")},
+    )
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, outcome: str, **facts) -> None:
+    """Sets the run's outcome, finish time and any of the runs table's count columns."""
+    facts = {"outcome": outcome, "finished_at": dt.datetime.now(), **facts}
+    assignments = ", ".join(f"{key} = ${key}" for key in facts)
+    con.execute(
+        f"update runs set {assignments} where run_id = $run_id", {**facts, "run_id": run_id}
+    )
+
+
+def record_files(
+    con: duckdb.DuckDBPyConnection, run_id: str, dropped: list[DroppedFile], actions: dict
+) -> None:
+    if not dropped:
+        return
+    con.executemany(
+        "insert into run_files values (?, ?, ?, ?)",
+        [(run_id, f.name, f.sha256, actions[f.name]) for f in dropped],
+    )
+
+
+def action_counts(actions: dict[str, str]) -> dict[str, int]:
+    kinds = ("new", "replaced", "unchanged", "duplicate")
+    return {f"files_{k}": sum(a == k for a in actions.values()) for k in kinds}
+
+
+def copy_into_build(build: duckdb.DuckDBPyConnection, history_db: Path, skip: set[str]) -> None:
+    """Adds the history's rows to the build's canonical tables and quarantine, except the
+    rows of files this run reads again (new or corrected)."""
+    build.execute(f"attach '{_quoted(history_db)}' as hist (read_only)")
+    try:
+        _reread_table(build, skip)
+        existing = _tables(build, "hist")
+        for table in ROW_TABLES:
+            if table in existing:
+                build.execute(
+                    f"insert into {table} by name select * from hist.{table} "
+                    "where source_file not in (select name from reread)"
+                )
+    finally:
+        build.execute("detach hist")
+
+
+def _reread_table(con: duckdb.DuckDBPyConnection, names: set[str]) -> None:
+    con.execute("create or replace temp table reread (name varchar)")
+    if names:
+        con.executemany("insert into reread values (?)", [(n,) for n in sorted(names)])
+
+
+def commit(
+    build: duckdb.DuckDBPyConnection,
+    history_db: Path,
+    run_id: str,
+    dropped: list[DroppedFile],
+    actions: dict[str, str],
+    data_names: set[str],
+) -> None:
+    """In one transaction: the re-read files' rows replace their earlier versions, the
+    registry learns the new hashes, and the run's findings are kept for the next diff."""
+    build.execute(f"attach '{_quoted(history_db)}' as hist")
+    try:
+        _reread_table(build, changed(actions))
+        existing = _tables(build, "hist")
+        build.execute("begin")
+        for table in ROW_TABLES:
+            if table not in existing:
+                build.execute(f"create table hist.{table} as select * from {table} limit 0")
+            build.execute(
+                f"delete from hist.{table} where source_file in (select name from reread)"
+            )
+            build.execute(
+                f"insert into hist.{table} by name select * from {table} "
+                "where source_file in (select name from reread)"
+            )
+        _register(build, run_id, dropped, actions, data_names)
+        build.execute(
+            """
+            insert into hist.findings_by_run
+            select $run_id, patient_id, finding, reason, index_date, episode, site from findings
+            """,
+            {"run_id": run_id},
+        )
+        build.execute("commit")
+    except BaseException:
+        build.execute("rollback")
+        raise
+    finally:
+        build.execute("detach hist")
+
+
+def _register(build, run_id, dropped, actions, data_names) -> None:
+    reread = [f for f in dropped if actions[f.name] in ("new", "replaced")]
+    if not reread:
+        return
+    build.executemany(
+        """
+        update hist.delivered_files set status = 'replaced', replaced_by_run = ?
+        where name = ? and status = 'current'
+        """,
+        [(run_id, f.name) for f in reread],
+    )
+    build.executemany(
+        "insert into hist.delivered_files values (?, ?, ?, ?, ?, 'current', null)",
+        [(f.name, f.sha256, f.size_bytes, f.name in data_names, run_id) for f in reread],
+    )
+
+
+def _tables(con: duckdb.DuckDBPyConnection, database: str) -> set[str]:
+    rows = con.execute(
+        "select table_name from duckdb_tables() where database_name = $d", {"d": database}
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _quoted(path: Path) -> str:
+    return os.fspath(path).replace("'", "''")
