@@ -16,7 +16,9 @@ that command to the flow run's terminal state (the API polled every 0.25 s):
 
 Each run also records the flow run's own duration (the API's start_time to end_time), its
 outcome (the history's `runs` table), the stage timings of its manifest.json (an unchanged run
-writes none) and the peak summed RSS of the serve process tree, flow run subprocess included.
+writes none) and the peak summed RSS of the serve process tree, flow run subprocess included
+(each run starts once the previous run's subprocess has exited: runs a month apart never
+overlap). serve asks for runs every --poll-seconds (default 2; Prefect's default is 10).
 Prints a markdown table of medians and writes benchmarks/results/<date>-scheduled-<rows>.json
 (`-scheduled-sample.json` for data/sample). A failed run, or an outcome other than expected,
 stops the benchmark with the serve log's tail. Every process started is stopped at the end.
@@ -68,10 +70,12 @@ TERMINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 API_POLL_SECONDS = 0.25
 RUN_TIMEOUT_SECONDS = 1800
 NEW_FILE_ROWS = 1000
+# What each run's row in the history's `runs` table says, kept with its timings.
+RUN_FACTS = ("files_", "rows_", "findings", "code_version", "config_sha256")
 SETTLED_SECONDS_AGO = 120  # the flow waits for files modified in the last 10 s
-# As `b12audit` sets them (flows/cli.py); the machine is offline.
 # The server stops on SIGTERM; serve on Ctrl-C (SIGINT), as its README says.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# As `b12audit` sets them (flows/cli.py); the machine is offline.
 PREFECT_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
 
 
@@ -139,6 +143,7 @@ class TreePeak:
 
     def __init__(self, root: int):
         self.root, self.peak_kb, self._stop = root, 0, threading.Event()
+        self._lock, self._generation = threading.Lock(), 0
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._thread.start()
 
@@ -147,17 +152,45 @@ class TreePeak:
 
     def _poll(self) -> None:
         while not self._stop.is_set():
-            self.peak_kb = max(self.peak_kb, self.now_kb())
+            generation, kb = self._generation, self.now_kb()
+            with self._lock:  # a reading taken before a reset belongs to the previous run
+                if generation == self._generation:
+                    self.peak_kb = max(self.peak_kb, kb)
             time.sleep(bench.POLL_SECONDS)
 
     def reset(self) -> int:
         """Starts a new peak from the current RSS, which it returns."""
-        self.peak_kb = self.now_kb()
-        return self.peak_kb
+        kb = self.now_kb()
+        with self._lock:
+            self._generation += 1
+            self.peak_kb = kb
+        return kb
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def flow_run_processes(root: int) -> list[int]:
+    """The flow run subprocesses under serve (Prefect's Runner spawns one per run)."""
+    found = []
+    for pid in bench._tree(root):
+        with contextlib.suppress(OSError):
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if live(pid) and (b"spawn_main" in command or b"prefect.engine" in command):
+                found.append(pid)
+    return found
+
+
+def wait_for_flow_runs_to_exit(root: int, timeout: float = 120) -> float:
+    """A run's process outlives its terminal state by a moment; runs a month apart do not
+    overlap, so the next run waits for it (time and memory would count both)."""
+    started = time.monotonic()
+    while flow_run_processes(root):
+        if time.monotonic() - started > timeout:
+            raise BenchmarkError(f"a flow run process still runs {timeout} s after its run")
+        time.sleep(0.1)
+    return round(time.monotonic() - started, 3)
 
 
 # --- the server's API, as another process sees it -----------------------------------------
@@ -204,8 +237,13 @@ def wait_for_terminal_state(api_url: str, flow_run_id: str) -> dict:
     raise BenchmarkError(f"flow run {flow_run_id} not finished in {RUN_TIMEOUT_SECONDS} s")
 
 
-def api_time(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+def api_seconds(since: dt.datetime | str | None, until: str | None) -> float | None:
+    """Seconds between two times (the API's are ISO strings); None when one is missing
+    (a run that crashed before starting has no start_time)."""
+    if since is None or until is None:
+        return None
+    since = dt.datetime.fromisoformat(since) if isinstance(since, str) else since
+    return round((dt.datetime.fromisoformat(until) - since).total_seconds(), 3)
 
 
 # --- drop folders -------------------------------------------------------------------------
@@ -280,6 +318,7 @@ def manifest_timings(out: Path, run_id: str) -> dict | None:
 
 def trigger_and_time(api_url, env, name: str, out: Path, peak: TreePeak) -> dict:
     before = history_runs(out)
+    waited_s = wait_for_flow_runs_to_exit(peak.root)
     idle_kb = peak.reset()
     started_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
@@ -294,21 +333,21 @@ def trigger_and_time(api_url, env, name: str, out: Path, peak: TreePeak) -> dict
     peak_kb = peak.peak_kb
     new = [r for run_id, r in history_runs(out).items() if run_id not in before]
     record = new[0] if len(new) == 1 else {}
-    begun, ended = api_time(flow_run["start_time"]), api_time(flow_run["end_time"])
     timings = manifest_timings(out, record["run_id"]) if record else None
     return {
         "flow_run_id": found[1],
         "state": flow_run["state_type"],
         "wall_s": round(wall_s, 3),
-        "flow_run_s": round((ended - begun).total_seconds(), 3),
+        "flow_run_s": api_seconds(flow_run["start_time"], flow_run["end_time"]),
         "trigger_command_s": round(trigger_s, 3),
-        "trigger_to_flow_start_s": round((begun - started_at).total_seconds(), 3),
+        "trigger_to_flow_start_s": api_seconds(started_at, flow_run["start_time"]),
         "peak_rss_mb": round(peak_kb / 1024, 1),
         "idle_rss_mb": round(idle_kb / 1024, 1),
+        "waited_for_previous_run_process_s": waited_s,
         "history_rows_added": len(new),
         "run_id": record.get("run_id"),
         "outcome": record.get("outcome"),
-        "run": {k: v for k, v in record.items() if k.startswith(("files_", "rows_", "find"))},
+        "run": {k: v for k, v in record.items() if k.startswith(RUN_FACTS)},
         "timings": timings,
         "stages_s": round(sum(timings.values()), 3) if timings else None,
     }
@@ -339,6 +378,15 @@ def prefect_env(home: Path, api_url: str, poll_seconds: int) -> dict[str, str]:
     }
 
 
+def register(drop: Path, out: Path, name: str, env: dict[str, str]) -> None:
+    """`b12audit schedule` as an operator runs it, for a drop folder not yet filled."""
+    drop.mkdir()
+    argv = [str(BIN / "b12audit"), "schedule", str(drop), "--out", str(out), "--name", name]
+    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BenchmarkError(f"b12audit schedule failed:\n{done.stdout}{done.stderr}")
+
+
 def bench_size(rows: int, args: argparse.Namespace) -> dict:
     files = source_files(rows, args)
     base = args.workdir / f"scheduled-{rows}"
@@ -356,12 +404,7 @@ def bench_size(rows: int, args: argparse.Namespace) -> dict:
         started.append(start(server, base / "server.log", env))
         wait_until_healthy(api_url, started[0])
         for k, name in enumerate(names, 1):
-            (base / f"drop-{k}").mkdir()
-            register = ["schedule", str(base / f"drop-{k}"), "--out", str(base / f"out-{k}")]
-            argv = [str(BIN / "b12audit"), *register, "--name", name]
-            done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise BenchmarkError(f"b12audit schedule failed:\n{done.stdout}{done.stderr}")
+            register(base / f"drop-{k}", base / f"out-{k}", name, env)
         serve_log = base / "serve.log"
         started.append(start([str(BIN / "b12audit"), "serve"], serve_log, env))
         wait_until_served(api_url, names, started[1])

@@ -10,6 +10,7 @@ in place, is recorded in the history, and tells the alert channels.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -25,15 +26,15 @@ from flows.audit import (
     validate,
 )
 from schemas.canonical import SCHEMAS
-from transforms import alerts, history, stages
+from transforms import alerts, drop_folder, history, stages
 from transforms.config import AuditConfig, ConfigError, load_config
 from transforms.errors import InputError
-from transforms.manifest import code_version, inputs_with_counts
+from transforms.manifest import code_version, inputs_with_counts, rule_versions
 
 
 def retry_only_when_not_ready(task, task_run, state) -> bool:
     """A file still being written is worth waiting for; a bad file or setting is not."""
-    return isinstance(state.data, history.FileNotReady)
+    return isinstance(state.data, drop_folder.FileNotReady)
 
 
 @task(
@@ -43,11 +44,10 @@ def retry_only_when_not_ready(task, task_run, state) -> bool:
     retry_condition_fn=retry_only_when_not_ready,
 )
 def scan_drop(drop_dir: Path, history_db: Path) -> dict:
-    """Hashes the drop folder; says whether any file is new to the history."""
-    dropped = history.scan_drop(drop_dir)
+    """Hashes the drop folder; says whether any file is new to the history as it is now."""
+    dropped = drop_folder.scan_drop(drop_dir)
     with history.connect(history_db) as con:
-        seen = history.known_hashes(con)
-    return {"dropped": dropped, "anything_new": any(f.sha256 not in seen for f in dropped)}
+        return {"dropped": dropped, "anything_new": history.anything_new(con, dropped)}
 
 
 def plan_reads(history_db: Path, dropped: list, files: list[dict]) -> dict:
@@ -55,7 +55,24 @@ def plan_reads(history_db: Path, dropped: list, files: list[dict]) -> dict:
     data_names = {f["file"] for f in files if f["table"] in SCHEMAS}
     with history.connect(history_db) as con:
         actions = history.classify(con, dropped, data_names)
-    return {"dropped": dropped, "actions": actions, "data_names": data_names}
+        kept = history.current_files(con, history.changed(actions))
+    return {"dropped": dropped, "actions": actions, "data_names": data_names, "kept": kept}
+
+
+@dataclass
+class Context:
+    """What every step of one scheduled run needs."""
+
+    drop: Path
+    out: Path
+    fmt: str | None
+    run: dict
+    config: AuditConfig = field(default_factory=AuditConfig)
+    timed: Timer = field(default_factory=Timer)
+
+    @property
+    def history_db(self) -> Path:
+        return history.history_path(self.out)
 
 
 @flow(name="scheduled-audit")
@@ -66,81 +83,90 @@ def scheduled_audit(
     input_format: str | None = None,
 ) -> dict:
     """Ingests the drop folder's new files into the history and publishes the audit."""
-    out = Path(out_dir)
-    history_db = history.history_path(out)
     run = {
         "run_id": new_run_id(),
         "started_at": dt.datetime.now().isoformat(timespec="seconds"),
         "drop_dir": str(Path(drop_dir).resolve()),
         "config_sha256": None,
-        "code_version": code_version(),
+        # The rules' own hashes too: an edited rule re-audits even at the same version.
+        "code_version": f"{code_version()} rules {history.rules_sha256(rule_versions())}",
     }
-    with history.connect(history_db) as con:
-        history.start_run(con, run)
-    config = AuditConfig()  # until the run's own loads: a bad one is told nowhere
-    timed = Timer()
-    try:
-        config = load_config(Path(config_path) if config_path else None)
-        run["config_sha256"] = history.config_sha256(config.as_records())
-        with history.connect(history_db) as con:
-            history.finish_run(con, run["run_id"], "running", **_setup(run))
-        return _run(Path(drop_dir), out, history_db, config, input_format, run, timed)
-    except BaseException as exc:
-        message = _failure_summary(exc)
-        with history.connect(history_db) as con:
-            history.finish_run(con, run["run_id"], "failed", message=message)
-        _tell(config, alerts.run_failed(run["run_id"], timed.current, message))
-        raise
+    ctx = Context(Path(drop_dir), Path(out_dir), input_format, run)
+    with drop_folder.exclusive(ctx.out):
+        with history.connect(ctx.history_db) as con:
+            history.start_run(con, run)
+        try:
+            # The default configuration until the run's own loads: a bad one tells no one.
+            ctx.config = load_config(Path(config_path) if config_path else None)
+            run["config_sha256"] = history.config_sha256(ctx.config.as_records())
+            _check_folders(ctx)
+            return _run(ctx)
+        except BaseException as exc:
+            _record_failure(ctx, exc)
+            raise
+
+
+def _check_folders(ctx: Context) -> None:
+    """One drop folder per output folder, and the outputs outside the drop folder."""
+    drop, out = Path(ctx.run["drop_dir"]), ctx.out.resolve()
+    if out == drop or drop in out.parents:
+        raise InputError(f"{ctx.out}: the output folder must not be inside the drop folder")
+    with history.connect(ctx.history_db) as con:
+        history.finish_run(con, ctx.run["run_id"], "running", **_setup(ctx.run))
+        other = history.other_drop(con, ctx.run["drop_dir"])
+    if other:
+        raise InputError(
+            f"{ctx.out}: holds the history of the drop folder {other}; give the drop folder "
+            f"{drop} its own output folder"
+        )
 
 
 def _setup(run: dict) -> dict:
     return {"config_sha256": run["config_sha256"], "finished_at": None}
 
 
-def _run(
-    drop: Path,
-    out: Path,
-    history_db: Path,
-    config: AuditConfig,
-    fmt: str | None,
-    run: dict,
-    timed: Timer,
-) -> dict:
-    log = get_run_logger()
-    scan = timed("scan", scan_drop, drop, history_db)
-    with history.connect(history_db) as con:
-        last = history.last_attempt(con)
+def _record_failure(ctx: Context, exc: BaseException) -> None:
+    """Tells the alert channels first, then the history: a history that cannot be written
+    (a full disk) must not silence the alert, nor hide the failure being reported."""
+    message = _failure_summary(exc)
+    _tell(ctx.config, alerts.run_failed(ctx.run["run_id"], ctx.timed.current, message))
+    try:
+        with history.connect(ctx.history_db) as con:
+            history.finish_run(con, ctx.run["run_id"], "failed", message=message)
+    except Exception as failure:  # the original failure is the one raised
+        get_run_logger().warning("could not record the failure: %s", type(failure).__name__)
+
+
+def _run(ctx: Context) -> dict:
+    scan = ctx.timed("scan", scan_drop, ctx.drop, ctx.history_db)
+    with history.connect(ctx.history_db) as con:
+        standing = history.results_stand(con, ctx.run)
         previous = history.previous_findings_run(con)
-    # Published results stand only when the last attempt published them, with the same
-    # configuration and code (a failed publish may have left the history ahead of them).
-    standing = last is not None and last["outcome"] == "published"
-    same_setup = standing and all(last[k] == run[k] for k in ("config_sha256", "code_version"))
-    if not scan["anything_new"] and same_setup:
-        log.info("no new files and the same configuration: published results stand")
-        with history.connect(history_db) as con:
-            actions = history.classify(con, scan["dropped"], set())
-            history.record_files(con, run["run_id"], scan["dropped"], actions)
-            history.finish_run(con, run["run_id"], "unchanged", **history.action_counts(actions))
-        return {"run_id": run["run_id"], "outcome": "unchanged", "database": str(out)}
-    return _rebuild(drop, out, history_db, config, fmt, run, scan["dropped"], previous, timed)
+    if scan["anything_new"] or not standing:
+        return _rebuild(ctx, scan["dropped"], previous)
+    get_run_logger().info("nothing new, same configuration and code: the results stand")
+    with history.connect(ctx.history_db) as con:
+        actions = history.classify(con, scan["dropped"], set())
+        history.record_files(con, ctx.run["run_id"], scan["dropped"], actions)
+        history.finish_run(con, ctx.run["run_id"], "unchanged", **history.action_counts(actions))
+    return {"run_id": ctx.run["run_id"], "outcome": "unchanged", "database": str(ctx.out)}
 
 
-def _rebuild(drop, out, history_db, config, fmt, run, dropped, previous, timed) -> dict:
-    log = get_run_logger()
-    run_dir = out / "runs" / run["run_id"]
+def _rebuild(ctx: Context, dropped: list, previous: str | None) -> dict:
+    run, timed, run_dir = ctx.run, ctx.timed, ctx.out / "runs" / ctx.run["run_id"]
     build_db = run_dir / ".build" / "build.duckdb"
     stages.create_build_database(build_db)
-    files = timed("ingest", ingest, build_db, drop, fmt)
-    plan = plan_reads(history_db, dropped, files)
+    files = timed("ingest", ingest, build_db, ctx.drop, ctx.fmt)
+    plan = plan_reads(ctx.history_db, dropped, files)
+    get_run_logger().info("drop: %s", history.action_counts(plan["actions"]))
     reread = history.changed(plan["actions"])
-    log.info("drop: %s", history.action_counts(plan["actions"]))
     new_files = [f for f in files if f["file"] in reread]
-    quarantined = timed("validate", validate, build_db, config, new_files, run_dir)
-    timed("history", stages.load_history, build_db, history_db, reread)
-    scope = analyse(build_db, config, timed)
-    stages.compare_with_previous(build_db, history_db, previous)
+    quarantined = timed("validate", validate, build_db, ctx.config, new_files, run_dir)
+    timed("history", stages.load_history, build_db, ctx.history_db, reread)
+    scope = analyse(build_db, ctx.config, timed)
+    stages.compare_with_previous(build_db, ctx.history_db, previous)
     loaded = stages.rows_loaded_by_file(build_db)
-    report_facts = {
+    facts = {
         **run,
         "input_dir": run["drop_dir"],
         "input_format": files[0]["format"],
@@ -149,24 +175,28 @@ def _rebuild(drop, out, history_db, config, fmt, run, dropped, previous, timed) 
         "previous_run_id": previous,
         "drop": plan["actions"],
         "inputs": inputs_with_counts(new_files, quarantined, loaded),
+        "history_files": plan["kept"],  # audited too, read by earlier runs
     }
-    outputs, manifest = report_run(build_db, run_dir, config, report_facts, timed)
-    timed("commit", stages.commit_history, build_db, history_db, run["run_id"], plan)
+    outputs, manifest = report_run(build_db, run_dir, ctx.config, facts, timed)
+    timed("commit", stages.commit_history, build_db, ctx.history_db, run["run_id"], plan)
     counts = {
         **history.action_counts(plan["actions"]),
-        "input_format": report_facts["input_format"],
+        "input_format": facts["input_format"],
         "rows_loaded": sum(loaded.values()),
         "rows_quarantined": sum(quarantined.values()),
         "findings": stages.count_rows(build_db, "findings"),
     }
-    with history.connect(history_db) as con:
+    with history.connect(ctx.history_db) as con:
         history.record_files(con, run["run_id"], dropped, plan["actions"])
-        history.finish_run(con, run["run_id"], "published", **counts)
-    stages.copy_run_log(build_db, history_db)
-    signals = stages.latest_signals(build_db, config)
-    result = publish_run(build_db, out, run_dir, manifest, timed)
+        history.finish_run(con, run["run_id"], "committed", **counts)
+    stages.copy_run_log(build_db, ctx.history_db, run["run_id"])
+    signals = stages.latest_signals(build_db, ctx.config)
+    result = publish_run(build_db, ctx.out, run_dir, manifest, timed)
+    # Only now: a run that dies before the swap stays 'committed', and the next redoes it.
+    with history.connect(ctx.history_db) as con:
+        history.finish_run(con, run["run_id"], "published")
     if signals:
-        _tell(config, alerts.measures_signalled(run["run_id"], signals, outputs["report"]))
+        _tell(ctx.config, alerts.measures_signalled(run["run_id"], signals, outputs["report"]))
     return {**result, "run_id": run["run_id"], "outcome": "published"}
 
 
@@ -176,7 +206,7 @@ def _tell(config: AuditConfig, alert: alerts.Alert | None) -> None:
     log = get_run_logger()
     for delivery in alerts.send(config.alerts, alert):
         if delivery.ok:
-            log.info("alert sent by %s", delivery.channel)
+            log.info("alert sent by %s to %s", delivery.channel, delivery.target)
         else:
             log.warning("alert by %s failed: %s", delivery.channel, delivery.error)
 
@@ -184,6 +214,6 @@ def _tell(config: AuditConfig, alert: alerts.Alert | None) -> None:
 def _failure_summary(exc: BaseException) -> str:
     """What a failure says outside the run: input errors name file, line and column (never
     values); anything else only its kind, since its message may quote data."""
-    if isinstance(exc, InputError | ConfigError | history.FileNotReady):
+    if isinstance(exc, InputError | ConfigError | drop_folder.FileNotReady):
         return f"{type(exc).__name__}: {exc}"
     return f"{type(exc).__name__} (see the Prefect run log)"

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import SAMPLE, Audit, run_stages
-from transforms import measures, report, stages, tag
+from transforms import measures, report, run_charts, spc, stages, tag
 from transforms.config import AuditConfig
+from transforms.suppress import suppress_counts
 
 FOLATE = "Folic acid 5 mg tablet"
 LAB_HEADER = """
@@ -223,6 +224,42 @@ def test_units_without_the_finding_are_a_count_too():
     assert shown(out, "denominator") == [50, 50]
 
 
+def test_a_baseline_of_one_hidden_month_has_no_centre_line_as_it_would_be_that_months_rate():
+    exact = table(
+        """
+        m | 2024-01-01 | all sites | 45 | 50
+        m | 2024-01-01 | A         | 45 | 50
+        m | 2024-02-01 | all sites | 30 | 50
+        m | 2024-02-01 | A         | 30 | 50
+        """
+    )
+    out = measures.suppress_measures(exact, up_to=7, baseline_months=1)
+    chart = spc.p_charts(exact, baseline_months=1)[0]
+    assert chart.centre == 0.9
+    [shared] = measures.shareable_charts([chart], out)
+    assert shared.centre is None and all(p.signals == () for p in shared.points)
+    assert "suppressed: no centre line" in run_charts.caption(shared)
+    [kept] = measures.shareable_charts([spc.p_charts(exact, baseline_months=2)[0]], out)
+    assert kept.centre == 75 / 100
+
+
+def test_with_two_baseline_months_hidden_the_centre_line_gives_neither_and_denominators_stay():
+    out = measures.suppress_measures(
+        table(
+            """
+            m | 2024-01-01 | all sites | 40 | 50
+            m | 2024-01-01 | A         | 40 | 50
+            m | 2024-02-01 | all sites | 45 | 50
+            m | 2024-02-01 | A         | 45 | 50
+            """
+        ),
+        up_to=7,
+        baseline_months=12,
+    )
+    assert shown(out, "numerator") == [None, None, None, None]  # 50 - 45 = 5
+    assert shown(out, "denominator") == [50, 50, 50, 50]
+
+
 def test_zero_is_shown_and_rate_is_blank_only_where_a_count_is_hidden():
     out = measures.suppress_measures(
         table(
@@ -271,13 +308,62 @@ def test_a_count_anyone_can_tell_is_zero_is_never_hidden_to_protect_another():
     assert shown(out, "numerator") == [None, None, 0]
 
 
+def twelve_baseline_months_then(*later: str) -> str:
+    """12 baseline months at 10 of 100 at site A (and so all sites), then `later` rows."""
+    months = [f"2024-{i:02d}-01" for i in range(1, 13)]
+    rows = [f"m | {m} | {site} | 10 | 100" for m in months for site in ("all sites", "A")]
+    return "\n".join([*rows, *later])
+
+
+def all_sites(out: pd.DataFrame, column: str) -> list:
+    return shown(out[out["site"] == "all sites"], column)
+
+
+def test_the_first_month_after_the_baseline_is_not_the_published_total_less_the_centre_line():
+    # Shown: summary.csv's total 127; the centre line, 10 %, times 12 shown 100s = 120.
+    out = measures.suppress_measures(
+        table(
+            twelve_baseline_months_then(
+                "m | 2025-01-01 | all sites | 7 | 20", "m | 2025-01-01 | A | 7 | 20"
+            )
+        ),
+        up_to=7,
+        baseline_months=12,
+    )
+    numerators = all_sites(out, "numerator")
+    assert numerators[12] is None and numerators[:12].count(None) == 2
+    # A baseline denominator is hidden, so the centre line no longer gives the 120.
+    assert all_sites(out, "denominator")[:12].count(None) == 1
+
+
+def test_a_site_with_one_month_equals_its_summary_total_so_another_site_is_hidden_first():
+    out = measures.suppress_measures(
+        table(
+            """
+            m | 2024-01-01 | all sites | 33 | 60
+            m | 2024-01-01 | A         | 3  | 20
+            m | 2024-01-01 | B         | 10 | 20
+            m | 2024-01-01 | C         | 20 | 20
+            m | 2024-02-01 | all sites | 30 | 40
+            m | 2024-02-01 | A         | 10 | 20
+            m | 2024-02-01 | C         | 20 | 20
+            """
+        ),
+        up_to=7,
+        baseline_months=12,
+    )
+    # B, smallest, is its own series: summary.csv shows its total, 10. C's is 40.
+    assert shown(out, "numerator")[:4] == [33, None, 10, None]
+
+
 @st.composite
 def measure_tables(draw) -> pd.DataFrame:
-    """Random exact tables: measures x months x sites, with 'all sites' the sum."""
+    """Random exact tables: measures x months x sites, with 'all sites' the sum; up to 16
+    months, so longer than the baseline."""
     sites = ["A", "B", "C"][: draw(st.integers(1, 3))]
     records = []
     for measure in ["m1", "m2"][: draw(st.integers(1, 2))]:
-        for month in pd.date_range("2024-01-01", periods=draw(st.integers(1, 4)), freq="MS"):
+        for month in pd.date_range("2024-01-01", periods=draw(st.integers(1, 16)), freq="MS"):
             parts = []
             for site in sites:
                 if draw(st.booleans()):
@@ -292,28 +378,76 @@ def measure_tables(draw) -> pd.DataFrame:
     )
 
 
-@settings(max_examples=80, deadline=None)
-@given(measure_tables(), st.integers(1, 7), st.integers(1, 3))
+def published_groups(exact: pd.DataFrame, out: pd.DataFrame, column: str, up_to, baseline):
+    """Row sets whose total anyone can read, for one count column (a reference, from the
+    rules rather than the code): each (measure, month), 'all sites' = the sum of the sites;
+    each (measure, site) series, summary.csv's total where it shows it; and for
+    the numerator, while every 'all sites' baseline denominator is shown, the baseline
+    months (centre line x denominators) and the later months (series total less that)."""
+    groups = [rows.index for _, rows in exact.groupby(["measure", "month"])]
+    in_summary = summary_shows(exact, column, up_to)
+    sums = exact.groupby(["measure", "site"])[["numerator", "denominator"]].sum()
+    without = sums["denominator"] - sums["numerator"]
+    # Where a series' units without the finding are from 1 to up_to, summary.csv gives
+    # that count away itself (its count and denominator shown), which no cell here can
+    # fix (reported to the lead): the measure's numerators are not checked against it.
+    leaky = set(without[(without >= 1) & (without <= up_to)].index.get_level_values(0))
+    for (measure, site), rows in exact.groupby(["measure", "site"]):
+        if column == "numerator" and measure in leaky:
+            continue
+        if in_summary[measure, site]:
+            groups.append(rows.index)
+    if column == "numerator":
+        groups += [g for pair in centre_lines(exact, out, baseline) for g in pair]
+    return groups
+
+
+def summary_shows(exact: pd.DataFrame, column: str, up_to: int) -> dict:
+    """(measure, site) -> whether summary.csv shows the series total: its rule
+    (transforms/suppress.py) on the totals by site, small ones and complements hidden."""
+    totals = exact.groupby(["measure", "site"], as_index=False)[column].sum()
+    frame = totals.rename(columns={"measure": "finding", column: "count"}).assign(
+        reason="(all)", denominator=0, denominator_meaning="-"
+    )
+    shown_there = ~suppress_counts(frame, up_to)["suppressed"]
+    return dict(zip(zip(totals["measure"], totals["site"], strict=True), shown_there, strict=True))
+
+
+def centre_lines(exact: pd.DataFrame, out: pd.DataFrame, baseline: int) -> list:
+    """Per measure whose 'all sites' baseline denominators are all shown, so that the
+    centre line gives the baseline's numerator total: (baseline rows, later rows)."""
+    pairs = []
+    for _, rows in exact[exact["site"] == "all sites"].sort_values("month").groupby("measure"):
+        base = rows[rows["denominator"] > 0].index[:baseline]
+        lone_hidden = len(base) == 1 and out.loc[base, "numerator_suppressed"].all()
+        # (That centre line is not drawn: see test_a_baseline_of_one_hidden_month...)
+        if not out.loc[base, "denominator_suppressed"].any() and not lone_hidden:
+            pairs.append((base, rows.index.difference(base)))
+    return pairs
+
+
+@settings(max_examples=50, deadline=None)
+@given(measure_tables(), st.integers(1, 7), st.integers(1, 13))
 def test_no_shown_count_is_small_and_no_hidden_one_can_be_recovered(exact, up_to, baseline):
     out = measures.suppress_measures(exact, up_to, baseline)
+    exact = exact.reset_index(drop=True)
     for column in measures.COUNTS:
         values = out[column].dropna()
         assert not ((values >= 1) & (values <= up_to)).any()
         assert (out[f"{column}_suppressed"] == out[column].isna()).all()
-        # Within a (measure, month), 'all sites' = the sum of the sites: one equation, so
-        # one hidden cell would be known and two or more are not.
-        hidden = out.groupby(["measure", "month"])[f"{column}_suppressed"].sum()
-        assert not (hidden == 1).any()
+        # One equation settles one unknown, not two: no group with a published total has
+        # exactly one hidden cell (a group of one included: its cell is the total).
+        for rows in published_groups(exact, out, column, up_to, baseline):
+            assert out.loc[rows, f"{column}_suppressed"].sum() != 1, (column, list(rows))
     both = out["numerator"].notna() & out["denominator"].notna()
     without = (out["denominator"] - out["numerator"])[both]
     assert not ((without >= 1) & (without <= up_to)).any()
     assert (
         out["rate"].isna() >= (out["numerator_suppressed"] | out["denominator_suppressed"])
     ).all()
-    kept = exact.reset_index(drop=True)
     for column in measures.COUNTS:
         visible = out[column].notna()
-        assert (out[column][visible] == kept[column][visible]).all()
+        assert (out[column][visible] == exact[column][visible]).all()
 
 
 def test_the_shareable_csv_of_the_sample_keeps_exact_counts_out(sample_db):

@@ -9,7 +9,7 @@ import pandas as pd
 
 from transforms.config import AuditConfig
 from transforms.report_html import ReportTables, render_report
-from transforms.run_charts import run_chart_svg, run_charts
+from transforms.run_charts import caption, run_chart_svg, run_charts
 from transforms.spc import p_chart, signals
 
 MONTHS = [date(2024 + i // 12, i % 12 + 1, 1) for i in range(16)]
@@ -126,3 +126,28 @@ def test_the_report_has_a_chart_per_measure_a_signal_table_and_the_reaudit_secti
     assert "<td class=n>suppressed</td><td class=n>12</td><td class=n>0</td>" in html
     tables.reaudit = None
     assert "no previous run to compare with" in render_report(tables, AuditConfig(), run)
+
+
+def test_the_chart_marks_no_run_that_a_suppressed_month_would_be_part_of():
+    # Exact: 9 months above the centre line; the fifth is suppressed, so 4 and 4 are shown.
+    months = MONTHS[:12] + [date(2025, i, 1) for i in range(1, 10)]
+    c = p_chart("m", months, [18] * 12 + [20] * 9, [36] * 21, 12)
+    hidden = [m == date(2025, 5, 1) for m in months]
+    rows = pd.DataFrame(
+        {
+            "measure": "m",
+            "month": pd.to_datetime(months),
+            "site": "all sites",
+            "numerator_suppressed": hidden,
+            "denominator_suppressed": hidden,
+        }
+    )
+    tree = ET.fromstring(run_chart_svg(c, rows))
+    assert by_class(tree, "run") == [] and len(by_class(tree, "point")) == 20
+
+
+def test_a_baseline_rate_of_0_is_said_to_have_no_limits():
+    c = p_chart("m", MONTHS[:13], [0] * 12 + [1], [36] * 13, 12)
+    text = caption(c)
+    assert "no limits and no outside-limit signals" in text and "0%" in text
+    assert not by_class(ET.fromstring(run_chart_svg(c, shareable_rows())), "ucl")

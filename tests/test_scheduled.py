@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from tests.conftest import parse_table, write_csv
-from transforms import history
+from transforms import drop_folder, history
 from transforms.errors import InputError
 
 B12_LAST_YEAR = """
@@ -51,7 +51,7 @@ def deliver(drop: Path, name: str, table: str, rows: str) -> Path:
 
 
 def settle(path: Path) -> None:
-    past = time.time() - 10 * history.SETTLE_SECONDS
+    past = time.time() - 10 * drop_folder.SETTLE_SECONDS
     os.utime(path, (past, past))
 
 
@@ -220,8 +220,8 @@ def test_a_file_still_being_written_is_not_read(tmp_path):
     drop = tmp_path / "drop"
     drop.mkdir()
     (drop / "lab_results_2024-03.csv").write_text("patient_id,test_code\n", encoding="utf-8")
-    with pytest.raises(history.FileNotReady, match="lab_results_2024-03.csv"):
-        history.scan_drop(drop)
+    with pytest.raises(drop_folder.FileNotReady, match="lab_results_2024-03.csv"):
+        drop_folder.scan_drop(drop)
 
 
 def test_only_a_file_not_ready_is_retried():
@@ -231,7 +231,7 @@ def test_only_a_file_not_ready_is_retried():
         def __init__(self, data):
             self.data = data
 
-    assert retry_only_when_not_ready(None, None, State(history.FileNotReady("x")))
+    assert retry_only_when_not_ready(None, None, State(drop_folder.FileNotReady("x")))
     assert not retry_only_when_not_ready(None, None, State(InputError("x")))
     assert not retry_only_when_not_ready(None, None, State(ValueError("x")))
 
@@ -245,7 +245,7 @@ def test_a_bad_configuration_fails_the_run_at_once_and_is_recorded(first_month, 
     started = time.monotonic()
     with pytest.raises(ConfigError, match="b12_deficient_below_pg_ml"):
         run(drop, out, config)
-    assert time.monotonic() - started < 10  # no retry waits
+    assert time.monotonic() - started < 14  # no retry: the first would wait 15 s
     last = query(
         out / history.HISTORY_NAME,
         "select outcome, message from runs order by started_at desc, run_id desc limit 1",
@@ -304,3 +304,104 @@ def test_a_measure_signal_on_the_latest_month_tells_the_alert_channel(
     [alert] = hook.posts
     assert alert["kind"] == "measures_signalled"
     assert alert["signals"] == [{**signal, "month": "2024-02"}]
+
+
+def test_putting_back_an_earlier_version_of_a_file_reads_it_again(first_month):
+    drop, out = first_month
+    original = (drop / "lab_results_2023-06.csv").read_bytes()
+    corrected = B12_LAST_YEAR.replace("| 150 ", "| 450 ")
+    deliver(drop, "lab_results_2023-06.csv", "lab_results", corrected)
+    run(drop, out)
+    assert flagged(out, "b12_deficient") == set()
+    (drop / "lab_results_2023-06.csv").write_bytes(original)  # the correction withdrawn
+    settle(drop / "lab_results_2023-06.csv")
+    assert run(drop, out)["outcome"] == "published"
+    assert flagged(out, "b12_deficient") == {"p1"}
+
+
+def test_a_copy_in_the_same_drop_is_read_once(harness, tmp_path):
+    drop, out = tmp_path / "drop", tmp_path / "out"
+    deliver(drop, "lab_results_2023-06.csv", "lab_results", B12_LAST_YEAR)
+    shutil.copy2(drop / "lab_results_2023-06.csv", drop / "lab_results_2023-06-copy.csv")
+    deliver(drop, "medications_2023-06.csv", "medications", NOTHING_YET)
+    run(drop, out)
+    assert query(out / history.HISTORY_NAME, "select count(*) from lab_results") == [(2,)]
+    actions = query(out / history.HISTORY_NAME, "select action from run_files order by name")
+    assert sorted(a for (a,) in actions) == ["duplicate", "new", "new"]
+
+
+def test_one_output_folder_keeps_the_history_of_one_drop_folder(first_month, tmp_path):
+    _, out = first_month
+    other = tmp_path / "other-drop"
+    deliver(other, "lab_results_2024-01.csv", "lab_results", B12_LAST_YEAR)
+    deliver(other, "medications_2024-01.csv", "medications", NOTHING_YET)
+    with pytest.raises(InputError, match="holds the history of the drop folder"):
+        run(other, out)
+
+
+def test_the_output_folder_may_not_be_inside_the_drop_folder(harness, tmp_path):
+    drop = tmp_path / "drop"
+    deliver(drop, "lab_results_2023-06.csv", "lab_results", B12_LAST_YEAR)
+    deliver(drop, "medications_2023-06.csv", "medications", NOTHING_YET)
+    with pytest.raises(InputError, match="must not be inside the drop folder"):
+        run(drop, drop / "out")
+
+
+def test_a_second_run_on_the_same_output_folder_waits_for_no_one_and_stops(first_month):
+    drop, out = first_month
+    with drop_folder.exclusive(out), pytest.raises(drop_folder.RunInProgress, match="another"):
+        run(drop, out)
+    outcomes = query(out / history.HISTORY_NAME, "select outcome from runs")
+    assert outcomes == [("published",)]  # the stopped run wrote nothing
+
+
+def test_published_results_stand_only_after_a_run_that_finished_publishing(tmp_path):
+    run_facts = {"run_id": "r9", "config_sha256": "c", "code_version": "v"}
+    with history.connect(tmp_path / "h.duckdb") as con:
+        assert not history.results_stand(con, run_facts)  # nothing published yet
+        for run_id, outcome in [("r1", "published"), ("r2", "unchanged")]:
+            con.execute(
+                "insert into runs (run_id, started_at, outcome, config_sha256, code_version) "
+                "values ($r, now(), $o, 'c', 'v')",
+                {"r": run_id, "o": outcome},
+            )
+        assert history.results_stand(con, run_facts)
+        assert not history.results_stand(con, {**run_facts, "config_sha256": "other"})
+        assert not history.results_stand(con, {**run_facts, "code_version": "edited rules"})
+        con.execute(
+            "insert into runs (run_id, started_at, outcome, config_sha256, code_version) "
+            "values ('r3', now(), 'committed', 'c', 'v')"
+        )  # died between committing the history and the swap
+        assert not history.results_stand(con, run_facts)
+
+
+def test_an_internal_error_is_recorded_and_alerted_by_its_kind_only(
+    first_month, tmp_path, webhook_server, monkeypatch
+):
+    from transforms import stages
+
+    drop, out = first_month
+    hook = webhook_server()
+    deliver(drop, "medications_2024-02.csv", "medications", FOLATE_THIS_MONTH)
+
+    def broken(*args):
+        raise RuntimeError("could not convert 'p1' (B12 150)")  # as DuckDB might quote data
+
+    monkeypatch.setattr(stages, "harmonise", broken)
+    with pytest.raises(RuntimeError):
+        run(drop, out, alerting_config(tmp_path, hook))
+    [(message,)] = query(
+        out / history.HISTORY_NAME, "select message from runs where outcome = 'failed'"
+    )
+    assert message == "RuntimeError (see the Prefect run log)"
+    [alert] = hook.posts
+    assert alert["stage"] == "harmonise" and "p1" not in json.dumps(alert)
+
+
+def test_the_manifest_lists_the_files_read_now_and_those_kept_from_the_history(first_month):
+    drop, out = first_month
+    deliver(drop, "medications_2024-02.csv", "medications", FOLATE_THIS_MONTH)
+    manifest = json.loads(Path(run(drop, out)["manifest"]).read_text())
+    assert [f["file"] for f in manifest["inputs"]] == ["medications_2024-02.csv"]
+    kept = [f["file"] for f in manifest["history_files"]]
+    assert kept == ["lab_results_2023-06.csv", "medications_2023-06.csv"]

@@ -8,7 +8,7 @@ from datetime import date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.spc import latest_signals, p_chart, signals
+from transforms.spc import latest_signals, mask_months, p_chart, signals
 
 
 def months(count: int, start_year: int = 2024) -> list[date]:
@@ -94,6 +94,19 @@ def test_with_one_month_of_data_there_is_a_centre_line_but_no_limits_or_signals(
     assert [(p.lcl, p.ucl, p.signals) for p in c.points] == [(None, None, ())]
 
 
+def test_a_baseline_rate_of_0_or_1_has_no_limits_so_one_case_is_no_signal():
+    none = chart([(0, 36)] * 12 + [(1, 36)])
+    every = chart([(36, 36)] * 12 + [(35, 36)])
+    for c in (none, every):
+        assert not c.has_limits and c.centre_without_spread
+        assert kinds(c) == {} and {(p.lcl, p.ucl) for p in c.points} == {(None, None)}
+
+
+def test_after_a_baseline_rate_of_0_a_run_of_8_months_with_a_case_is_still_a_signal():
+    c = chart([(0, 36)] * 12 + [(1, 36)] * 8)
+    assert set(kinds(c).values()) == {("run_above_centre",)} and len(kinds(c)) == 8
+
+
 def test_with_no_data_there_is_no_chart():
     c = chart([(0, 0)] * 3)
     assert c.centre is None and c.points == () and c.baseline_months == ()
@@ -108,6 +121,34 @@ def test_latest_signals_name_the_measure_month_and_kind_of_the_last_point_only()
     assert len(signals([earlier, latest])) == 2
 
 
+# --- what may be shared when months are suppressed
+
+
+def test_a_suppressed_month_loses_its_signals_and_a_shown_one_keeps_an_outside_limit():
+    c = chart(BASELINE + [(30, 36), (30, 36)])
+    masked = mask_months(c, {date(2025, 1, 1)})
+    assert kinds(masked) == {date(2025, 2, 1): ("above_upper_limit",)}
+    assert len(masked.points) == len(c.points)  # kept, for the caller's own use
+
+
+def test_a_suppressed_month_breaks_a_run_as_its_side_is_not_to_be_told():
+    # Exact: 9 months above. Shown: 4, one suppressed, 4: no run of 8 to be seen.
+    c = chart(BASELINE + [(20, 36)] * 9)
+    assert len(kinds(c)) == 9
+    assert kinds(mask_months(c, {date(2025, 5, 1)})) == {}
+    # With the suppressed month last, the 8 shown months before it are still a run.
+    masked = mask_months(c, {date(2025, 9, 1)})
+    assert set(kinds(masked)) == set(months(20)[12:]) and len(kinds(masked)) == 8
+
+
+def test_the_shown_signals_are_the_same_whichever_side_the_suppressed_month_is_on():
+    hidden = {date(2025, 5, 1)}
+    above = chart(BASELINE + [(20, 36)] * 4 + [(20, 36)] + [(20, 36)] * 4)
+    below = chart(BASELINE + [(20, 36)] * 4 + [(16, 36)] + [(20, 36)] * 4)
+    assert kinds(above) != kinds(below)  # exact: a run of 9, or none
+    assert kinds(mask_months(above, hidden)) == kinds(mask_months(below, hidden))
+
+
 # --- property: the chart agrees with a plain re-statement of the rules.
 
 
@@ -119,7 +160,7 @@ def reference(counts: list[tuple[int, int]], baseline: int) -> dict[int, set[str
         return {}
     centre = sum(counts[i][0] for i in base) / sum(counts[i][1] for i in base)
     out: dict[int, set[str]] = {i: set() for i in data}
-    for i in data:
+    for i in data if 0 < centre < 1 else []:
         k, n = counts[i]
         spread = 3 * math.sqrt(centre * (1 - centre) / n)
         if k / n > min(1, centre + spread) + 1e-9:

@@ -173,7 +173,9 @@ def other_settings_evidence(tmp_path_factory) -> dict[tuple[str, str], str]:
         pmol_160 | 14685-2 | 160 | pmol/L | 2024-03-01 |
     """
     folder = tmp_path_factory.mktemp("other_settings")
-    return Worklist(folder).evidence(labs, folic_acid("never"), **OTHER_SETTINGS)
+    # same_day: a B12 injection on the folic acid's day, neither with a time of day.
+    meds = folic_acid("never", "same_day") + "\n" + injections("same_day", 0, start="2025-03-10")
+    return Worklist(folder).evidence(labs, meds, **OTHER_SETTINGS)
 
 
 def test_under_the_unit_native_policy_a_molar_b12_is_judged_in_pmol_per_litre(
@@ -185,7 +187,8 @@ def test_under_the_unit_native_policy_a_molar_b12_is_judged_in_pmol_per_litre(
     )
     assert found[("pmol_160", "b12_borderline_no_mma")] == (
         "B12 216.86 pg/mL (160 pmol/L as reported) on 2024-03-01 "
-        "(borderline: 150 pmol/L to 350 pg/mL); no usable MMA from 2024-01-31 to 2024-05-30"
+        "(borderline: 150 pmol/L to 350 pg/mL); no valid off-treatment MMA from 2024-01-31 to "
+        "2024-05-30"
     )
 
 
@@ -217,7 +220,7 @@ shared(labs="no_mma | 2132-9 | 187 | pg/mL | 2024-03-01 |")
 def test_a_borderline_b12_without_mma_shows_the_window_searched(evidence):
     assert evidence[("no_mma", "b12_borderline_no_mma")] == (
         "B12 187 pg/mL on 2024-03-01 (borderline: 180-350 pg/mL); "
-        "no usable MMA from 2024-01-31 to 2024-05-30"
+        "no valid off-treatment MMA from 2024-01-31 to 2024-05-30"
     )
 
 
@@ -234,22 +237,33 @@ FOLATE_PATIENTS = ("low", "border", "border_mma", "pending", "after", "stale", "
 shared(labs=FOLATE_LABS, meds=folic_acid(*FOLATE_PATIENTS))
 
 
+VALID = "valid off-treatment"
+LATEST = f"latest {VALID} B12 known by then"
+NO_MMA_AROUND_FEB_1 = f"no {VALID} MMA from 2025-01-02 to 2025-05-02 known by then"
+AFTER = (
+    f"no {VALID} B12 collected from 2024-03-10 until it; first {VALID} B12 after it "
+    "150 pg/mL on 2025-04-01 (deficient: below 180 pg/mL)"
+)
+STALE = f"{LATEST} 420 pg/mL on 2024-03-09, over 365 days before"
+NEVER = f"no {VALID} B12 collected from 2024-03-10 to 2025-06-08, nor any earlier one known by then"
+UNTREATED = "; no B12 treatment administered or dispensed from 2024-03-10 to 2025-03-10"
+
+
 def test_folic_acid_before_b12_shows_the_folate_start_what_was_known_and_no_treatment(evidence):
     found = evidence
     start = f"folic acid ({FOLIC_ACID}) first dispensed 2025-03-10; "
-    untreated = "; no B12 treatment from 2024-03-10 to 2025-03-10"
+    untreated = UNTREATED
     expected = {
-        "low": "latest B12 known by then 150 pg/mL on 2025-02-01 (deficient: below 180 pg/mL)",
-        "border": "latest B12 known by then 250 pg/mL on 2025-02-01 "
-        "(borderline: 180-350 pg/mL; no MMA known by then)",
-        "border_mma": "latest B12 known by then 250 pg/mL on 2025-02-01 "
+        "low": f"{LATEST} 150 pg/mL on 2025-02-01 (deficient: below 180 pg/mL)",
+        "border": f"{LATEST} 250 pg/mL on 2025-02-01 "
+        f"(borderline: 180-350 pg/mL; {NO_MMA_AROUND_FEB_1})",
+        "border_mma": f"{LATEST} 250 pg/mL on 2025-02-01 "
         "(borderline: 180-350 pg/mL; MMA 300 nmol/L on 2025-02-01)",
         "pending": "B12 collected 2025-03-08 but resulted 2025-03-12, after it: "
         "150 pg/mL (deficient: below 180 pg/mL)",
-        "after": "no B12 in the 365 days before it; first B12 after it 150 pg/mL on 2025-04-01 "
-        "(deficient: below 180 pg/mL)",
-        "stale": "latest B12 before it 420 pg/mL on 2024-03-09, over 365 days before",
-        "never": "no B12 before it or in the 90 days after",
+        "after": AFTER,
+        "stale": STALE,
+        "never": NEVER,
     }
     assert {p: found[(p, "folate_before_b12")] for p in FOLATE_PATIENTS} == {
         p: start + words + untreated for p, words in expected.items()
@@ -260,8 +274,80 @@ def test_when_same_day_b12_is_not_concurrent_the_treatment_window_ends_before_fo
     other_settings_evidence,
 ):
     assert other_settings_evidence[("never", "folate_before_b12")].endswith(
-        "; no B12 treatment from 2024-03-10 until it"
+        "; no B12 treatment administered or dispensed from 2024-03-10 to 2025-03-09 "
+        "or timed at or before it on 2025-03-10"
     )
+
+
+def test_a_same_day_injection_without_times_is_not_denied_when_it_does_not_count(
+    other_settings_evidence,
+):
+    # The old "no B12 treatment ... until it" was false here: the injection was given on
+    # the folic acid's day, which the rule cannot place before it without times.
+    assert other_settings_evidence[("same_day", "folate_before_b12")].endswith(
+        "; no B12 treatment administered or dispensed from 2024-03-10 to 2025-03-09 "
+        "or timed at or before it on 2025-03-10"
+    )
+
+
+# Results the folate rule does not look at exist here, so a sentence about "any B12" or
+# "any MMA" would be false: an MMA outside the window around the B12, hemolyzed B12s, a B12
+# taken on treatment, one collected long before and resulted after the folic acid, and a
+# B12 injection only ordered.
+shared(
+    labs="""
+        border_old_mma     | 2132-9  | 250       | pg/mL  | 2025-02-01 |
+        border_old_mma     | 13964-2 | 200       | nmol/L | 2024-12-03 |
+        after_hemolyzed    | 2132-9  | hemolyzed | pg/mL  | 2025-01-01 |
+        after_hemolyzed    | 2132-9  | 150       | pg/mL  | 2025-04-01 |
+        stale_hemolyzed    | 2132-9  | 420       | pg/mL  | 2024-03-09 |
+        stale_hemolyzed    | 2132-9  | hemolyzed | pg/mL  | 2025-01-01 |
+        never_hemolyzed    | 2132-9  | hemolyzed | pg/mL  | 2025-01-01 |
+        never_on_treatment | 2132-9  | 150       | pg/mL  | 2024-04-01 |
+        never_late_result  | 2132-9  | 420       | pg/mL  | 2024-01-02 | 2025-04-01
+    """,
+    meds="\n".join(
+        [
+            folic_acid("border_old_mma", "after_hemolyzed", "stale_hemolyzed"),
+            folic_acid("never_hemolyzed", "never_on_treatment", "never_late_result"),
+            folic_acid("ordered_b12"),
+            injections("never_on_treatment", 0),  # 2024-03-01: over 365 days before F0
+            f"ordered_b12 | {INJECTION} | ordered | 2025-01-01 | 1 | mg | IM",
+        ]
+    ),
+)
+
+
+def test_folate_evidence_denies_only_the_results_and_doses_the_rule_looks_at(evidence):
+    expected = {
+        "border_old_mma": f"{LATEST} 250 pg/mL on 2025-02-01 "
+        f"(borderline: 180-350 pg/mL; {NO_MMA_AROUND_FEB_1})",
+        "after_hemolyzed": AFTER,
+        "stale_hemolyzed": STALE,
+        "never_hemolyzed": NEVER,
+        "never_on_treatment": NEVER,
+        "never_late_result": NEVER,
+        "ordered_b12": NEVER,
+    }
+    start = f"folic acid ({FOLIC_ACID}) first dispensed 2025-03-10; "
+    assert {p: evidence[(p, "folate_before_b12")] for p in expected} == {
+        p: start + words + UNTREATED for p, words in expected.items()
+    }
+
+
+shared(meds=folic_acid("second_episode", on="2023-06-01") + "\n" + folic_acid("second_episode"))
+
+
+def test_a_later_folate_episode_is_not_called_the_first_folic_acid(shared_db):
+    with duckdb.connect(str(shared_db), read_only=True) as con:
+        rows = con.execute(
+            "select episode, evidence from worklist_items where patient_id = 'second_episode' "
+            "order by episode"
+        ).fetchall()
+    assert [(episode, words.split(";")[0]) for episode, words in rows] == [
+        (1, f"folic acid ({FOLIC_ACID}) first dispensed 2023-06-01"),
+        (2, f"folic acid ({FOLIC_ACID}) dispensed 2025-03-10, the first in over 365 days"),
+    ]
 
 
 NEURO_LABS = """
@@ -286,14 +372,16 @@ def test_neuro_symptoms_with_a_b12_not_low_show_the_code_and_what_was_not_measur
     window = "from 2025-02-01 to 2025-06-01"
     adequate = "B12 420 pg/mL on 2025-03-03 (adequate: above 350 pg/mL)"
     assert found[("none", "neuro_normal_b12_no_metabolites")] == (
-        f"{adequate} with {code}; no usable MMA or homocysteine {window}"
+        f"{adequate} with {code}; no valid off-treatment MMA or homocysteine {window}"
     )
     assert found[("partial", "neuro_normal_b12_no_metabolites")] == (
-        f"{adequate} with {code}; homocysteine 12 umol/L on 2025-03-13 but no usable MMA {window}"
+        f"{adequate} with {code}; homocysteine 12 umol/L on 2025-03-13 "
+        f"but no valid off-treatment MMA {window}"
     )
     assert found[("two_codes", "neuro_normal_b12_no_metabolites")] == (
         "B12 250 pg/mL on 2025-03-03 (borderline: 180-350 pg/mL) with "
-        f"{code} and 1 more; MMA 150 nmol/L on 2025-03-03 but no usable homocysteine {window}"
+        f"{code} and 1 more; MMA 150 nmol/L on 2025-03-03 "
+        f"but no valid off-treatment homocysteine {window}"
     )
 
 
@@ -359,24 +447,28 @@ def test_a_lapse_shows_the_last_injection_what_followed_and_the_indication(evide
 
 shared(
     labs="""
-        man     | 718-7 | 12.5 | g/dL | 2024-02-15 |
-        unknown | 718-7 | 119  | g/L  | 2024-02-15 |
+        man     | 718-7 | 12.5    | g/dL | 2024-02-15 |
+        unknown | 718-7 | 119     | g/L  | 2024-02-15 |
+        clotted | 718-7 | 119     | g/L  | 2024-02-15 |
+        clotted | 718-7 | clotted | g/L  | 2024-04-20 |
     """,
     patients="man | M |",
-    meds="\n".join([injections("man", *LOADED), injections("unknown", *LOADED)]),
+    meds="\n".join(injections(p, *LOADED) for p in ("man", "unknown", "clotted")),
 )
 
 
 def test_a_missed_8_week_blood_count_shows_the_low_hb_and_the_window(evidence):
     found = evidence
     course = f"B12 course ({INJECTION}) from 2024-03-01"
-    window = "no Hb or MCV from 2024-04-12 to 2024-05-10"
+    window = "no Hb or MCV with a value from 2024-04-12 to 2024-05-10"
     assert found[("man", "monitoring_missed")] == (
         f"{course} with Hb 125 g/L (12.5 g/dL as reported) on 2024-02-15 (below 130 g/L); {window}"
     )
     assert found[("unknown", "monitoring_missed")] == (
         f"{course} with Hb 119 g/L on 2024-02-15 (below 120 g/L); {window}"
     )
+    # A 'clotted' Hb in the window was taken but has no value: the rule does not count it.
+    assert found[("clotted", "monitoring_missed")] == found[("unknown", "monitoring_missed")]
 
 
 # --- Which findings are open ------------------------------------------------------------
@@ -538,15 +630,25 @@ def test_workbook_dates_are_dates_and_extract_text_is_never_a_formula(files):
     assert [c.data_type for c in formula_like] == ["s"]
 
 
+def test_the_csv_keeps_extract_text_as_it_came_and_the_about_sheet_says_open_the_workbook(
+    files,
+):
+    csv_rows, book = files
+    assert "=1+2" in [row["patient_id"] for row in csv_rows]
+    about = "\n".join(str(row[0].value) for row in book["About"].iter_rows())
+    assert "Open this workbook, not worklist.csv, in Excel" in about
+    assert "'valid off-treatment' B12, MMA or homocysteine has a number and a known unit" in about
+
+
 def test_the_about_sheet_says_the_file_identifies_patients_and_gives_the_data_end(files):
     about = "\n".join(str(row[0].value) for row in files[1]["About"].iter_rows())
     assert "This file identifies patients. It must stay within the care team" in about
     assert "Data end of this run: 2025-12-31." in about
     assert "Open findings: 4." in about
-    assert "Excel holds at most" not in about
+    assert "This workbook holds the first" not in about
 
 
-def test_past_excel_s_row_limit_the_workbook_stops_and_says_so_the_csv_stays_whole(
+def test_past_the_workbook_s_row_limit_it_stops_and_says_so_the_csv_stays_whole(
     files_db, tmp_path, monkeypatch
 ):
     monkeypatch.setattr(worklist, "EXCEL_MAX_ROWS", 2)
@@ -555,7 +657,7 @@ def test_past_excel_s_row_limit_the_workbook_stops_and_says_so_the_csv_stays_who
     assert priorities == [1, 2]
     assert [r["priority"] for r in csv_rows] == ["1", "2", "3", "4"]
     about = "\n".join(str(row[0].value) for row in book["About"].iter_rows())
-    assert "Excel holds at most 2 rows: this workbook stops at priority 2." in about
+    assert "holds the first 2 rows (priority 1 to 2: most severe, then oldest)" in about
     assert "worklist.csv, beside it, has all 4." in about
 
 

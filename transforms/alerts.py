@@ -1,6 +1,6 @@
 """Alerts: tell the configured channel when a run fails or a monthly measure signals.
 
-Two channels, configured in the `[alerts]` table (transforms/config.py): an e-mail through
+Two channels, configured in the `[alerts]` table (transforms/alert_settings.py): an e-mail through
 an SMTP server (plain SMTP, upgraded with STARTTLS whenever the server offers it) and a
 webhook (a JSON POST). An alert carries the run id, the stage and the flow's error summary
 (already free of patient data), or the signals' measure, month and kind; nothing else from
@@ -24,10 +24,12 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from transforms.alert_settings import EMAIL_KEYS
+
 DEFAULT_SMTP_PORT = 25
 SUBJECT_PREFIX = "b12audit: "
 SIGNAL_FIELDS = ("measure", "month", "kind")
-EMAIL_KEYS = ("smtp_host", "email_from", "email_to")
+
 # Server replies can be long; a log line needs the gist.
 ERROR_TEXT_MAX_CHARS = 300
 

@@ -12,14 +12,12 @@ import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from urllib.parse import urlsplit
+
+from transforms import alert_settings
+from transforms.errors import ConfigError
 
 GUIDELINE = "shared/guideline.txt"
 REFERENCE = "shared/clinical-reference.md"
-
-
-class ConfigError(ValueError):
-    """A configuration file that cannot be used; the message names the key."""
 
 
 def _setting(
@@ -172,7 +170,7 @@ class AuditConfig:
         return [
             {
                 "key": f.name,
-                "value": _alert_channels(self.alerts)
+                "value": alert_settings.describe(self.alerts)
                 if f.name == "alerts"
                 else _render(getattr(self, f.name)),
                 "source": f.metadata["source"],
@@ -198,16 +196,6 @@ def flipped(config: AuditConfig, key: str) -> list[AuditConfig]:
     current = getattr(config, key)
     options = spec.metadata["choices"] or (True, False)
     return [replace(config, **{key: option}) for option in options if option != current]
-
-
-def _alert_channels(alerts: dict[str, object]) -> str:
-    channels = []
-    if "smtp_host" in alerts:
-        recipients = len(alerts.get("email_to", []))
-        channels.append(f"e-mail through {alerts['smtp_host']} to {recipients} recipient(s)")
-    if "webhook_url" in alerts:
-        channels.append(f"webhook to {urlsplit(str(alerts['webhook_url'])).hostname}")
-    return "; ".join(channels) or "(none)"
 
 
 def _render(value: object) -> str:
@@ -284,59 +272,11 @@ def _check_orders(config: AuditConfig, origin: str) -> None:
             )
 
 
-# [alerts]: an e-mail through an SMTP server, a webhook, or both.
-ALERT_KEYS = {
-    "smtp_host": (str, "text"),
-    "smtp_port": (int, "whole number"),
-    "email_from": (str, "text"),
-    "email_to": (list, "list of e-mail addresses"),
-    "webhook_url": (str, "text"),
-}
-EMAIL_KEYS = ("smtp_host", "email_from", "email_to")
-
-
-def _check_alerts(value: object, where: str) -> dict[str, object]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where} must be a table ([alerts])")
-    for key, item in value.items():
-        if key not in ALERT_KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r}; allowed: {', '.join(ALERT_KEYS)}")
-        kind, described = ALERT_KEYS[key]
-        if not isinstance(item, kind) or isinstance(item, bool):
-            raise ConfigError(f"{where}.{key} must be a {described}, got {item!r}")
-    if "smtp_port" in value and not 1 <= value["smtp_port"] <= 65_535:
-        raise ConfigError(f"{where}.smtp_port must be from 1 to 65535, got {value['smtp_port']}")
-    addresses = [
-        *value.get("email_to", []),
-        *([value["email_from"]] if "email_from" in value else []),
-    ]
-    if not all(_is_address(a) for a in addresses):
-        raise ConfigError(f"{where}: email_from and email_to must be e-mail addresses")
-    given = [k for k in EMAIL_KEYS if k in value]
-    needs_email = given or "smtp_port" in value
-    if (needs_email and len(given) < len(EMAIL_KEYS)) or value.get("email_to") == []:
-        raise ConfigError(f"{where}: e-mail alerts need all of {', '.join(EMAIL_KEYS)}")
-    if "smtp_host" in value and not str(value["smtp_host"]).strip():
-        raise ConfigError(f"{where}.smtp_host must not be empty")
-    if "webhook_url" in value:
-        url = urlsplit(str(value["webhook_url"]))
-        if url.scheme.lower() not in ("http", "https") or not url.hostname:
-            raise ConfigError(f"{where}.webhook_url must be an http:// or https:// address")
-    return dict(value)
-
-
-def _is_address(text: object) -> bool:
-    """Something@somewhere with no spaces or control characters (a header injection)."""
-    if not isinstance(text, str) or text.count("@") != 1:
-        return False
-    return all(ch.isprintable() and not ch.isspace() for ch in text)
-
-
 def _check(name: str, value: object, f, origin: str) -> object:
     default = f.default if f.name not in ("local_test_codes", "alerts") else {}
     where = f"{origin}: {name}"
     if name == "alerts":
-        return _check_alerts(value, where)
+        return alert_settings.check(value, where)
     if name == "local_test_codes":
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise ConfigError(f'{where} must be a table of local code = "LOINC code"')

@@ -3,3 +3,7 @@
 
 class InputError(Exception):
     """The extract cannot be audited: the message names the file and the problem."""
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names the key."""

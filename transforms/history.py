@@ -18,46 +18,35 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from schemas.canonical import SCHEMAS
+from transforms.drop_folder import DroppedFile
+from transforms.ingest import sql_quote
 
 HISTORY_NAME = "history.duckdb"
 ROW_TABLES = (*SCHEMAS, "quarantine")
-# A file modified this recently may still be being written: the run waits and retries.
-SETTLE_SECONDS = 10.0
 
-SCHEMA = """
+# The runs table, here and as the published `runs` view's table (transforms/publish.py).
+RUN_COLUMNS = (
+    "run_id varchar, started_at timestamp, finished_at timestamp, outcome varchar, "
+    "drop_dir varchar, input_format varchar, files_new integer, files_replaced integer, "
+    "files_unchanged integer, files_duplicate integer, rows_loaded bigint, "
+    "rows_quarantined bigint, findings bigint, config_sha256 varchar, code_version varchar, "
+    "message varchar"
+)
+SCHEMA = f"""
 create table if not exists delivered_files (
     name varchar, sha256 varchar, size_bytes bigint, data_file boolean,
     run_id varchar, status varchar, replaced_by_run varchar);
-create table if not exists runs (
-    run_id varchar, started_at timestamp, finished_at timestamp, outcome varchar,
-    drop_dir varchar, input_format varchar, files_new integer, files_replaced integer,
-    files_unchanged integer, files_duplicate integer, rows_loaded bigint,
-    rows_quarantined bigint, findings bigint, config_sha256 varchar, code_version varchar,
-    message varchar);
+create table if not exists runs ({RUN_COLUMNS});
 create table if not exists run_files (run_id varchar, name varchar, sha256 varchar,
     action varchar);
 create table if not exists findings_by_run (run_id varchar, patient_id varchar,
     finding varchar, reason varchar, index_date date, episode integer, site varchar);
 """
-
-
-class FileNotReady(RuntimeError):
-    """A drop file changed moments ago: it may still be being written. Worth a retry."""
-
-
-@dataclass(frozen=True)
-class DroppedFile:
-    name: str  # path relative to the drop folder, with '/'
-    sha256: str
-    size_bytes: int
 
 
 def history_path(out_dir: Path) -> Path:
@@ -69,33 +58,6 @@ def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(db_path))
     con.execute(SCHEMA)
     return con
-
-
-def scan_drop(drop_dir: Path, now: float | None = None) -> list[DroppedFile]:
-    """Every file in the drop folder (hidden ones aside), hashed; stops with FileNotReady
-    when one was modified within SETTLE_SECONDS."""
-    now = time.time() if now is None else now
-    found = []
-    for path in sorted(drop_dir.rglob("*")):
-        relative = path.relative_to(drop_dir)
-        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
-            continue
-        stat = path.stat()
-        if now - stat.st_mtime < SETTLE_SECONDS:
-            raise FileNotReady(
-                f"{relative.as_posix()}: modified {now - stat.st_mtime:.0f} s ago; it may "
-                f"still be being written (waiting for {SETTLE_SECONDS:.0f} s of quiet)"
-            )
-        found.append(DroppedFile(relative.as_posix(), _sha256(path), stat.st_size))
-    return found
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def known_hashes(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -118,9 +80,10 @@ def classify(
         if current.get(f.name) == f.sha256:
             actions[f.name] = "unchanged"
         elif f.sha256 in seen and f.name not in current:
-            actions[f.name] = "duplicate"
+            actions[f.name] = "duplicate"  # delivered before, or earlier in this drop
         else:
             actions[f.name] = "replaced" if f.name in current else "new"
+        seen.add(f.sha256)
     settings_changed = any(
         a in ("new", "replaced") for n, a in actions.items() if n not in data_names
     )
@@ -134,23 +97,57 @@ def changed(actions: dict[str, str]) -> set[str]:
     return {name for name, action in actions.items() if action in ("new", "replaced")}
 
 
+def anything_new(con: duckdb.DuckDBPyConnection, dropped: list[DroppedFile]) -> bool:
+    """A file this history has not got as it is now (new, corrected, or an earlier version
+    put back), by name and bytes."""
+    return bool(changed(classify(con, dropped, set())))
+
+
+def rules_sha256(rules: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def config_sha256(config_records: list[dict]) -> str:
     """The settings that decide findings; where alerts go does not."""
     decisive = [r for r in config_records if r["key"] != "alerts"]
     return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
 
 
-def last_attempt(con: duckdb.DuckDBPyConnection) -> dict | None:
-    """The newest run that tried to publish (published or failed), before this one."""
+def results_stand(con: duckdb.DuckDBPyConnection, run: dict) -> bool:
+    """Whether the published results are this history's, under this run's configuration
+    and code: the newest earlier run that did anything published them. A run that failed,
+    or died before it finished publishing, leaves them behind the history."""
     rows = con.execute(
         """
-        select run_id, config_sha256, code_version, outcome from runs
-        where outcome in ('published', 'failed')
+        select outcome, config_sha256, code_version from runs
+        where outcome != 'unchanged' and run_id != $run_id
         order by started_at desc, run_id desc limit 1
-        """
+        """,
+        {"run_id": run["run_id"]},
     ).fetchall()
-    keys = ("run_id", "config_sha256", "code_version", "outcome")
-    return dict(zip(keys, rows[0], strict=True)) if rows else None
+    if not rows:
+        return False
+    outcome, config, code = rows[0]
+    return outcome == "published" and (config, code) == (run["config_sha256"], run["code_version"])
+
+
+def other_drop(con: duckdb.DuckDBPyConnection, drop_dir: str) -> str | None:
+    """The drop folder this history belongs to, when it is not `drop_dir`."""
+    rows = con.execute(
+        "select drop_dir from runs where outcome = 'published' and drop_dir != $d limit 1",
+        {"d": drop_dir},
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def current_files(con: duckdb.DuckDBPyConnection, except_names: set[str]) -> list[dict]:
+    """The data files whose rows the history holds (for the manifest), but those re-read."""
+    rows = con.execute(
+        "select name, sha256, run_id from delivered_files "
+        "where status = 'current' and data_file order by name"
+    ).fetchall()
+    keys = ("file", "sha256", "delivered_in_run")
+    return [dict(zip(keys, r, strict=True)) for r in rows if r[0] not in except_names]
 
 
 def previous_findings_run(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -199,7 +196,7 @@ def action_counts(actions: dict[str, str]) -> dict[str, int]:
 def copy_into_build(build: duckdb.DuckDBPyConnection, history_db: Path, skip: set[str]) -> None:
     """Adds the history's rows to the build's canonical tables and quarantine, except the
     rows of files this run reads again (new or corrected)."""
-    build.execute(f"attach '{_quoted(history_db)}' as hist (read_only)")
+    build.execute(f"attach '{sql_quote(str(history_db))}' as hist (read_only)")
     try:
         _reread_table(build, skip)
         existing = _tables(build, "hist")
@@ -229,7 +226,7 @@ def commit(
 ) -> None:
     """In one transaction: the re-read files' rows replace their earlier versions, the
     registry learns the new hashes, and the run's findings are kept for the next diff."""
-    build.execute(f"attach '{_quoted(history_db)}' as hist")
+    build.execute(f"attach '{sql_quote(str(history_db))}' as hist")
     try:
         _reread_table(build, changed(actions))
         existing = _tables(build, "hist")
@@ -282,7 +279,3 @@ def _tables(con: duckdb.DuckDBPyConnection, database: str) -> set[str]:
         "select table_name from duckdb_tables() where database_name = $d", {"d": database}
     ).fetchall()
     return {r[0] for r in rows}
-
-
-def _quoted(path: Path) -> str:
-    return os.fspath(path).replace("'", "''")

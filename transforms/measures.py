@@ -2,27 +2,44 @@
 
 `build` writes the exact counts (table `measure_counts`, sql/report/measures_monthly.sql).
 `shareable` is the version for shareable/measures_monthly.csv: counts from 1 to `up_to` are
-hidden, and more cells are hidden so that none can be worked out by subtraction:
+hidden, and more cells are hidden so that none can be worked out by subtraction. Each of
+these sets of cells adds up to a total that is published, so each is a group:
 
-- within a (measure, month), from the 'all sites' total minus the shown sites;
-- along a (measure, site) series of months, from the all-months total, which summary.csv
-  publishes; for 'all sites' the baseline months and the later months are each such a group,
-  since the run chart's centre line is the baseline's rate (and the denominators are shown);
-- denominator minus numerator (the units without the finding) is a count too: when both are
-  shown it is never from 1 to `up_to` (the numerator is hidden instead).
+- a (measure, month): the 'all sites' row is the sum of the sites;
+- a (measure, site) series of months, 'all sites' included: summary.csv publishes the
+  all-months total (of each count column, taken as published on its own to be safe);
+- for the numerator, the 'all sites' baseline months, and the later months: the run
+  chart's centre line is the baseline's rate, so with the baseline denominators shown it
+  gives the baseline total, and the series total minus it gives the later months' total.
 
 A group is safe when none or at least two of its cells are hidden (one equation cannot
 settle two unknowns); a lone hidden cell makes the next-smallest cell hidden too, zeros
-included (a hidden zero is as unknown as any other hidden cell).
+included (a hidden zero is as unknown as any other hidden cell). No group is dropped for
+being small: a group of one cell is its own published total. So:
+
+- a cell that is the only one of a series that anyone could not tell (the rest are known
+  zeros) equals a total in summary.csv; it is hidden to protect another only when no other
+  cell will do, and then the smallest above 0 that is not an 'all sites' row, as
+  transforms/suppress.py hides the same total in summary.csv in that case;
+- where the later months' total cannot be protected by cells (a lone hidden later month),
+  the smallest 'all sites' baseline denominator is hidden instead: without it the centre
+  line no longer gives the baseline total. A baseline of one hidden month cannot be
+  protected by cells at all: `shareable_charts` drops that chart's centre line.
+- Denominator minus numerator (the units without the finding) is a count too: when both
+  are shown it is never from 1 to `up_to` (the numerator is hidden instead).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from transforms import harmonise
+from transforms import harmonise, spc
 from transforms.config import AuditConfig
 from transforms.sqlfiles import bind, sql_text
 
@@ -45,20 +62,55 @@ def shareable(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFra
     return suppress_measures(exact, config.suppress_counts_up_to, config.spc_baseline_months)
 
 
+def shareable_charts(charts: list[spc.PChart], shown: pd.DataFrame) -> list[spc.PChart]:
+    """The charts with only what may be shared, for the report and the alerts: signals as
+    `spc.mask_months` leaves them (none on a month whose 'all sites' numerator or
+    denominator is suppressed in `shown`, the output of `shareable`; runs broken by one),
+    and no centre line when the baseline is one suppressed month (the centre line would be
+    its rate)."""
+    hidden = suppressed_months(shown)
+    return [_shareable_chart(c, hidden.get(c.measure, set())) for c in charts]
+
+
+def _shareable_chart(chart: spc.PChart, hidden: set[date]) -> spc.PChart:
+    if len(chart.baseline_months) == 1 and chart.baseline_months[0] in hidden:
+        no_centre = [replace(p, signals=()) for p in chart.points]
+        return replace(chart, centre=None, points=tuple(no_centre))
+    return spc.mask_months(chart, hidden)
+
+
+def suppressed_months(shown: pd.DataFrame) -> dict[str, set[date]]:
+    """measure -> months whose 'all sites' numerator or denominator is suppressed."""
+    totals = shown[shown["site"] == ALL_SITES]
+    rows = totals[totals["numerator_suppressed"] | totals["denominator_suppressed"]]
+    months: dict[str, set[date]] = {}
+    for measure, month in zip(rows["measure"], rows["month"], strict=True):
+        months.setdefault(measure, set()).add(pd.Timestamp(month).date())
+    return months
+
+
 def suppress_measures(exact: pd.DataFrame, up_to: int, baseline_months: int) -> pd.DataFrame:
     """Columns measure, month, site, numerator, denominator, pending, rate in; the same with
     hidden counts blank, `<count>_suppressed` flags, and rate blank where either is hidden."""
     out = exact.reset_index(drop=True).copy()
     values = {c: out[c].to_numpy(dtype="int64") for c in COUNTS}
     hidden = {c: (values[c] >= 1) & (values[c] <= up_to) for c in COUNTS}
-    groups = _groups(out.assign(period=_periods(out, baseline_months)))
-    known = _known_zeros(out)
+    months, series = _groups(out)
+    centre_lines = _centre_line_groups(out, baseline_months)
+    zeros = _known_zeros(out)
+    roles = {c: _roles(out, values[c], zeros[c], months, series) for c in COUNTS}
+    # summary.csv hides a series total from 1 to `up_to`: such a series is no equation.
+    groups = {
+        c: months + [g for g in series if not _small(values[c][g].sum(), up_to)] for c in COUNTS
+    }
     changed = True
     while changed:
         changed = _hide_small_complements(values, hidden, up_to)
         for column in COUNTS:
-            for cells in groups:
-                changed |= _protect_group(values[column], hidden[column], known[column], cells)
+            for cells in groups[column]:
+                changed |= _protect_group(values[column], hidden[column], roles[column], cells)[0]
+        for baseline, later in centre_lines:
+            changed |= _protect_centre_line(values, hidden, roles, baseline, later, up_to)
     for column in COUNTS:
         out[column] = out[column].astype("Int64").mask(hidden[column])
         out[f"{column}_suppressed"] = hidden[column]
@@ -77,16 +129,90 @@ def _periods(table: pd.DataFrame, baseline_months: int) -> pd.Series:
     return period
 
 
-def _groups(table: pd.DataFrame) -> list[np.ndarray]:
-    """The sets of cells (row positions) that add up to a published total: a month's sites
-    with its 'all sites' row; a site's months; the 'all sites' baseline months, and the
-    later ones."""
-    is_total = table["site"] == ALL_SITES
+def _groups(table: pd.DataFrame) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The sets of cells (row positions) that add up to a published total, for every count
+    column: a month's sites with its 'all sites' row; and a site's months, 'all sites'
+    too (the series). Groups of one cell included: the cell is the total."""
     by_month = table.groupby(["measure", "month"], sort=False).indices
-    by_site = table[~is_total].groupby(["measure", "site"], sort=False).groups
-    by_period = table[is_total].groupby(["measure", "period"], sort=False).groups
-    series = [np.asarray(g) for g in [*by_site.values(), *by_period.values()]]
-    return [g for g in [*by_month.values(), *series] if len(g) >= 2]
+    by_site = table.groupby(["measure", "site"], sort=False).indices
+    return [np.asarray(g) for g in by_month.values()], [np.asarray(g) for g in by_site.values()]
+
+
+def _centre_line_groups(
+    table: pd.DataFrame, baseline_months: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per measure, the 'all sites' rows of the baseline months and of the later months."""
+    is_total = table["site"] == ALL_SITES
+    period = _periods(table, baseline_months)[is_total]
+    groups = []
+    for _, rows in table[is_total].groupby("measure", sort=False):
+        in_baseline = (period[rows.index] == "baseline").to_numpy()
+        index = rows.index.to_numpy()
+        groups.append((index[in_baseline], index[~in_baseline]))
+    return groups
+
+
+class Roles(NamedTuple):
+    """Per cell of one count column: never worth hiding to protect another (`known`: anyone
+    can tell it is 0), hidden for that only as a last resort (`pinned`: it equals a total
+    in summary.csv), and the 'all sites' rows."""
+
+    known: np.ndarray
+    pinned: np.ndarray
+    is_total: np.ndarray
+
+
+def _roles(
+    table: pd.DataFrame,
+    values: np.ndarray,
+    known: np.ndarray,
+    months: list[np.ndarray],
+    series: list[np.ndarray],
+) -> Roles:
+    """A cell is pinned when it is the only cell of its series that is not known. Known
+    zeros spread: a pinned 0 (summary.csv shows it), the sites of an 'all sites' 0, and
+    the 'all sites' row of a month whose sites are all 0."""
+    is_total = (table["site"] == ALL_SITES).to_numpy()
+    known, pinned = known.copy(), np.zeros(len(table), dtype=bool)
+    while True:
+        before = known.copy()
+        for cells in series:
+            open_cells = cells[~known[cells]]
+            pinned[open_cells] = len(open_cells) == 1
+        known |= pinned & (values == 0)
+        for cells in months:
+            zero = known[cells] & (values[cells] == 0)
+            if zero[is_total[cells]].any() or zero[~is_total[cells]].all():
+                known[cells] = True  # counts are never negative
+        if (known == before).all():
+            return Roles(known, pinned & ~known, is_total)
+
+
+def _small(count: int, up_to: int) -> bool:
+    return 1 <= count <= up_to
+
+
+def _protect_centre_line(
+    values: dict,
+    hidden: dict,
+    roles: dict,
+    baseline: np.ndarray,
+    later: np.ndarray,
+    up_to: int,
+) -> bool:
+    """While the baseline denominators are shown, the centre line gives the baseline
+    numerator total, and the series total less it the later one: protect both, and where
+    cells cannot, hide the smallest baseline denominator so the centre line gives neither."""
+    if len(baseline) == 0 or hidden["denominator"][baseline].any():
+        return False
+    numerators, shut = values["numerator"], hidden["numerator"]
+    changed = _protect_group(numerators, shut, roles["numerator"], baseline)[0]
+    # A baseline of one month cannot be: `shareable_charts` drops its centre line instead.
+    protected, lone = _protect_group(numerators, shut, roles["numerator"], later)
+    stuck = lone and not protected
+    if stuck:
+        hidden["denominator"][baseline[np.argmin(values["denominator"][baseline])]] = True
+    return changed or stuck
 
 
 def _hide_small_complements(values: dict, hidden: dict, up_to: int) -> bool:
@@ -109,14 +235,28 @@ def _known_zeros(table: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def _protect_group(
-    values: np.ndarray, hidden: np.ndarray, known: np.ndarray, cells: np.ndarray
-) -> bool:
-    """Cells bound by one known sum: if exactly one is hidden, hide the smallest other one
-    that is not a known zero. (If every other one is, nothing more can be done here.)"""
+    values: np.ndarray, hidden: np.ndarray, roles: Roles, cells: np.ndarray
+) -> tuple[bool, bool]:
+    """Cells bound by one known sum: if exactly one is hidden, hide another (`_complement`).
+    Returns (hid one, had a lone hidden cell)."""
     if hidden[cells].sum() != 1:
-        return False
-    others = cells[~hidden[cells] & ~known[cells]]
-    if len(others) == 0:
-        return False
-    hidden[others[np.argmin(values[others])]] = True
-    return True
+        return False, False
+    chosen = _complement(values, roles, cells[~hidden[cells] & ~roles.known[cells]])
+    if chosen is None:
+        return False, True
+    hidden[chosen] = True
+    return True, True
+
+
+def _complement(values: np.ndarray, roles: Roles, others: np.ndarray) -> int | None:
+    """The smallest cell that is not pinned; else, as transforms/suppress.py picks among
+    summary.csv's totals, the smallest pinned site above 0, else an 'all sites' row; a
+    pinned 0 never (summary.csv shows it)."""
+    free = others[~roles.pinned[others]]
+    if len(free):
+        return int(free[np.argmin(values[free])])
+    sites = others[~roles.is_total[others] & (values[others] > 0)]
+    if len(sites):
+        return int(sites[np.argmin(values[sites])])
+    totals = others[roles.is_total[others] & (values[others] > 0)]
+    return int(totals[0]) if len(totals) else None

@@ -17,6 +17,7 @@ import duckdb
 
 from schemas.canonical import SCHEMAS
 from schemas.findings import COLUMN_COMMENTS as FINDINGS_COLUMN_COMMENTS
+from transforms.history import RUN_COLUMNS
 from transforms.worklist import COLUMN_COMMENTS as WORKLIST_COLUMN_COMMENTS
 
 ANALYST_STORAGE_VERSION = "v1.5.0"
@@ -66,13 +67,6 @@ EXTRA_COLUMN_COMMENTS = {
 }
 
 
-RUN_COLUMNS = (
-    "run_id varchar, started_at timestamp, finished_at timestamp, outcome varchar, "
-    "drop_dir varchar, input_format varchar, files_new integer, files_replaced integer, "
-    "files_unchanged integer, files_duplicate integer, rows_loaded bigint, "
-    "rows_quarantined bigint, findings bigint, config_sha256 varchar, code_version varchar, "
-    "message varchar"
-)
 RUN_COLUMN_COMMENTS = {
     "outcome": "running, published, unchanged (nothing new: the last results stand) or failed.",
     "drop_dir": "The drop folder (or, for b12audit run, the input folder) the run read.",

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from transforms.ingest import sql_quote
 from transforms.sqlfiles import sql_text
 from transforms.suppress import is_small
 
@@ -28,8 +29,7 @@ def compare(con: duckdb.DuckDBPyConnection, history_db: Path, previous_run: str 
         "finding varchar, reason varchar, index_date date, episode integer, site varchar)"
     )
     if previous_run is not None:
-        path = str(history_db).replace("'", "''")
-        con.execute(f"attach '{path}' as hist (read_only)")
+        con.execute(f"attach '{sql_quote(str(history_db))}' as hist (read_only)")
         try:
             con.execute(
                 "insert into previous_findings select * exclude (run_id) "
@@ -78,5 +78,6 @@ def suppress_statuses(frame: pd.DataFrame, up_to: int) -> pd.DataFrame:
 
 
 def write_patient_level(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    quoted = str(path).replace("'", "''")
-    con.execute(f"copy (select * from reaudit_diff) to '{quoted}' (header, delimiter ',')")
+    con.execute(
+        f"copy (select * from reaudit_diff) to '{sql_quote(str(path))}' (header, delimiter ',')"
+    )

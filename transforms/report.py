@@ -99,12 +99,13 @@ def monthly_measures(
     con: duckdb.DuckDBPyConnection, config: AuditConfig, csv_path: Path
 ) -> dict[str, list]:
     """Builds measure_counts, writes its suppressed version to `csv_path`, and returns the
-    report's run charts (drawn from the suppressed table) and signals (from exact counts)."""
+    report's run charts (drawn from the suppressed table) and signals (from exact counts,
+    less those that would tell a suppressed month's count: `measures.shareable_charts`)."""
     measures.build(con, config)
     shown = measures.shareable(con, config)
     shown.to_csv(csv_path, index=False)
     exact = con.execute("select * from measure_counts").df()
-    charts = spc.p_charts(exact, config.spc_baseline_months)
+    charts = measures.shareable_charts(spc.p_charts(exact, config.spc_baseline_months), shown)
     return {"run_charts": run_charts.run_charts(charts, shown), "signals": spc.signals(charts)}
 
 

@@ -9,6 +9,8 @@ import pandas as pd
 
 from schemas.findings import DESCRIPTIVE_TAGS
 from transforms.config import AuditConfig
+from transforms.html_table import table
+from transforms.report_trends import measures_section, reaudit_section
 from transforms.run_charts import RunChart
 from transforms.spc import Signal
 from transforms.suppress import is_small
@@ -98,13 +100,14 @@ def render_report(tables: ReportTables, config: AuditConfig, run: dict) -> str:
             overall[(overall["reason"] == "(all)") & ~overall["finding"].str.endswith("(pending)")]
         ),
         "<h2>By site</h2>" + _counts_table(by_site, with_site=True),
-        "<h2>Since the previous run</h2>" + _reaudit(tables.reaudit),
-        "<h2>Monthly measures and run charts</h2>" + _measures(tables),
+        "<h2>Since the previous run</h2>" + reaudit_section(tables.reaudit),
+        "<h2>Monthly measures and run charts</h2>"
+        + measures_section(tables.run_charts, tables.signals),
         "<h2>Descriptive tags</h2><p class=note>Context for reading the findings; never an "
         "input to any B12 or folate finding.</p>"
         + _counts_table(tags[tags["site"] == "all sites"], with_site=False),
         "<h2>What each finding means</h2>"
-        + _table(["finding", "definition"], [[k, v] for k, v in definitions(config).items()])
+        + table(["finding", "definition"], [[k, v] for k, v in definitions(config).items()])
         + MONITORING_NOTE,
         "<h2>Not evaluable or still pending</h2>" + _evaluability(tables.evaluability, run),
         "<h2>What the clinical switches cost</h2>" + _sensitivity(tables.sensitivity),
@@ -122,7 +125,7 @@ def render_report(tables: ReportTables, config: AuditConfig, run: dict) -> str:
             ["source_file", "table_name", "column_name", "check_name", "meaning", "rows"],
         ),
         "<h2>Configuration in force</h2>"
-        + _table(
+        + table(
             ["key", "value", "source"],
             [[r["key"], r["value"], r["source"]] for r in config.as_records()],
         ),
@@ -161,50 +164,6 @@ def _evaluability(frame: pd.DataFrame, run: dict) -> str:
     return lead + _frame_table(frame, ["finding", "status", "counted", "count"])
 
 
-REAUDIT_COLUMNS = ("newly_flagged", "resolved", "still_flagged")
-
-
-def _reaudit(frame: pd.DataFrame | None) -> str:
-    if frame is None:
-        return "<p>There is no previous run to compare with.</p>"
-    note = (
-        "<p class=note>Per finding, against the previous run: flagged now but not then "
-        "(newly flagged), flagged then but not now (resolved), and flagged in both.</p>"
-    )
-    rows = [
-        [r["finding"]]
-        + [
-            "suppressed" if r[f"{c}_suppressed"] else "" if pd.isna(r[c]) else int(r[c])
-            for c in REAUDIT_COLUMNS
-        ]
-        for r in frame.to_dict("records")
-    ]
-    head = ["finding", "newly flagged", "resolved", "still flagged"]
-    return note + (_table(head, rows, numeric={1, 2, 3}) if rows else "<p>No findings.</p>")
-
-
-MEASURES_NOTE = (
-    "<p class=note>Each finding as a monthly rate over its own population, all sites "
-    "(shareable/measures_monthly.csv has every month and site). A p-chart: the centre line "
-    "is the rate over the baseline months; the limits, 3 sigma, depend on each month's "
-    "denominator. Signals: a month outside the limits, or a run of 8 or more months on one "
-    "side of the centre line (months on the line are skipped). Limits and signals use exact "
-    "counts; a suppressed month is drawn without its value.</p>"
-)
-
-
-def _measures(tables: ReportTables) -> str:
-    if not tables.run_charts:
-        return "<p>No monthly measures.</p>"
-    charts = "".join(
-        f"<h3>{escape(c.measure)}</h3><p class=note>{escape(c.caption)}</p>{c.svg}"
-        for c in tables.run_charts
-    )
-    rows = [[s.measure, f"{s.month:%Y-%m}", s.kind.replace("_", " ")] for s in tables.signals]
-    signals = _table(["measure", "month", "signal"], rows) if rows else "<p>No signals.</p>"
-    return MEASURES_NOTE + charts + "<h3>Signals</h3>" + signals
-
-
 def _sensitivity(frame: pd.DataFrame) -> str:
     rows = [
         [
@@ -223,7 +182,7 @@ def _sensitivity(frame: pd.DataFrame) -> str:
         "same when patient, finding and reason agree (and, for an episode or course, its "
         "date).</p>"
     )
-    return note + _table(head, rows, numeric={4, 5})
+    return note + table(head, rows, numeric={4, 5})
 
 
 def _count_cell(value, suppressed: bool) -> str:
@@ -295,7 +254,7 @@ def _inputs_table(run: dict, up_to: int) -> str:
                 f["sha256"][:16] + "...",
             ]
         )
-    return _table(
+    return table(
         ["file", "table", "rows read", "loaded", "quarantined", "not audited", "sha256"],
         rows,
         numeric={2, 3, 4, 5},
@@ -310,18 +269,4 @@ def _frame_table(frame: pd.DataFrame, columns: list[str]) -> str:
         [*r[:-1], "suppressed" if hidden else r[-1]]
         for r, hidden in zip(frame[columns].values.tolist(), frame["suppressed"], strict=True)
     ]
-    return _table(columns, rows, numeric={len(columns) - 1})
-
-
-def _table(head: list[str], rows: list[list], numeric: set[int] = frozenset()) -> str:
-    header = "".join(f"<th>{escape(h)}</th>" for h in head)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td class=n>{escape(str(v))}</td>" if i in numeric else f"<td>{escape(str(v))}</td>"
-            for i, v in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><tr>{header}</tr>{body}</table>"
+    return table(columns, rows, numeric={len(columns) - 1})

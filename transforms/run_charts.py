@@ -4,7 +4,8 @@ Self-contained: no script, no fonts, images, stylesheets or links (the report op
 network). The limits and signals come from exact counts (transforms/spc.py), but the chart
 is shareable, so a month whose count is suppressed in measures_monthly.csv is drawn with no
 point and no limits (the width of the limits would give its denominator away), only a small
-"suppressed" marker on the axis.
+"suppressed" marker on the axis, and the signals are those of `spc.mask_months` (none on a
+suppressed month, and runs broken by one).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from html import escape
 
 import pandas as pd
 
-from transforms.spc import PChart, Point
+from transforms.spc import PChart, Point, mask_months
 
 WIDTH, HEIGHT = 720, 250
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 78  # the bottom holds month labels and the legend
@@ -60,6 +61,8 @@ def run_chart_svg(chart: PChart, months: pd.DataFrame) -> str:
         )
         if k or n
     }
+    # Signals come from exact counts: drop those that would tell a suppressed month's value.
+    chart = mask_months(chart, hidden)
     shown = [p for p in chart.points if p.month not in hidden]
     frame = _Frame(axis, _top(chart, shown))
     label = f"Run chart (p-chart) of {chart.measure}, all sites, by month"
@@ -251,6 +254,8 @@ def _legend() -> str:
 
 def caption(chart: PChart) -> str:
     """One sentence on the chart: centre line, baseline months, limits (plain text)."""
+    if chart.centre is None and chart.baseline_months:
+        return "The baseline is one month, and it is suppressed: no centre line."
     if chart.centre is None:
         return "No month has a denominator yet: nothing to chart."
     first, last = chart.baseline_months[0], chart.baseline_months[-1]
@@ -259,8 +264,13 @@ def caption(chart: PChart) -> str:
         f"Centre line {chart.centre:.1%}: the rate over the baseline, {months} month"
         f"{'s' if months != 1 else ''} with data ({first:%Y-%m} to {last:%Y-%m})."
     )
-    if not chart.has_limits:
+    if not chart.enough_baseline:
         return text + " Too few months for limits (at least 2 are needed): no signals yet."
+    if chart.centre_without_spread:
+        return text + (
+            f" A baseline rate of {chart.centre:.0%} has no spread, so there are no limits"
+            " and no outside-limit signals; runs of 8 still count."
+        )
     text += " Limits at 3 sigma, wider in months with fewer units."
     if chart.provisional:
         text += " Limits are provisional: the baseline is shorter than configured."

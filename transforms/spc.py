@@ -9,6 +9,10 @@ Pure functions on plain numbers (no DuckDB), so every rule is checked on a hand-
 - Provisional: fewer baseline months than asked for; the limits come from what there is.
   With fewer than 2 months of data there are no limits and no signals (one month says
   nothing about common-cause variation), only the centre line.
+- A baseline rate of exactly 0 or 1 has no spread: its limits would be 0 to 0 (or 1 to 1),
+  and the first single case would be "outside". So there are no limits and no
+  outside-limit signals then; runs still count (eight months in a row with a case, after a
+  baseline with none, is a change).
 - Signals: `above_upper_limit` / `below_lower_limit`: p strictly beyond the limit (a point
   on a limit, within 1e-9 for rounding, is not outside); `run_above_centre` /
   `run_below_centre`: the point is one of a run of 8 or more consecutive points on the same
@@ -19,7 +23,7 @@ Pure functions on plain numbers (no DuckDB), so every rule is checked on a hand-
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import pandas as pd
@@ -49,8 +53,17 @@ class PChart:
     points: tuple[Point, ...]
 
     @property
-    def has_limits(self) -> bool:
+    def enough_baseline(self) -> bool:
         return len(self.baseline_months) >= MIN_BASELINE_FOR_LIMITS
+
+    @property
+    def has_limits(self) -> bool:
+        return self.enough_baseline and not self.centre_without_spread
+
+    @property
+    def centre_without_spread(self) -> bool:
+        """A baseline rate of exactly 0 or 1 (ratios of integers, so exact)."""
+        return self.centre in (0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -71,10 +84,13 @@ def p_chart(
     series = [(m, k, n) for m, k, n in zip(months, numerators, denominators, strict=True) if n > 0]
     baseline = series[:baseline_months]
     centre = sum(k for _, k, _ in baseline) / sum(n for *_, n in baseline) if baseline else None
-    with_limits = len(baseline) >= MIN_BASELINE_FOR_LIMITS
+    enough = len(baseline) >= MIN_BASELINE_FOR_LIMITS
+    with_limits = enough and centre not in (0.0, 1.0)
     points = [_point(m, k, n, centre if with_limits else None) for m, k, n in series]
     if with_limits:
-        points = _mark_runs(_mark_outside(points), centre)
+        points = _mark_outside(points)
+    if enough:
+        points = mark_runs(points, centre)
     return PChart(
         measure=measure,
         centre=centre,
@@ -116,6 +132,32 @@ def latest_signals(charts: list[PChart]) -> list[Signal]:
     ]
 
 
+def mask_months(chart: PChart, hidden: set[date]) -> PChart:
+    """The chart's signals as they may be shared when the months in `hidden` are suppressed.
+
+    A signal on a suppressed month bounds its hidden count (centre 10 %, n = 20: "above the
+    upper limit" means k >= 7, and hidden means k <= 7), so those months keep their points
+    (for the caller's own use) but lose every signal. An outside-limit signal on a shown
+    month uses only shown numbers. A run does not: eight points on one side with a
+    suppressed month among them tells which side that month is on, and so does the absence
+    of a run (seven shown points above, then the suppressed one, then more above, and no
+    signal: it is below). So runs are counted again with a suppressed month breaking them,
+    as if its side were unknown, which it is to the reader.
+    """
+    unknown = frozenset(hidden)
+    points = [
+        replace(p, signals=() if p.month in unknown else _outside_only(p.signals))
+        for p in chart.points
+    ]
+    if chart.enough_baseline:
+        points = mark_runs(points, chart.centre, unknown)
+    return replace(chart, points=tuple(points))
+
+
+def _outside_only(kinds: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(k for k in kinds if k.endswith("_limit"))
+
+
 def limits(centre: float, n: int) -> tuple[float, float]:
     spread = SIGMAS * math.sqrt(centre * (1 - centre) / n)
     return max(0.0, centre - spread), min(1.0, centre + spread)
@@ -137,12 +179,18 @@ def _mark_outside(points: list[Point]) -> list[Point]:
     return [_with(p, outside(p)) for p in points]
 
 
-def _mark_runs(points: list[Point], centre: float) -> list[Point]:
-    """Adds a run signal to every point of a run of RUN_LENGTH or more on one side."""
-    sides = [_side(p.p, centre) for p in points]
+def mark_runs(
+    points: list[Point], centre: float, unknown: frozenset[date] = frozenset()
+) -> list[Point]:
+    """Adds a run signal to every point of a run of RUN_LENGTH or more on one side. A point
+    whose month is in `unknown` (its side is not to be told) breaks a run and is in none."""
+    sides = [None if p.month in unknown else _side(p.p, centre) for p in points]
     in_run: dict[int, str] = {}
     run: list[int] = []
     for i, side in enumerate(sides):
+        if side is None:
+            run = []
+            continue
         if side == 0:
             continue  # on the centre line: neither extends nor breaks the run
         if run and sides[run[-1]] != side:

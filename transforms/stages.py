@@ -12,7 +12,7 @@ import duckdb
 
 from schemas.canonical import SCHEMAS
 from schemas.findings import DESCRIPTIVE_TAGS
-from transforms import adapters, spc
+from transforms import adapters, measures, spc
 from transforms import harmonise as harmonise_step
 from transforms import history as history_step
 from transforms import ingest as ingest_step
@@ -124,21 +124,29 @@ def commit_history(db_path: Path, history_db: Path, run_id: str, plan: dict) -> 
         )
 
 
-def copy_run_log(db_path: Path, history_db: Path) -> None:
-    """The history's runs, this one included, for the published `runs` view."""
+def copy_run_log(db_path: Path, history_db: Path, run_id: str) -> None:
+    """The history's runs for the published `runs` view, this one as published (it is,
+    once the database carrying this table is in place)."""
     with connect(db_path) as con:
         publish_step.write_run_log(con, [])
         con.execute(f"attach '{ingest_step.sql_quote(str(history_db))}' as hist (read_only)")
         con.execute("insert into run_log by name select * from hist.runs order by started_at")
         con.execute("detach hist")
+        con.execute(
+            "update run_log set outcome = 'published', finished_at = now()::timestamp "
+            "where run_id = $run_id",
+            {"run_id": run_id},
+        )
 
 
 def latest_signals(db_path: Path, config: AuditConfig) -> list[dict]:
-    """Signals on each finding's newest month (measure, month, kind), for the alerts. The
-    descriptive tags are context, not practice to act on, so they alert no one."""
+    """Signals on each finding's newest month (measure, month, kind), for the alerts: only
+    those the shareable report shows too (a signal on a suppressed month would bound its
+    count). The descriptive tags are context, not practice to act on: they alert no one."""
     with connect(db_path) as con:
         exact = con.execute("select * from measure_counts").df()
-    charts = spc.p_charts(exact, config.spc_baseline_months)
+        shown = measures.shareable(con, config)
+    charts = measures.shareable_charts(spc.p_charts(exact, config.spc_baseline_months), shown)
     return [
         {"measure": s.measure, "month": s.month.isoformat(), "kind": s.kind}
         for s in spc.latest_signals(charts)

@@ -98,7 +98,23 @@ COLUMN_COMMENTS = {
     "action": "What to do, in a few words.",
     "evidence": "The evidence rows and thresholds in plain words.",
 }
-EXCEL_MAX_ROWS = 1_048_575  # 1,048,576 rows a sheet, one of them the header
+# A workbook is for working a list by hand, and openpyxl writes about 6,000 rows a second:
+# past this many rows (most severe and oldest first) the CSV beside it holds the rest.
+# (Excel itself stops at 1,048,575 data rows.)
+EXCEL_MAX_ROWS = 50_000
+# The evidence says only what each rule checked; these words carry the rules' limits.
+GLOSSARY = (
+    "Evidence words: a 'valid off-treatment' B12, MMA or homocysteine has a number and a "
+    "known unit and was not collected on B12 treatment (by default within 90 days after an "
+    "injection or 30 days after another B12 dose); the findings ignore the others.",
+    "An Hb or MCV 'with a value' has a number; one reported as text (e.g. 'clotted') does "
+    "not count as the blood count being done.",
+    "An 'injection' is a B12 dose administered or dispensed by a parenteral route (as the "
+    "route, name or code says); 'B12 treatment administered or dispensed' is any route. "
+    "An order alone is never a dose.",
+    "Open this workbook, not worklist.csv, in Excel: the CSV keeps extract text exactly as "
+    "it came (for data tools), so a cell starting with = + - or @ could act as a formula.",
+)
 WIDTHS = {"evidence": 100, "action": 34, "finding": 30, "reason": 22, "patient_id": 14}
 FETCH_ROWS = 10_000
 
@@ -163,6 +179,11 @@ def write(con: duckdb.DuckDBPyConnection, patient_dir: Path) -> dict[str, str]:
     patient_dir.mkdir(parents=True, exist_ok=True)
     csv_path, xlsx_path = patient_dir / "worklist.csv", patient_dir / "worklist.xlsx"
     quoted = str(csv_path).replace("'", "''")
+    # The CSV stays raw, unlike the workbook's cells: a patient id or drug name starting
+    # with =, +, - or @ is written as it came. It is a data file, read by pandas, R or
+    # DuckDB, where a guard quote would change the id and break joins back to the extract;
+    # findings.csv (transforms/report.py) is raw for the same reason, and "-" also starts
+    # ordinary text. The workbook is the file for Excel, and the About sheet says so.
     con.execute(f"copy ({SELECT_ROWS}) to '{quoted}' (header, delimiter ',')")
     _write_workbook(con, xlsx_path)
     return {"worklist_csv": str(csv_path), "worklist_xlsx": str(xlsx_path)}
@@ -194,10 +215,14 @@ def _write_about(sheet: WriteOnlyWorksheet, total: int, data_end: dt.date | None
     ]
     if total > EXCEL_MAX_ROWS:
         lines.append(
-            f"Excel holds at most {EXCEL_MAX_ROWS} rows: this workbook stops at priority "
-            f"{EXCEL_MAX_ROWS}. worklist.csv, beside it, has all {total}."
+            f"This workbook holds the first {EXCEL_MAX_ROWS} rows (priority 1 to "
+            f"{EXCEL_MAX_ROWS}: most severe, then oldest). worklist.csv, beside it, has all "
+            f"{total}."
         )
-    lines.append("Evidence ids are file:line of the extract rows that decided each finding.")
+    lines += [
+        "Evidence ids are file:line of the extract rows that decided each finding.",
+        *GLOSSARY,
+    ]
     sheet.append([_bold(sheet, lines[0])])
     for line in lines[1:]:
         sheet.append([line])

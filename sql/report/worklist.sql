@@ -27,6 +27,14 @@
 --   unit with their comparator ('<150 pg/mL'), and as reported when a unit was converted;
 --   dates are ISO; windows are both edges inclusive, as in the rules. Where a finding lists
 --   several MMAs or codes, the first is shown and the others are counted ('and 2 more').
+-- Every sentence is exactly what the rule checked, so a "no ..." names only what the rule
+--   looks at: 'valid off-treatment' B12, MMA or homocysteine = a number with a known unit,
+--   not collected on B12 treatment (b12_results, mma_results; the rules ignore the rest);
+--   an Hb or MCV 'with a value' = a number, any unit ('clotted' does not count); an
+--   'injection' = a parenteral B12 dose day (b12_doses: administered or dispensed); 'B12
+--   treatment administered or dispensed' = any route, never merely ordered. Windows are
+--   the rule's own (the MMA window around the B12, the look-back before folic acid), and
+--   "first" of a folate episode after the first is "the first in over N days".
 -- Missing data: a drug with no name is shown by its code. Every open finding has the
 --   evidence rows its text reads; transforms/worklist.py stops the run if any text is missing.
 with open_findings as (
@@ -154,10 +162,17 @@ phrased as (
             when 'folate_therapeutic' then 'folic acid'
             when 'folate_low_dose' then 'low-dose folic acid'
             when 'folinic_acid' then 'folinic acid'
-        end || ' (' || drug || ') first ' || med1_event || ' ' || med1_date as folate_start,
-        '; no B12 treatment from ' || (index_date - $b12_treatment_lookback_days)
-            || if($same_day_b12_treatment_concurrent, ' to ' || index_date, ' until it')
-            as untreated
+        end || ' (' || drug || ') '
+            || if(episode = 1, 'first ' || med1_event || ' ' || med1_date,
+                med1_event || ' ' || med1_date || ', the first in over '
+                || $folate_episode_gap_days || ' days') as folate_start,
+        -- Not concurrent: a same-day dose counts only when both times show it came first.
+        '; no B12 treatment administered or dispensed from '
+            || (index_date - $b12_treatment_lookback_days)
+            || if($same_day_b12_treatment_concurrent, ' to ' || index_date,
+                ' to ' || (index_date - 1) || ' or timed at or before it on ' || index_date)
+            as untreated,
+        ' valid off-treatment ' as valid
     from joined
 ),
 
@@ -169,33 +184,41 @@ worded as (
             when 'b12_functional_deficiency' then lab1 || ' (' || lab1_class || '); ' || lab2
                 || ' (above ' || plain_number($mma_elevated_above_nmol_l) || ' nmol/L'
                 || if(labs_listed > 2, more_labs || ' raised', '') || ')'
-            when 'b12_borderline_no_mma' then lab1 || ' (' || lab1_class || '); no usable MMA from '
-                || (lab1_date - $mma_window_before_days) || ' to '
+            when 'b12_borderline_no_mma' then lab1 || ' (' || lab1_class || '); no' || valid
+                || 'MMA from ' || (lab1_date - $mma_window_before_days) || ' to '
                 || (lab1_date + $mma_window_after_days)
             when 'neuro_normal_b12_no_metabolites' then lab1 || ' (' || lab1_class || ') with '
                 || neuro_codes || '; '
                 || if(reason = 'partial',
-                    lab2 || ' but no usable '
+                    lab2 || ' but no' || valid
                         || if(lab2 like 'MMA %', 'homocysteine', 'MMA'),
-                    'no usable MMA or homocysteine')
+                    'no' || valid || 'MMA or homocysteine')
                 || ' from ' || (lab1_date - $metabolite_window_before_days) || ' to '
                 || (lab1_date + $metabolite_window_after_days)
             when 'folate_before_b12' then folate_start || '; ' || case reason
-                when 'known_low_untreated' then 'latest B12 known by then ' || lab1_amount
-                    || ' on ' || lab1_date || ' (' || lab1_class
+                when 'known_low_untreated' then 'latest' || valid || 'B12 known by then '
+                    || lab1_amount || ' on ' || lab1_date || ' (' || lab1_class
                     || if(lab1_class like 'borderline%',
                         coalesce('; ' || lab2 || if(labs_listed > 2, more_labs, ''),
-                            '; no MMA known by then'), '')
+                            '; no' || valid || 'MMA from ' || (lab1_date - $mma_window_before_days)
+                            || ' to ' || (lab1_date + $mma_window_after_days)
+                            || ' known by then'), '')
                     || ')'
                 when 'pending' then 'B12 collected ' || lab1_date || ' but resulted '
                     || lab1_known || ', after it: ' || lab1_amount || ' (' || lab1_class || ')'
-                when 'tested_after' then 'no B12 in the ' || $b12_result_lookback_days
-                    || ' days before it; first B12 after it ' || lab1_amount || ' on '
-                    || lab1_date || ' (' || lab1_class || ')'
-                when 'stale' then 'latest B12 before it ' || lab1_amount || ' on ' || lab1_date
-                    || ', over ' || $b12_result_lookback_days || ' days before'
-                when 'never_tested' then 'no B12 before it or in the ' || $b12_tested_after_days
-                    || ' days after'
+                when 'tested_after' then 'no' || valid || 'B12 collected from '
+                    || (index_date - $b12_result_lookback_days) || ' until it; first' || valid
+                    || 'B12 after it ' || lab1_amount || ' on ' || lab1_date
+                    || ' (' || lab1_class || ')'
+                when 'stale' then 'latest' || valid || 'B12 known by then ' || lab1_amount
+                    || ' on ' || lab1_date || ', over ' || $b12_result_lookback_days
+                    || ' days before'
+                -- No valid B12 collected by F0 in the look-back (known or pending), none
+                -- after it within the tested-after days, none older known by F0 (stale).
+                when 'never_tested' then 'no' || valid || 'B12 collected from '
+                    || (index_date - $b12_result_lookback_days) || ' to '
+                    || (index_date + $b12_tested_after_days)
+                    || ', nor any earlier one known by then'
             end || untreated
             when 'b12_loading_incomplete' then case reason
                 when 'under_six_doses' then 'B12 course (' || drug || ') from ' || index_date
@@ -222,7 +245,7 @@ worded as (
                     'no cause coded, so taken as lifelong')
             when 'monitoring_missed' then 'B12 course (' || drug || ') from ' || index_date
                 || ' with ' || lab1 || ' (below ' || plain_number(hb_limit)
-                || ' g/L); no Hb or MCV from '
+                || ' g/L); no Hb or MCV with a value from '
                 || (index_date + $fbc_window_from_days) || ' to '
                 || (index_date + $fbc_window_to_days)
         end as evidence
