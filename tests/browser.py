@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import time
@@ -23,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from websockets.sync.client import ClientConnection, connect
+
+from tests.conftest import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 DEBIAN_PACKAGE = "chromium"
@@ -63,12 +64,6 @@ def ensure_chromium() -> Path:
         if done.returncode != 0:
             raise ChromiumUnavailable(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
     return CHROMIUM
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

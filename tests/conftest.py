@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import http.server
 import json
+import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,3 +183,11 @@ def webhook_server():
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def free_port() -> int:
+    """A port nothing listens on at the moment (the OS picked it free, then it was closed).
+    A server started on it a moment later may still lose a race; these tests run alone."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -22,7 +22,7 @@ from aiosmtpd.controller import Controller
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import parse_table
+from tests.conftest import free_port, parse_table
 from transforms.alerts import (
     Delivery,
     measures_signalled,
@@ -49,13 +49,6 @@ TEAM = ["qi-lead@example.org", "analyst@example.org"]
 
 
 # --- servers -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A port nothing listens on (the OS picked it free; it stays closed)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

@@ -15,7 +15,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ import pytest
 
 from flows.cli import PREFECT_DEFAULTS, main
 from tests.analyst import Analyst
-from tests.conftest import REPO, SAMPLE
+from tests.conftest import REPO, SAMPLE, free_port
 from tests.test_flow import sample_patient_ids
 
 BIN = Path(sys.executable).parent
@@ -113,12 +112,6 @@ def test_schedule_with_no_server_answering_stops_naming_the_address(capsys, monk
 
 
 # --- Processes: start in their own session, stop by process group ---------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
