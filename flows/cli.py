@@ -20,27 +20,39 @@ PREFECT_DEFAULTS = {
 }
 
 
+DEFAULT_NAME = "b12audit"
+DEFAULT_CRON = "0 6 1 * *"  # 06:00 on the 1st of each month
+DEFAULT_TIMEZONE = "UTC"
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="b12audit", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="audit an extract folder")
-    run.add_argument("input_dir", type=Path, help="folder of lab_results, medications, patients")
-    run.add_argument(
+    _add_extract_arguments(
+        run, "input_dir", "folder of lab_results, medications, patients", "extract's"
+    )
+    _add_schedule(commands)
+    _add_serve(commands)
+    return top
+
+
+def _add_extract_arguments(command, folder: str, folder_help: str, whose: str) -> None:
+    """The folder to audit and where the outputs go: the same for `run` and `schedule`."""
+    command.add_argument(folder, type=Path, help=folder_help)
+    command.add_argument(
         "--out",
         type=Path,
         default=Path("b12audit-output"),
         help="output folder (default: ./b12audit-output)",
     )
-    run.add_argument("--config", type=Path, default=None, help="audit configuration (TOML)")
-    run.add_argument(
+    command.add_argument("--config", type=Path, default=None, help="audit configuration (TOML)")
+    command.add_argument(
         "--format",
         choices=FORMATS,
         default=None,
-        help="the extract's format (default: detected from what the folder holds)",
+        help=f"the {whose} format (default: detected from what the folder holds)",
     )
-    _add_schedule(commands)
-    _add_serve(commands)
-    return top
 
 
 def _add_schedule(commands) -> None:
@@ -50,25 +62,21 @@ def _add_schedule(commands) -> None:
         description="Registers deployment scheduled-audit/NAME on the Prefect server at"
         " PREFECT_API_URL; `b12audit serve` runs it.",
     )
-    schedule.add_argument("drop_dir", type=Path, help="folder the monthly extracts are put in")
-    schedule.add_argument(
-        "--out",
-        type=Path,
-        default=Path("b12audit-output"),
-        help="output folder (default: ./b12audit-output)",
+    _add_extract_arguments(
+        schedule, "drop_dir", "folder the monthly extracts are put in", "extracts'"
     )
-    schedule.add_argument("--config", type=Path, default=None, help="audit configuration (TOML)")
     schedule.add_argument(
-        "--format", choices=FORMATS, default=None, help="the extracts' format (default: detected)"
+        "--name", default=DEFAULT_NAME, help=f"deployment name (default: {DEFAULT_NAME})"
     )
-    schedule.add_argument("--name", default="b12audit", help="deployment name (default: b12audit)")
     schedule.add_argument(
         "--cron",
-        default="0 6 1 * *",
-        help="when to run, as cron (default: '0 6 1 * *', 06:00 on the 1st of each month)",
+        default=DEFAULT_CRON,
+        help=f"when to run, as cron (default: '{DEFAULT_CRON}', 06:00 on the 1st of each month)",
     )
     schedule.add_argument(
-        "--timezone", default="UTC", help="IANA time zone of --cron (default: UTC)"
+        "--timezone",
+        default=DEFAULT_TIMEZONE,
+        help=f"IANA time zone of --cron (default: {DEFAULT_TIMEZONE})",
     )
 
 
@@ -94,15 +102,28 @@ def main(argv: list[str] | None = None) -> int:
     return _run(args)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _unusable(config: Path | None, folder: Path) -> str | None:
+    """Why the configuration or folder cannot be used, checked before any data is read
+    (and, for a schedule, before a run a month from now would find out)."""
     try:
-        load_config(args.config)  # a bad configuration stops the run before any data is read
+        load_config(config)
     except ConfigError as exc:
-        return _fail(f"configuration error: {exc}")
-    if not args.input_dir.is_dir():
-        return _fail(f"input error: {args.input_dir}: not a folder")
+        return f"configuration error: {exc}"
+    if not folder.is_dir():
+        return f"input error: {folder}: not a folder"
+    return None
+
+
+def _use_prefect_defaults() -> None:
+    """Before Prefect is imported: it reads these settings then."""
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if problem := _unusable(args.config, args.input_dir):
+        return _fail(problem)
+    _use_prefect_defaults()
     from flows.audit import audit  # imported late: Prefect reads the settings above
 
     try:
@@ -131,14 +152,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _schedule(args: argparse.Namespace) -> int:
-    try:
-        load_config(args.config)  # the runs would fail on it, a month from now
-    except ConfigError as exc:
-        return _fail(f"configuration error: {exc}")
-    if not args.drop_dir.is_dir():
-        return _fail(f"input error: {args.drop_dir}: not a folder")
-    for key, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
+    if problem := _unusable(args.config, args.drop_dir):
+        return _fail(problem)
+    _use_prefect_defaults()
     from flows import deploy  # imported late: Prefect reads the settings above
 
     try:
@@ -157,8 +173,7 @@ def _schedule(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    for key, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
+    _use_prefect_defaults()
     from flows import deploy  # imported late: Prefect reads the settings above
 
     try:

@@ -29,9 +29,6 @@ from pydantic import ValidationError
 from flows.scheduled import scheduled_audit
 
 FLOW_NAME = "scheduled-audit"
-DEFAULT_NAME = "b12audit"
-DEFAULT_CRON = "0 6 1 * *"  # 06:00 on the 1st of each month
-DEFAULT_TIMEZONE = "UTC"
 DESCRIPTION = "Monthly B12 audit of the drop folder's extracts (b12audit schedule)."
 # A deployment name goes into shell commands and URLs: keep it to safe characters.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")

@@ -44,10 +44,11 @@ def retry_only_when_not_ready(task, task_run, state) -> bool:
     retry_condition_fn=retry_only_when_not_ready,
 )
 def scan_drop(drop_dir: Path, history_db: Path) -> dict:
-    """Hashes the drop folder; says whether any file is new to the history as it is now."""
+    """Hashes the drop folder and says what each file is to the history as it is now (new,
+    replaced, unchanged, duplicate; before the adapter says which files are data)."""
     dropped = drop_folder.scan_drop(drop_dir)
     with history.connect(history_db) as con:
-        return {"dropped": dropped, "anything_new": history.anything_new(con, dropped)}
+        return {"dropped": dropped, "actions": history.classify(con, dropped, set())}
 
 
 def plan_reads(history_db: Path, dropped: list, files: list[dict]) -> dict:
@@ -73,6 +74,17 @@ class Context:
     @property
     def history_db(self) -> Path:
         return history.history_path(self.out)
+
+    def finish(
+        self, outcome: str, dropped: list | None = None, actions: dict | None = None, **facts
+    ) -> None:
+        """Records the run's outcome, configuration hash, counts and (when given) what it
+        did with each dropped file, in the history."""
+        with history.connect(self.history_db) as con:
+            if dropped is not None:
+                history.record_files(con, self.run["run_id"], dropped, actions)
+            facts["config_sha256"] = self.run["config_sha256"]
+            history.finish_run(con, self.run["run_id"], outcome, **facts)
 
 
 @flow(name="scheduled-audit")
@@ -112,7 +124,6 @@ def _check_folders(ctx: Context) -> None:
     if out == drop or drop in out.parents:
         raise InputError(f"{ctx.out}: the output folder must not be inside the drop folder")
     with history.connect(ctx.history_db) as con:
-        history.finish_run(con, ctx.run["run_id"], "running", **_setup(ctx.run))
         other = history.other_drop(con, ctx.run["drop_dir"])
     if other:
         raise InputError(
@@ -121,18 +132,13 @@ def _check_folders(ctx: Context) -> None:
         )
 
 
-def _setup(run: dict) -> dict:
-    return {"config_sha256": run["config_sha256"], "finished_at": None}
-
-
 def _record_failure(ctx: Context, exc: BaseException) -> None:
     """Tells the alert channels first, then the history: a history that cannot be written
     (a full disk) must not silence the alert, nor hide the failure being reported."""
     message = _failure_summary(exc)
     _tell(ctx.config, alerts.run_failed(ctx.run["run_id"], ctx.timed.current, message))
     try:
-        with history.connect(ctx.history_db) as con:
-            history.finish_run(con, ctx.run["run_id"], "failed", message=message)
+        ctx.finish("failed", message=message)
     except Exception as failure:  # the original failure is the one raised
         get_run_logger().warning("could not record the failure: %s", type(failure).__name__)
 
@@ -142,13 +148,11 @@ def _run(ctx: Context) -> dict:
     with history.connect(ctx.history_db) as con:
         standing = history.results_stand(con, ctx.run)
         previous = history.previous_findings_run(con)
-    if scan["anything_new"] or not standing:
+    if history.changed(scan["actions"]) or not standing:
         return _rebuild(ctx, scan["dropped"], previous)
     get_run_logger().info("nothing new, same configuration and code: the results stand")
-    with history.connect(ctx.history_db) as con:
-        actions = history.classify(con, scan["dropped"], set())
-        history.record_files(con, ctx.run["run_id"], scan["dropped"], actions)
-        history.finish_run(con, ctx.run["run_id"], "unchanged", **history.action_counts(actions))
+    actions = scan["actions"]
+    ctx.finish("unchanged", scan["dropped"], actions, **history.action_counts(actions))
     return {"run_id": ctx.run["run_id"], "outcome": "unchanged", "database": str(ctx.out)}
 
 
@@ -186,15 +190,12 @@ def _rebuild(ctx: Context, dropped: list, previous: str | None) -> dict:
         "rows_quarantined": sum(quarantined.values()),
         "findings": stages.count_rows(build_db, "findings"),
     }
-    with history.connect(ctx.history_db) as con:
-        history.record_files(con, run["run_id"], dropped, plan["actions"])
-        history.finish_run(con, run["run_id"], "committed", **counts)
+    ctx.finish("committed", dropped, plan["actions"], **counts)
     stages.copy_run_log(build_db, ctx.history_db, run["run_id"])
     signals = stages.latest_signals(build_db, ctx.config)
     result = publish_run(build_db, ctx.out, run_dir, manifest, timed)
     # Only now: a run that dies before the swap stays 'committed', and the next redoes it.
-    with history.connect(ctx.history_db) as con:
-        history.finish_run(con, run["run_id"], "published")
+    ctx.finish("published")
     if signals:
         _tell(ctx.config, alerts.measures_signalled(run["run_id"], signals, outputs["report"]))
     return {**result, "run_id": run["run_id"], "outcome": "published"}

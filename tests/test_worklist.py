@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.findings import DESCRIPTIVE_TAGS, REASONS
-from tests.conftest import SAMPLE, run_stages, write_extract
+from tests.conftest import SAMPLE, Audit, run_stages
 from transforms import stages, worklist
 from transforms.config import AuditConfig
 from transforms.sqlfiles import sql_text
@@ -66,12 +66,8 @@ def folic_acid(*patients: str, on: str = "2025-03-10") -> str:
     return "\n".join(f"{p} | {FOLIC_ACID} | dispensed | {on} | 1 | mg | oral" for p in patients)
 
 
-class Worklist:
-    """Runs the audit and the worklist on tables given as text."""
-
-    def __init__(self, tmp_path: Path):
-        self.tmp_path = tmp_path
-        self.runs = 0
+class Worklist(Audit):
+    """Runs the audit and the worklist on tables given as text (each under its header)."""
 
     def build(
         self,
@@ -82,18 +78,15 @@ class Worklist:
         med_end: str = "2025-12-31",
         **config,
     ) -> Path:
-        self.runs += 1
-        folder = write_extract(
-            self.tmp_path / f"extract{self.runs}",
+        db = self.run(
             LAB_HEADER + labs + LAB_FILLERS,
             MED_HEADER + meds + "\n" + med_fillers(med_end),
             PATIENT_HEADER + patients if patients else "",
             DX_HEADER + diagnoses if diagnoses is not None else None,
+            **config,
         )
-        audit_config = AuditConfig(**config)
-        db = run_stages(folder, audit_config, self.tmp_path / f"work{self.runs}")
         with stages.connect(db) as con:
-            worklist.build(con, audit_config)
+            worklist.build(con, AuditConfig(**config))
         return db
 
     def rows(self, *args, **kwargs) -> list[dict]:

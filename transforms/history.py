@@ -97,20 +97,17 @@ def changed(actions: dict[str, str]) -> set[str]:
     return {name for name, action in actions.items() if action in ("new", "replaced")}
 
 
-def anything_new(con: duckdb.DuckDBPyConnection, dropped: list[DroppedFile]) -> bool:
-    """A file this history has not got as it is now (new, corrected, or an earlier version
-    put back), by name and bytes."""
-    return bool(changed(classify(con, dropped, set())))
+def _sha256_of(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
 def rules_sha256(rules: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()[:12]
+    return _sha256_of(rules)[:12]
 
 
 def config_sha256(config_records: list[dict]) -> str:
     """The settings that decide findings; where alerts go does not."""
-    decisive = [r for r in config_records if r["key"] != "alerts"]
-    return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()
+    return _sha256_of([r for r in config_records if r["key"] != "alerts"])
 
 
 def results_stand(con: duckdb.DuckDBPyConnection, run: dict) -> bool:
