@@ -7,9 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from transforms.adapters import FORMATS
 from transforms.config import ConfigError, load_config
 from transforms.errors import InputError
+from transforms.inputs.adapters import FORMATS
 
 # The temporary Prefect API server takes 18-27 s to start here, past Prefect's default
 # 20 s timeout (stack notes); and the machines have no network for analytics.

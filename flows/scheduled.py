@@ -16,20 +16,11 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
-from flows.audit import (
-    Timer,
-    analyse,
-    ingest,
-    new_run_id,
-    publish_run,
-    report_run,
-    validate,
-)
-from schemas.canonical import SCHEMAS
-from transforms import alerts, drop_folder, history, stages
+from flows.audit import PrefectRunner, publish_summary_artifact
 from transforms.config import AuditConfig, ConfigError, load_config
 from transforms.errors import InputError
-from transforms.manifest import code_version, inputs_with_counts, rule_versions
+from transforms.operations import alerts, drop_folder, history, sequence, stages
+from transforms.operations.manifest import code_version, rule_versions
 
 
 def retry_only_when_not_ready(task, task_run, state) -> bool:
@@ -51,15 +42,6 @@ def scan_drop(drop_dir: Path, history_db: Path) -> dict:
         return {"dropped": dropped, "actions": history.classify(con, dropped, set())}
 
 
-def plan_reads(history_db: Path, dropped: list, files: list[dict]) -> dict:
-    """Which files this run reads into the history, from what the adapter found."""
-    data_names = {f["file"] for f in files if f["table"] in SCHEMAS}
-    with history.connect(history_db) as con:
-        actions = history.classify(con, dropped, data_names)
-        kept = history.current_files(con, history.changed(actions))
-    return {"dropped": dropped, "actions": actions, "data_names": data_names, "kept": kept}
-
-
 @dataclass
 class Context:
     """What every step of one scheduled run needs."""
@@ -69,7 +51,7 @@ class Context:
     fmt: str | None
     run: dict
     config: AuditConfig = field(default_factory=AuditConfig)
-    timed: Timer = field(default_factory=Timer)
+    runner: PrefectRunner = field(default_factory=PrefectRunner)
 
     @property
     def history_db(self) -> Path:
@@ -96,7 +78,7 @@ def scheduled_audit(
 ) -> dict:
     """Ingests the drop folder's new files into the history and publishes the audit."""
     run = {
-        "run_id": new_run_id(),
+        "run_id": sequence.new_run_id(),
         "started_at": dt.datetime.now().isoformat(timespec="seconds"),
         "drop_dir": str(Path(drop_dir).resolve()),
         "config_sha256": None,
@@ -136,7 +118,7 @@ def _record_failure(ctx: Context, exc: BaseException) -> None:
     """Tells the alert channels first, then the history: a history that cannot be written
     (a full disk) must not silence the alert, nor hide the failure being reported."""
     message = _failure_summary(exc)
-    _tell(ctx.config, alerts.run_failed(ctx.run["run_id"], ctx.timed.current, message))
+    _tell(ctx.config, alerts.run_failed(ctx.run["run_id"], ctx.runner.current, message))
     try:
         ctx.finish("failed", message=message)
     except Exception as failure:  # the original failure is the one raised
@@ -144,7 +126,7 @@ def _record_failure(ctx: Context, exc: BaseException) -> None:
 
 
 def _run(ctx: Context) -> dict:
-    scan = ctx.timed("scan", scan_drop, ctx.drop, ctx.history_db)
+    scan = ctx.runner.stage("scan", scan_drop, ctx.drop, ctx.history_db)
     with history.connect(ctx.history_db) as con:
         standing = history.results_stand(con, ctx.run)
         previous = history.previous_findings_run(con)
@@ -157,48 +139,31 @@ def _run(ctx: Context) -> dict:
 
 
 def _rebuild(ctx: Context, dropped: list, previous: str | None) -> dict:
-    run, timed, run_dir = ctx.run, ctx.timed, ctx.out / "runs" / ctx.run["run_id"]
-    build_db = run_dir / ".build" / "build.duckdb"
-    stages.create_build_database(build_db)
-    files = timed("ingest", ingest, build_db, ctx.drop, ctx.fmt)
-    plan = plan_reads(ctx.history_db, dropped, files)
-    get_run_logger().info("drop: %s", history.action_counts(plan["actions"]))
-    reread = history.changed(plan["actions"])
-    new_files = [f for f in files if f["file"] in reread]
-    quarantined = timed("validate", validate, build_db, ctx.config, new_files, run_dir)
-    timed("history", stages.load_history, build_db, ctx.history_db, reread)
-    scope = analyse(build_db, ctx.config, timed)
-    stages.compare_with_previous(build_db, ctx.history_db, previous)
-    loaded = stages.rows_loaded_by_file(build_db)
-    facts = {
-        **run,
-        "input_dir": run["drop_dir"],
-        "input_format": files[0]["format"],
-        "data_end": scope["data_end"],
-        "scope": scope,
-        "previous_run_id": previous,
-        "drop": plan["actions"],
-        "inputs": inputs_with_counts(new_files, quarantined, loaded),
-        "history_files": plan["kept"],  # audited too, read by earlier runs
-    }
-    outputs, manifest = report_run(build_db, run_dir, ctx.config, facts, timed)
-    timed("commit", stages.commit_history, build_db, ctx.history_db, run["run_id"], plan)
+    """The run sequence over the history, then the history's commit, and publishing."""
+    run = sequence.Run(ctx.drop, ctx.out, ctx.config, ctx.fmt, record=ctx.run)
+    reads = sequence.FromHistory(ctx.history_db, dropped, previous)
+    built = sequence.build(run, ctx.runner, reads)
+    actions = reads.plan["actions"]
+    ctx.runner.stage(
+        "commit", stages.commit_history, run.build_db, ctx.history_db, run.run_id, reads.plan
+    )
     counts = {
-        **history.action_counts(plan["actions"]),
-        "input_format": facts["input_format"],
-        "rows_loaded": sum(loaded.values()),
-        "rows_quarantined": sum(quarantined.values()),
-        "findings": stages.count_rows(build_db, "findings"),
+        **history.action_counts(actions),
+        "input_format": built.manifest["input_format"],
+        "rows_loaded": built.rows_loaded,
+        "rows_quarantined": built.rows_quarantined,
+        "findings": stages.count_rows(run.build_db, "findings"),
     }
-    ctx.finish("committed", dropped, plan["actions"], **counts)
-    stages.copy_run_log(build_db, ctx.history_db, run["run_id"])
-    signals = stages.latest_signals(build_db, ctx.config)
-    result = publish_run(build_db, ctx.out, run_dir, manifest, timed)
+    ctx.finish("committed", dropped, actions, **counts)
+    stages.copy_run_log(run.build_db, ctx.history_db, run.run_id)
+    signals = stages.latest_signals(run.build_db, ctx.config)
+    result = sequence.publish(run, built, ctx.runner)
+    publish_summary_artifact(Path(result["summary"]))
     # Only now: a run that dies before the swap stays 'committed', and the next redoes it.
     ctx.finish("published")
     if signals:
-        _tell(ctx.config, alerts.measures_signalled(run["run_id"], signals, outputs["report"]))
-    return {**result, "run_id": run["run_id"], "outcome": "published"}
+        _tell(ctx.config, alerts.measures_signalled(run.run_id, signals, result["report"]))
+    return {**result, "outcome": "published"}
 
 
 def _tell(config: AuditConfig, alert: alerts.Alert | None) -> None:

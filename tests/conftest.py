@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import http.server
 import json
+import re
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -18,8 +19,8 @@ import duckdb
 import pytest
 
 from schemas.canonical import known_columns
-from transforms import stages
 from transforms.config import AuditConfig
+from transforms.operations import sequence
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,6 +35,17 @@ def harness():
 
 
 SAMPLE = REPO / "data" / "sample"
+
+
+def doc_blocks(page: Path, language: str) -> list[str]:
+    """The fenced code blocks of one language on a page of the docs."""
+    return re.findall(rf"^ *```{language}\n(.*?)^ *```", page.read_text(), re.M | re.S)
+
+
+def doc_commands(page: Path) -> list[str]:
+    """The shell commands of a page's bash blocks, one per line, comments dropped."""
+    lines = (line.strip() for block in doc_blocks(page, "bash") for line in block.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def parse_table(text: str) -> list[dict[str, str]]:
@@ -71,16 +83,25 @@ def write_extract(
     return folder
 
 
-def run_stages(input_dir: Path, config: AuditConfig, work: Path) -> Path:
-    """Runs ingest to tag; returns the build database."""
-    work.mkdir(parents=True, exist_ok=True)
-    db = work / "build.duckdb"
-    stages.create_build_database(db)
-    files = stages.ingest(db, input_dir)
-    stages.validate(db, config, files, work)
-    stages.harmonise(db, config)
-    stages.tag(db, config)
-    return db
+def run_stages(input_dir: Path, config: AuditConfig, work: Path, fmt: str | None = None) -> Path:
+    """The run sequence from ingest to tag (no Prefect); returns the build database."""
+    run = sequence.Run(input_dir, work, config, fmt)
+    sequence.tagged(run, sequence.Runner())
+    return run.build_db
+
+
+def publish_run(input_dir: Path, out_dir: Path, config: AuditConfig | None = None) -> dict:
+    """One run as `b12audit run` runs it (the run sequence, without Prefect): built privately
+    under OUT/runs/<id>/, reported, published into OUT. Returns the run id and paths."""
+    run = sequence.Run(input_dir, out_dir, config or AuditConfig())
+    result = sequence.one_off(run, sequence.Runner())
+    return {**result, "report": Path(result["report"])}
+
+
+@pytest.fixture(scope="session")
+def published_sample(tmp_path_factory) -> dict:
+    """The sample extract audited and published once for the whole session."""
+    return publish_run(SAMPLE, tmp_path_factory.mktemp("published"))
 
 
 def query(db: Path, sql: str, params: dict | None = None) -> list[tuple]:

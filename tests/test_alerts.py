@@ -23,7 +23,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import free_port, parse_table
-from transforms.alerts import (
+from transforms.config import ConfigError, config_from_mapping
+from transforms.operations.alerts import (
     Delivery,
     measures_signalled,
     run_failed,
@@ -31,7 +32,6 @@ from transforms.alerts import (
     smtp_address,
     webhook_body,
 )
-from transforms.config import ConfigError, config_from_mapping
 
 RUN_ID = "2025-07-01T02-00-00"
 ERROR = "lab_results.csv line 14, column collected_at: not a date"
@@ -219,7 +219,7 @@ def test_a_month_given_as_a_date_is_shown_as_year_and_month(month):
 
 
 @dataclass(frozen=True)
-class Signal:  # the shape of transforms.spc.Signal
+class Signal:  # the shape of transforms.outputs.spc.Signal
     measure: str
     month: dt.date
     kind: str

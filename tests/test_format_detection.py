@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from flows import cli
-from transforms import adapters, stages
+from transforms import database
 from transforms.errors import InputError
+from transforms.inputs import adapters
+from transforms.operations import stages
 
 
 def folder(tmp_path: Path, *names: str) -> Path:
@@ -63,6 +65,6 @@ def test_every_format_the_cli_offers_has_an_adapter():
 def test_format_forces_an_adapter_the_folder_does_not_look_like(tmp_path):
     canonical = folder(tmp_path, "lab_results.csv", "medications.csv")
     db = tmp_path / "work" / "build.duckdb"
-    stages.create_build_database(db)
+    database.create_build_database(db)
     with pytest.raises(InputError, match="OMOP|person"):
         stages.ingest(db, canonical, "omop")

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import query
-from transforms import manifest, stages
-from transforms.adapters import fhir
+from transforms import database
 from transforms.config import AuditConfig
 from transforms.errors import InputError
+from transforms.inputs.adapters import fhir
+from transforms.operations import manifest, stages
 
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -82,7 +83,7 @@ def export(folder: Path, files: dict[str, list]) -> Path:
 class Run:
     def __init__(self, tmp_path: Path, files: dict[str, list], config: AuditConfig = LAX):
         self.db = tmp_path / "work" / "build.duckdb"
-        stages.create_build_database(self.db)
+        database.create_build_database(self.db)
         self.files = stages.ingest(self.db, export(tmp_path / "in", files), "fhir")
         self.quarantined = stages.validate(self.db, config, self.files, tmp_path / "work")
 
@@ -577,7 +578,7 @@ def test_crlf_lines_among_lf_lines_are_read_with_their_line_numbers(tmp_path):
     (folder / "Observation.ndjson").write_bytes(text)
     (folder / "Encounter.ndjson").write_bytes(b'{"resourceType":"Encounter"}\r\n{}\n\r\n{}')
     db = tmp_path / "work" / "build.duckdb"
-    stages.create_build_database(db)
+    database.create_build_database(db)
     files = stages.ingest(db, folder, "fhir")
     stages.validate(db, LAX, files, tmp_path / "work")
     assert query(db, "select result_id, source_line from lab_results order by 2") == [
@@ -599,7 +600,7 @@ def test_a_line_that_is_not_utf8_is_quarantined_and_later_lines_keep_their_numbe
     good = json.dumps(b12()).encode()
     (folder / "Observation.ndjson").write_bytes(good + b"\n\xff\xfe broken\n" + good + b"\n")
     db = tmp_path / "work" / "build.duckdb"
-    stages.create_build_database(db)
+    database.create_build_database(db)
     files = stages.ingest(db, folder, "fhir")
     stages.validate(db, LAX, files, tmp_path / "work")
     assert query(db, "select source_line, check_name from quarantine") == [

@@ -1,5 +1,5 @@
 """MEDS input: Parquet shards under data/ whose codes the patterns map onto the canonical
-tables (transforms/adapters/meds.py, sql/reference/meds_codes.csv)."""
+tables (transforms/inputs/adapters/meds.py, sql/reference/meds_codes.csv)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import query
-from transforms import adapters, manifest, stages
+from transforms import database
 from transforms.config import AuditConfig
 from transforms.errors import InputError
+from transforms.inputs import adapters
+from transforms.operations import manifest, stages
 
 CORE = pa.schema(
     [
@@ -52,7 +54,7 @@ def load(tmp_path: Path, folder: Path, config=KEEP_GOING) -> tuple[list[dict], P
     run; returns the files and the database."""
     work = tmp_path / f"work{len(list(tmp_path.glob('work*')))}"
     db = work / "build.duckdb"
-    stages.create_build_database(db)
+    database.create_build_database(db)
     files = stages.ingest(db, folder, "meds")
     stages.validate(db, config, files, work)
     return files, db

@@ -21,10 +21,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import query
-from transforms import adapters, stages
-from transforms.adapters import omop_tables, omop_vocabulary
+from transforms import database
 from transforms.config import AuditConfig
 from transforms.errors import InputError
+from transforms.inputs import adapters
+from transforms.inputs.adapters import omop_tables, omop_vocabulary
+from transforms.operations import stages
 
 WRITER = Path(__file__).resolve().parents[1] / "data" / "sample" / "writers" / "omop.py"
 SYNTHEA = Path(__file__).resolve().parents[2] / "shared" / "data" / "omop-synthea27nj"
@@ -109,7 +111,7 @@ def load(folder: Path, tmp_path: Path, harmonise: bool = False) -> Path:
     work = tmp_path / f"work_{folder.name}"
     work.mkdir()
     db = work / "build.duckdb"
-    stages.create_build_database(db)
+    database.create_build_database(db)
     files = stages.ingest(db, folder, "omop")
     stages.validate(db, AuditConfig(max_quarantine_fraction=1.0), files, work)
     if harmonise:
@@ -445,7 +447,7 @@ def test_a_parquet_visit_table_is_read_and_counted_not_audited(tmp_path):
     table = {"visit_occurrence_id": pa.array([501, 503], pa.int64()), "care_site_id": [99, 77]}
     pq.write_table(pa.table(table), folder / "VISIT_OCCURRENCE.parquet")
     db = tmp_path / "build.duckdb"
-    stages.create_build_database(db)
+    database.create_build_database(db)
     files = {f["file"]: f for f in stages.ingest(db, folder, "omop")}
     visits = files["VISIT_OCCURRENCE.parquet"]
     assert (visits["table"], visits["rows_read"]) == ("vocabulary", 2)
@@ -525,7 +527,7 @@ def test_other_table_files_are_listed_not_read_with_their_hash(tmp_path):
     pq.write_table(pa.table({"concept_id_1": [1, 2]}), folder / "concept_relationship.parquet")
     (folder / "README.txt").write_text("not a table\n")
     db = tmp_path / "build.duckdb"
-    stages.create_build_database(db)
+    database.create_build_database(db)
     files = {f["file"]: f for f in stages.ingest(db, folder, "omop")}
     assert sorted(files) == [
         "DRUG_EXPOSURE.csv",
@@ -559,7 +561,7 @@ def test_the_extract_rows_are_never_what_a_join_holds_in_memory(tmp_path):
         },
     )
     db = tmp_path / "build.duckdb"
-    stages.create_build_database(db)
+    database.create_build_database(db)
     files = stages.ingest(db, folder, "omop")
     with duckdb.connect(str(db), read_only=True) as con:
         for f in files:
@@ -588,7 +590,7 @@ def test_a_missing_drug_exposure_table_stops_the_run(tmp_path):
 def test_every_row_is_counted_and_vocabulary_files_are_not_audited(tmp_path):
     folder = extract(tmp_path / "x", **{"measurement.csv": MEASUREMENT, "CONCEPT.csv": CONCEPT})
     db = tmp_path / "build.duckdb"
-    stages.create_build_database(db)
+    database.create_build_database(db)
     files = {f["file"]: f for f in stages.ingest(db, folder, "omop")}
     assert (files["measurement.csv"]["table"], files["measurement.csv"]["rows_read"]) == (
         "lab_results",
@@ -606,7 +608,7 @@ def synthea(tmp_path_factory) -> tuple[Path, list[dict], dict]:
         archive.extractall(folder)
     work = tmp_path_factory.mktemp("synthea_work")
     db = work / "build.duckdb"
-    stages.create_build_database(db)
+    database.create_build_database(db)
     files = stages.ingest(db, folder, None)
     quarantined = stages.validate(db, AuditConfig(), files, work)
     stages.harmonise(db, AuditConfig())

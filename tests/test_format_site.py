@@ -1,4 +1,4 @@
-"""Site CSV format: a site's own exports plus mapping.toml (transforms/adapters/site.py).
+"""Site CSV format: a site's own exports plus mapping.toml (transforms/inputs/adapters/site.py).
 
 Each test writes a tiny site folder: files in the site's own dialect and a mapping, then
 reads what the staging views make of them, or what validation quarantines, or the error
@@ -14,10 +14,12 @@ import duckdb
 import pytest
 
 from tests.conftest import query
-from transforms import ingest, stages
-from transforms.adapters import detect, site
+from transforms import database
 from transforms.config import AuditConfig
 from transforms.errors import InputError
+from transforms.inputs import ingest
+from transforms.inputs.adapters import detect, site
+from transforms.operations import stages
 
 LABS = """\
 PAT;CODE;RES;UNITS;TAKEN
@@ -85,7 +87,7 @@ def staged(folder: Path, table: str = "lab_results", columns: str = "*") -> list
 def quarantined(folder: Path, tmp_path: Path) -> tuple[list[tuple], list[dict]]:
     """(quarantine rows (file, line, column, check, value), per-file facts) after validation."""
     db = tmp_path / "work" / "build.duckdb"
-    stages.create_build_database(db)
+    database.create_build_database(db)
     files = stages.ingest(db, folder)
     stages.validate(db, AuditConfig(max_quarantine_fraction=1), files, tmp_path / "work")
     rows = query(
@@ -263,7 +265,7 @@ def test_a_mapped_local_code_and_drug_class_reach_the_findings(tmp_path):
     meds = "PAT;DRUG;WHAT;WHEN;DOSE\nP1;ZZ-42;GIVEN;03/05/2024 09:00:00;1\n"
     folder = site_folder(tmp_path, mapping, labs=labs, meds=meds)
     db = tmp_path / "work" / "build.duckdb"
-    stages.create_build_database(db)
+    database.create_build_database(db)
     config = AuditConfig()
     stages.validate(db, config, stages.ingest(db, folder), tmp_path / "work")
     stages.harmonise(db, config)

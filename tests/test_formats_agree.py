@@ -15,8 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import SAMPLE, query
-from transforms import stages
+from tests.conftest import SAMPLE, query, run_stages
 from transforms.config import AuditConfig
 
 WRITERS = SAMPLE / "writers"
@@ -36,15 +35,7 @@ def writer(fmt: str):
 
 
 def audited(input_dir: Path, work: Path, fmt: str | None) -> Path:
-    work.mkdir(parents=True, exist_ok=True)
-    db = work / "build.duckdb"
-    stages.create_build_database(db)
-    config = AuditConfig()
-    files = stages.ingest(db, input_dir, fmt)
-    stages.validate(db, config, files, work)
-    stages.harmonise(db, config)
-    stages.tag(db, config)
-    return db
+    return run_stages(input_dir, AuditConfig(), work, fmt)
 
 
 def findings(db: Path, patient_ids: dict[str, str] | None = None) -> Counter:

@@ -6,15 +6,18 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import SAMPLE, Audit, run_stages
-from transforms import measures, report, run_charts, spc, stages, tag
+from transforms import database
 from transforms.config import AuditConfig
-from transforms.suppress import suppress_counts
+from transforms.outputs import measures, report, run_charts, spc
+from transforms.outputs.suppress import suppress_counts
+from transforms.rules.registry import registry
 
 FOLATE = "Folic acid 5 mg tablet"
 LAB_HEADER = """
@@ -32,8 +35,8 @@ DATA_END = "    filler | 718-7 | 130 | g/L | 2025-12-31 | A"
 def counts(audit: Audit, labs: str = "", meds: str = "", data_end: str = DATA_END) -> dict:
     """(measure, month 'YYYY-MM', site) -> (numerator, denominator, pending)."""
     db = audit.run(LAB_HEADER + labs + "\n" + data_end, MED_HEADER + meds)
-    with stages.connect(db) as con:
-        measures.build(con, AuditConfig())
+    with database.connect(db) as con:
+        measures.build(con)
         rows = con.execute("select * from measure_counts").fetchall()
     return {(m, f"{month:%Y-%m}", s): (k, n, p) for m, month, s, k, n, p, _ in rows}
 
@@ -92,7 +95,7 @@ def test_every_month_from_first_to_last_has_an_all_sites_row_zeros_included(fola
 
 
 def test_every_finding_has_a_measure(folate_counts):
-    assert {m for m, _, _ in folate_counts} == set(tag.rule_names())
+    assert {m for m, _, _ in folate_counts} == set(registry())
 
 
 B12_LABS = """
@@ -133,13 +136,13 @@ def test_a_flagged_patient_counts_in_the_month_of_the_index_result(b12_counts):
 @pytest.fixture(scope="module")
 def sample_db(tmp_path_factory) -> Path:
     db = run_stages(SAMPLE, AuditConfig(), tmp_path_factory.mktemp("sample"))
-    with stages.connect(db) as con:
-        measures.build(con, AuditConfig())
+    with database.connect(db) as con:
+        measures.build(con)
     return db
 
 
 def test_on_the_sample_no_numerator_exceeds_its_denominator(sample_db):
-    with stages.connect(sample_db) as con:
+    with database.connect(sample_db) as con:
         rows = con.execute(
             "select count(*), count(*) filter (numerator > denominator) from measure_counts"
         )
@@ -151,7 +154,7 @@ EXTRA_POPULATION = {"b12_loading_incomplete", "monitoring_missed"}  # pending is
 
 
 def test_on_the_sample_the_months_add_up_to_the_reports_totals(sample_db):
-    with stages.connect(sample_db) as con:
+    with database.connect(sample_db) as con:
         summed = con.execute(
             """
             select measure, sum(numerator), sum(denominator), sum(pending)
@@ -224,7 +227,7 @@ def test_units_without_the_finding_are_a_count_too():
     assert shown(out, "denominator") == [50, 50]
 
 
-def test_a_baseline_of_one_hidden_month_has_no_centre_line_as_it_would_be_that_months_rate():
+def test_a_baseline_with_one_hidden_month_has_no_centre_line_as_it_would_be_that_months_rate():
     exact = table(
         """
         m | 2024-01-01 | all sites | 45 | 50
@@ -239,8 +242,30 @@ def test_a_baseline_of_one_hidden_month_has_no_centre_line_as_it_would_be_that_m
     [shared] = measures.shareable_charts([chart], out)
     assert shared.centre is None and all(p.signals == () for p in shared.points)
     assert "suppressed: no centre line" in run_charts.caption(shared)
-    [kept] = measures.shareable_charts([spc.p_charts(exact, baseline_months=2)[0]], out)
+    # With both months as the baseline, two are hidden: the centre line gives no one month.
+    two = measures.suppress_measures(exact, up_to=7, baseline_months=2)
+    [kept] = measures.shareable_charts([spc.p_charts(exact, baseline_months=2)[0]], two)
     assert kept.centre == 75 / 100
+
+
+def test_a_baseline_with_one_hidden_month_no_cell_can_cover_has_no_centre_line():
+    exact = table(
+        """
+        m | 2024-01-01 | all sites | 1 | 2
+        m | 2024-01-01 | A         | 1 | 2
+        m | 2024-03-01 | all sites | 0 | 2
+        m | 2024-03-01 | B         | 0 | 2
+        """
+    )
+    out = measures.suppress_measures(exact, up_to=1, baseline_months=2)
+    # March's 0 is B's own summary total, so no cell covers January's hidden 1; and the
+    # centre line, (1 + 0) / (2 + 2) with both denominators shown, would give it back.
+    assert shown(out, "numerator") == [None, None, 0, 0]
+    assert shown(out, "denominator") == [2, 2, 2, 2]
+    chart = spc.p_charts(exact, baseline_months=2)[0]
+    assert chart.centre == 0.25
+    [shared] = measures.shareable_charts([chart], out)
+    assert shared.centre is None and all(p.signals == () for p in shared.points)
 
 
 def test_with_two_baseline_months_hidden_the_centre_line_gives_neither_and_denominators_stay():
@@ -321,19 +346,19 @@ def all_sites(out: pd.DataFrame, column: str) -> list:
 
 def test_the_first_month_after_the_baseline_is_not_the_published_total_less_the_centre_line():
     # Shown: summary.csv's total 127; the centre line, 10 %, times 12 shown 100s = 120.
-    out = measures.suppress_measures(
-        table(
-            twelve_baseline_months_then(
-                "m | 2025-01-01 | all sites | 7 | 20", "m | 2025-01-01 | A | 7 | 20"
-            )
-        ),
-        up_to=7,
-        baseline_months=12,
+    exact = table(
+        twelve_baseline_months_then(
+            "m | 2025-01-01 | all sites | 7 | 20", "m | 2025-01-01 | A | 7 | 20"
+        )
     )
+    out = measures.suppress_measures(exact, up_to=7, baseline_months=12)
     numerators = all_sites(out, "numerator")
     assert numerators[12] is None and numerators[:12].count(None) == 2
-    # A baseline denominator is hidden, so the centre line no longer gives the 120.
-    assert all_sites(out, "denominator")[:12].count(None) == 1
+    # No cell can cover January 2025, the only later month: the centre line is withheld,
+    # so it no longer gives the 120, and every denominator stays shown.
+    assert None not in all_sites(out, "denominator")
+    [shared] = measures.shareable_charts(spc.p_charts(exact, baseline_months=12), out)
+    assert shared.centre is None and all(p.ucl is None and not p.signals for p in shared.points)
 
 
 def test_a_site_with_one_month_equals_its_summary_total_so_another_site_is_hidden_first():
@@ -398,13 +423,17 @@ def published_groups(exact: pd.DataFrame, out: pd.DataFrame, column: str, up_to,
         if in_summary[measure, site]:
             groups.append(rows.index)
     if column == "numerator":
-        groups += [g for pair in centre_lines(exact, out, baseline) for g in pair]
+        for base, later in centre_lines(exact, out, baseline):
+            groups.append(base)
+            # Series total (summary.csv) less the baseline's, where summary.csv shows it.
+            if in_summary[exact.loc[base.union(later)[0], "measure"], "all sites"]:
+                groups.append(later)
     return groups
 
 
 def summary_shows(exact: pd.DataFrame, column: str, up_to: int) -> dict:
     """(measure, site) -> whether summary.csv shows the series total: its rule
-    (transforms/suppress.py) on the totals by site, small ones and complements hidden."""
+    (transforms/outputs/suppress.py) on the totals by site, small ones and complements hidden."""
     totals = exact.groupby(["measure", "site"], as_index=False)[column].sum()
     frame = totals.rename(columns={"measure": "finding", column: "count"}).assign(
         reason="(all)", denominator=0, denominator_meaning="-"
@@ -413,17 +442,84 @@ def summary_shows(exact: pd.DataFrame, column: str, up_to: int) -> dict:
     return dict(zip(zip(totals["measure"], totals["site"], strict=True), shown_there, strict=True))
 
 
-def centre_lines(exact: pd.DataFrame, out: pd.DataFrame, baseline: int) -> list:
-    """Per measure whose 'all sites' baseline denominators are all shown, so that the
-    centre line gives the baseline's numerator total: (baseline rows, later rows)."""
-    pairs = []
-    for _, rows in exact[exact["site"] == "all sites"].sort_values("month").groupby("measure"):
+def baselines(exact: pd.DataFrame, baseline: int) -> dict[str, tuple[pd.Index, pd.Index]]:
+    """measure -> its 'all sites' baseline rows (the first `baseline` months with a
+    denominator) and its later rows."""
+    found = {}
+    for measure, rows in (
+        exact[exact["site"] == "all sites"].sort_values("month").groupby("measure")
+    ):
         base = rows[rows["denominator"] > 0].index[:baseline]
-        lone_hidden = len(base) == 1 and out.loc[base, "numerator_suppressed"].all()
-        # (That centre line is not drawn: see test_a_baseline_of_one_hidden_month...)
-        if not out.loc[base, "denominator_suppressed"].any() and not lone_hidden:
-            pairs.append((base, rows.index.difference(base)))
-    return pairs
+        found[measure] = (base, rows.index.difference(base))
+    return found
+
+
+def centre_lines(exact: pd.DataFrame, out: pd.DataFrame, baseline: int) -> list:
+    """(baseline rows, later rows) of each measure whose chart draws its centre line with
+    every baseline denominator shown, so the line gives the baseline's numerator total."""
+    drawn = set(out.loc[~out["centre_line_withheld"], "measure"])
+    return [
+        (base, later)
+        for measure, (base, later) in baselines(exact, baseline).items()
+        if measure in drawn and not out.loc[base, "denominator_suppressed"].any()
+    ]
+
+
+def published_system(exact: pd.DataFrame, out: pd.DataFrame, up_to: int, baseline: int):
+    """Everything published about the cells, as linear equations over (column, row)
+    variables: (summary.csv's totals: month sums and shown series totals, everything:
+    those, the drawn centre lines and the shown cells)."""
+    size = len(exact)
+
+    def equation(*terms: tuple[str, int, float]) -> np.ndarray:
+        row = np.zeros(3 * size)
+        for column, r, value in terms:
+            row[measures.COUNTS.index(column) * size + r] = value
+        return row
+
+    totals = []
+    for column in measures.COUNTS:
+        for rows in exact.groupby(["measure", "month"]).indices.values():
+            sign = np.where(exact["site"].to_numpy()[rows] == "all sites", 1, -1)
+            totals.append(equation(*((column, r, s) for r, s in zip(rows, sign, strict=True))))
+        shows = summary_shows(exact, column, up_to)
+        for key, rows in exact.groupby(["measure", "site"]).indices.items():
+            if shows[key]:
+                totals.append(equation(*((column, r, 1) for r in rows)))
+    everything = list(totals)
+    drawn = set(out.loc[~out["centre_line_withheld"], "measure"])
+    for measure, (base, _) in baselines(exact, baseline).items():
+        if measure in drawn and len(base) and exact.loc[base, "denominator"].sum():
+            centre = exact.loc[base, "numerator"].sum() / exact.loc[base, "denominator"].sum()
+            everything.append(
+                equation(
+                    *(("numerator", r, 1) for r in base),
+                    *(("denominator", r, -centre) for r in base),
+                )
+            )
+    for column in measures.COUNTS:
+        everything += [equation((column, r, 1)) for r in np.flatnonzero(out[column].notna())]
+    return totals, everything
+
+
+def sensitive(exact: pd.DataFrame, out: pd.DataFrame, up_to: int) -> list[np.ndarray]:
+    """Each hidden count from 1 to `up_to`, and each complement (denominator less
+    numerator) from 1 to `up_to` with a part hidden, as a vector over the variables."""
+    size, found = len(exact), []
+    for i, column in enumerate(measures.COUNTS):
+        for r in np.flatnonzero(out[f"{column}_suppressed"] & exact[column].between(1, up_to)):
+            found.append(np.eye(3 * size)[i * size + r])
+    without = exact["denominator"] - exact["numerator"]
+    either = out["numerator_suppressed"] | out["denominator_suppressed"]
+    for r in np.flatnonzero(either & without.between(1, up_to)):
+        found.append(np.eye(3 * size)[size + r] - np.eye(3 * size)[r])
+    return found
+
+
+def solvable(equations: list[np.ndarray], target: np.ndarray) -> bool:
+    """Whether the equations give the target's value (rank, not the code's projection)."""
+    system = np.array(equations)
+    return np.linalg.matrix_rank(np.vstack([system, target])) == np.linalg.matrix_rank(system)
 
 
 @settings(max_examples=50, deadline=None)
@@ -431,14 +527,23 @@ def centre_lines(exact: pd.DataFrame, out: pd.DataFrame, baseline: int) -> list:
 def test_no_shown_count_is_small_and_no_hidden_one_can_be_recovered(exact, up_to, baseline):
     out = measures.suppress_measures(exact, up_to, baseline)
     exact = exact.reset_index(drop=True)
-    for column in measures.COUNTS:
+    totals, everything = published_system(exact, out, up_to, baseline)
+    for i, column in enumerate(measures.COUNTS):
         values = out[column].dropna()
         assert not ((values >= 1) & (values <= up_to)).any()
         assert (out[f"{column}_suppressed"] == out[column].isna()).all()
+        hidden = out[f"{column}_suppressed"].to_numpy()
         # One equation settles one unknown, not two: no group with a published total has
-        # exactly one hidden cell (a group of one included: its cell is the total).
+        # exactly one hidden cell (a group of one included: its cell is the total), unless
+        # summary.csv's totals give that cell away on their own, whatever is hidden here.
         for rows in published_groups(exact, out, column, up_to, baseline):
-            assert out.loc[rows, f"{column}_suppressed"].sum() != 1, (column, list(rows))
+            if hidden[rows].sum() == 1:
+                cell = i * len(exact) + rows[hidden[rows]][0]
+                assert solvable(totals, np.eye(len(totals[0]))[cell]), (column, list(rows))
+    # Exactly: no small count or complement is given away by everything published (totals,
+    # drawn centre lines, shown cells), unless summary.csv's totals alone give it away.
+    for target in sensitive(exact, out, up_to):
+        assert not solvable(everything, target) or solvable(totals, target)
     both = out["numerator"].notna() & out["denominator"].notna()
     without = (out["denominator"] - out["numerator"])[both]
     assert not ((without >= 1) & (without <= up_to)).any()
@@ -452,7 +557,7 @@ def test_no_shown_count_is_small_and_no_hidden_one_can_be_recovered(exact, up_to
 
 def test_the_shareable_csv_of_the_sample_keeps_exact_counts_out(sample_db):
     config = AuditConfig()
-    with stages.connect(sample_db) as con:
+    with database.connect(sample_db) as con:
         out = measures.shareable(con, config)
     assert date(2024, 1, 1) in {m.date() for m in out["month"]}
     for column in measures.COUNTS:

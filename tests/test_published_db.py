@@ -3,11 +3,8 @@ documented views answer, and the schedule and the analysts never block each othe
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -17,58 +14,10 @@ import duckdb
 import pytest
 
 from tests.analyst import Analyst
-from tests.conftest import REPO, SAMPLE
-from transforms import stages
-from transforms.config import AuditConfig
-from transforms.manifest import build_manifest, inputs_with_counts
-from transforms.publish import PUBLISHED_NAME
+from tests.conftest import REPO, SAMPLE, publish_run
+from transforms.operations.publish import PUBLISHED_NAME
 
 VIEWS = ("findings_current", "measures_monthly", "worklist", "runs")
-
-
-def new_run_id() -> str:
-    """A run id shaped like the flow's (flows/audit.py), without importing Prefect."""
-    return dt.datetime.now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
-
-
-def publish_run(input_dir: Path, out_dir: Path, config: AuditConfig | None = None) -> dict:
-    """One run as the flow `audit` (flows/audit.py) runs it, stage by stage, without
-    Prefect: build privately under OUT/runs/<id>/, write the report, publish into OUT.
-    Returns the run id and paths. Keep it in step with the flow."""
-    config = config or AuditConfig()
-    run_id = new_run_id()
-    run_dir = out_dir / "runs" / run_id
-    build_db = run_dir / ".build" / "build.duckdb"
-    stages.create_build_database(build_db)
-    started = dt.datetime.now().isoformat(timespec="seconds")
-    files = stages.ingest(build_db, input_dir)
-    quarantined = stages.validate(build_db, config, files, run_dir)
-    scope = stages.harmonise(build_db, config)
-    stages.tag(build_db, config)
-    stages.sensitivity(build_db, config)
-    run = {
-        "run_id": run_id,
-        "started_at": started,
-        "input_dir": str(input_dir.resolve()),
-        "input_format": files[0]["format"],
-        "data_end": scope["data_end"],
-        "scope": scope,
-        "previous_run_id": None,
-        "inputs": inputs_with_counts(files, quarantined, stages.rows_loaded_by_file(build_db)),
-    }
-    stages.compare_with_previous(build_db, None, None)
-    outputs = stages.report(build_db, run_dir, config, run)
-    manifest = build_manifest({**run, "outputs": outputs, "timings": {}}, config)
-    stages.record_runs(build_db, [stages.one_off_run_record(manifest)])
-    database = stages.publish(build_db, out_dir, manifest)
-    shutil.rmtree(build_db.parent, ignore_errors=True)
-    return {"run_id": run_id, "database": database, "report": Path(outputs["report"])}
-
-
-@pytest.fixture(scope="session")
-def published(tmp_path_factory) -> dict:
-    """The sample extract audited and published once for the whole session."""
-    return publish_run(SAMPLE, tmp_path_factory.mktemp("published"))
 
 
 @pytest.fixture(scope="session")
@@ -114,9 +63,9 @@ print(json.dumps(seen))
 
 
 @pytest.fixture(scope="session")
-def seen_by_duckdb_1x(duckdb_1x, published, tmp_path_factory) -> dict:
+def seen_by_duckdb_1x(duckdb_1x, published_sample, tmp_path_factory) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", LOOK_WITH_DUCKDB_1X, str(published["database"]), *VIEWS],
+        [sys.executable, "-c", LOOK_WITH_DUCKDB_1X, str(published_sample["database"]), *VIEWS],
         env={**os.environ, "PYTHONPATH": str(duckdb_1x)},
         cwd=tmp_path_factory.mktemp("analyst"),
         capture_output=True,
@@ -128,9 +77,9 @@ def seen_by_duckdb_1x(duckdb_1x, published, tmp_path_factory) -> dict:
     return json.loads(done.stdout)
 
 
-def test_duckdb_1x_opens_the_published_database_read_only(seen_by_duckdb_1x, published):
+def test_duckdb_1x_opens_the_published_database_read_only(seen_by_duckdb_1x, published_sample):
     assert seen_by_duckdb_1x["version"].startswith("1.")
-    assert seen_by_duckdb_1x["run_ids"] == [published["run_id"]]
+    assert seen_by_duckdb_1x["run_ids"] == [published_sample["run_id"]]
 
 
 @pytest.mark.parametrize("view", VIEWS)
@@ -150,38 +99,30 @@ def test_each_documented_view_carries_a_comment_saying_what_it_holds(seen_by_duc
 
 def test_every_table_carries_a_comment(seen_by_duckdb_1x):
     uncommented = sorted(t for t, c in seen_by_duckdb_1x["tables"].items() if not c)
-    assert not uncommented, f"tables without a COMMENT (transforms/publish.py): {uncommented}"
+    assert not uncommented, f"tables without a COMMENT (operations/publish.py): {uncommented}"
 
 
 def test_runs_view_lists_this_run_with_when_it_started_and_how_it_ended(
-    seen_by_duckdb_1x, published
+    seen_by_duckdb_1x, published_sample
 ):
     seen = seen_by_duckdb_1x["views"]["runs"]
     assert "error" not in seen, f"view runs cannot be read in DuckDB 1.x: {seen['error']}"
     assert {"run_id", "started_at", "outcome"} <= set(seen["columns"])
-    assert published["run_id"] in seen_by_duckdb_1x["runs"]
-
-
-def analysts_section(readme: str) -> str:
-    """The README's level-2 section whose heading names analysts."""
-    sections = re.split(r"^## ", readme, flags=re.MULTILINE)
-    found = [s for s in sections if "analyst" in s.splitlines()[0].lower()]
-    assert found, "README has no '## ...' section for analysts"
-    return found[0]
+    assert published_sample["run_id"] in seen_by_duckdb_1x["runs"]
 
 
 @pytest.mark.parametrize("view", VIEWS)
-def test_the_readme_analysts_section_documents_each_view(view):
-    assert f"`{view}`" in analysts_section((REPO / "README.md").read_text())
+def test_the_analysts_page_documents_each_view(view):
+    assert f"| `{view}` |" in (REPO / "docs" / "analyst-database.md").read_text()
 
 
 def test_a_run_publishes_while_an_analyst_reads_and_the_analyst_sees_it_on_reconnecting(
-    published, tmp_path
+    published_sample, tmp_path
 ):
     out = tmp_path / "out"
     out.mkdir()
-    shutil.copy(published["database"], out / PUBLISHED_NAME)
-    first, held_open = published["run_id"], (out / PUBLISHED_NAME).stat().st_ino
+    shutil.copy(published_sample["database"], out / PUBLISHED_NAME)
+    first, held_open = published_sample["run_id"], (out / PUBLISHED_NAME).stat().st_ino
     analyst = Analyst(out / PUBLISHED_NAME, tmp_path)
     try:
         analyst.wait_for_lines(1)

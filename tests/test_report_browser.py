@@ -8,8 +8,7 @@ import duckdb
 import pytest
 
 from tests import browser
-from tests.conftest import SAMPLE
-from tests.test_published_db import publish_run
+from tests.conftest import SAMPLE, publish_run
 
 REPORT_TITLE = "B12 audit report"
 

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import duckdb
-
 from tests.conftest import query
-from transforms.config import AuditConfig
-from transforms.harmonise import scope
-from transforms.sqlfiles import bind, sql_text
+from transforms.sqlfiles import sql_text
 
 LABS = """
     patient_id | test_code | test_name        | result | unit  | collected_at
@@ -42,11 +38,12 @@ def test_the_review_list_names_relevant_codes_and_drugs_on_no_list(audit):
 
 
 def evaluability(db) -> dict[tuple[str, str], int]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        sql = sql_text("report/evaluability.sql")
-        params = {**AuditConfig().sql_params(), **scope(con)}
-        rows = con.execute(sql, bind(sql, params)).fetchall()
-    return {(finding, status): count for finding, status, _, count in rows if count}
+    return {(f, status): n for f, status, _, n in query(db, sql_text("report/evaluability.sql"))}
+
+
+def counted(db) -> dict[str, str]:
+    """finding -> what its evaluability rows count: its own unit."""
+    return {f: what for f, _, what, _ in query(db, sql_text("report/evaluability.sql"))}
 
 
 def test_without_a_diagnoses_file_the_findings_needing_it_are_not_evaluable(audit):
@@ -57,6 +54,12 @@ def test_without_a_diagnoses_file_the_findings_needing_it_are_not_evaluable(audi
         ("neuro_normal_b12_no_metabolites", "not evaluable: no diagnoses file"): 1,
         ("b12_loading_incomplete", "not evaluable: no diagnoses file"): 1,
         ("b12_treatment_lapse", "not evaluable: no diagnoses file"): 1,
+    }
+    # Each in the finding's own unit: the patient, p2's one course of injections.
+    assert counted(db) == {
+        "neuro_normal_b12_no_metabolites": "patients",
+        "b12_loading_incomplete": "B12 courses",
+        "b12_treatment_lapse": "B12 courses",
     }
     flagged = query(
         db,
@@ -81,24 +84,46 @@ def test_an_empty_diagnoses_file_means_no_diagnoses_recorded(audit):
 
 
 def test_courses_near_the_extract_start_or_end_are_counted_not_judged(audit):
+    labs = """
+        patient_id | test_code | result | unit | collected_at
+        -----------+-----------+--------+------+-------------
+        early      | 718-7     | 135    | g/L  | 2023-01-01
+        new        | 718-7     | 100    | g/L  | 2023-02-20
+        recent     | 718-7     | 100    | g/L  | 2025-12-20
+        late       | 718-7     | 135    | g/L  | 2025-12-31
+    """
     meds = """
         patient_id | drug_name                    | event_type   | event_at   | route
         -----------+------------------------------+--------------+------------+------
         early      | Paracetamol 1 g              | administered | 2023-01-01 | oral
         new        | Hydroxocobalamin 1 mg/mL inj | administered | 2023-03-01 | IM
         recent     | Hydroxocobalamin 1 mg/mL inj | administered | 2025-12-25 | IM
+        notanaemic | Hydroxocobalamin 1 mg/mL inj | administered | 2025-12-25 | IM
+        late       | Paracetamol 1 g              | administered | 2025-12-31 | oral
     """
-    db = audit.run(LABS, meds, diagnoses="")
+    db = audit.run(labs, meds, diagnoses="")
     assert evaluability(db) == {
         ("b12_loading_incomplete", "not evaluable: may predate the extract"): 1,
-        ("b12_loading_incomplete", "pending: window not over"): 1,
-        # Both are new to B12 too; monitoring counts every new course it cannot judge.
+        ("b12_loading_incomplete", "pending: window not over"): 2,
+        # Monitoring's population is new courses in anaemic patients: 'notanaemic' is not in
+        # it, judged or not.
         ("monitoring_missed", "not evaluable: may predate the extract"): 1,
         ("monitoring_missed", "pending: window not over"): 1,
     }
     assert query(db, "select count(*) from findings where finding = 'b12_loading_incomplete'") == [
         (0,)
     ]
+
+
+def test_results_still_inside_a_finding_s_window_are_counted_as_pending(audit):
+    labs = """
+        patient_id | test_code | result | unit  | collected_at
+        -----------+-----------+--------+-------+-------------
+        old        | 2132-9    | 250    | pg/mL | 2024-06-10
+        recent     | 2132-9    | 250    | pg/mL | 2025-11-15
+    """
+    db = audit.run(labs, diagnoses="")
+    assert evaluability(db) == {("b12_borderline_no_mma", "pending: window not over"): 1}
 
 
 def test_diagnoses_in_a_code_system_without_lists_are_reported_not_silently_ignored(audit):

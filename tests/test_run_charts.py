@@ -8,9 +8,9 @@ from datetime import date
 import pandas as pd
 
 from transforms.config import AuditConfig
-from transforms.report_html import ReportTables, render_report
-from transforms.run_charts import caption, run_chart_svg, run_charts
-from transforms.spc import p_chart, signals
+from transforms.outputs.report_html import ReportTables, render_report
+from transforms.outputs.run_charts import caption, run_chart_svg, run_charts
+from transforms.outputs.spc import p_chart, signals
 
 MONTHS = [date(2024 + i // 12, i % 12 + 1, 1) for i in range(16)]
 # 12 baseline months at 50 % of 36, then: above the upper limit, suppressed, on the

@@ -32,11 +32,10 @@ def test_scenario_patient_gets_exactly_its_expected_findings(sample_db, scenario
 
 
 def test_the_sample_covers_every_finding_and_reason(sample_db):
-    from schemas.findings import REASONS
-    from transforms.tag import rule_names
+    from transforms.rules.registry import registry
 
     seen = set(query(sample_db, "select finding, coalesce(reason, '') from findings"))
-    wanted = {(f, r) for f in rule_names() for r in REASONS.get(f, [""])}
+    wanted = {(f.name, r or "") for f in registry().values() for r in f.reason_names}
     assert wanted <= seen
 
 

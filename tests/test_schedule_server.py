@@ -27,7 +27,7 @@ import pytest
 
 from flows.cli import PREFECT_DEFAULTS, main
 from tests.analyst import Analyst
-from tests.conftest import REPO, SAMPLE, free_port
+from tests.conftest import REPO, SAMPLE, doc_commands, free_port
 from tests.test_flow import sample_patient_ids
 
 BIN = Path(sys.executable).parent
@@ -214,11 +214,33 @@ def printed(output: str, label: str) -> str:
 
 # --- The operator path ----------------------------------------------------------------
 
+# docs/scheduling.md's commands, as an operator types them from the repository folder.
+OPERATOR = doc_commands(REPO / "docs" / "scheduling.md")
+DOCS_URL = "http://127.0.0.1:4200/api"
+
+
+def test_the_docs_show_the_operator_path_this_test_follows():
+    assert [shlex.split(c)[:3] for c in OPERATOR] == [
+        [".venv/bin/prefect", "server", "start"],
+        ["export", f"PREFECT_API_URL={DOCS_URL}"],
+        [".venv/bin/b12audit", "schedule", "data/sample"],
+        [".venv/bin/b12audit", "serve"],
+        [".venv/bin/prefect", "deployment", "run"],
+    ]
+
+
+def as_run_here(command: str, **paths: Path) -> list[str]:
+    """A docs command with this test's interpreter, and its folders for the docs' ones."""
+    words = [str(paths.get(w, w)) for w in shlex.split(command)]
+    if words[0] == ".venv/bin/b12audit":
+        return [sys.executable, "-m", "flows.cli", *words[1:]]
+    return [str(BIN / Path(words[0]).name), *words[1:]]
+
 
 def test_a_scheduled_audit_runs_on_a_prefect_server_when_triggered_from_another_process(
     tmp_path,
 ):
-    api_url = f"http://127.0.0.1:{free_port()}/api"
+    api_url = DOCS_URL.replace(":4200/", f":{free_port()}/")  # the docs' export, a free port
     env = isolated_env(
         tmp_path / "prefect-home",
         PREFECT_API_URL=api_url,
@@ -228,8 +250,8 @@ def test_a_scheduled_audit_runs_on_a_prefect_server_when_triggered_from_another_
     started: list[subprocess.Popen] = []
     try:
         host_port = api_url.removeprefix("http://").removesuffix("/api").split(":")
-        command = [str(BIN / "prefect"), "server", "start", "--host", host_port[0]]
-        started.append(start([*command, "--port", host_port[1]], logs["server"], env))
+        command = [*as_run_here(OPERATOR[0]), "--host", host_port[0], "--port", host_port[1]]
+        started.append(start(command, logs["server"], env))
         wait_until_healthy(api_url, started[0], timeout=150)
         operate(api_url, env, tmp_path, logs, started)
     except BaseException:
@@ -254,8 +276,9 @@ def operate(api_url, env, tmp_path, logs, started) -> None:
     drop.mkdir()
     for table in SAMPLE_TABLES:
         shutil.copy2(SAMPLE / table, drop / table)  # as delivered: settled, not being written
-    scheduled = cli(
-        "schedule", str(drop), "--out", str(out), "--timezone", "Europe/London", env=env
+    schedule = as_run_here(OPERATOR[2], **{"data/sample": drop, "b12audit-output": out})
+    scheduled = subprocess.run(
+        schedule, cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
     assert scheduled.returncode == 0, scheduled.stderr[-3000:]
     assert printed(scheduled.stdout, "registered") == (
@@ -276,11 +299,11 @@ def operate(api_url, env, tmp_path, logs, started) -> None:
         "input_format": None,
     }
 
-    started.append(start([sys.executable, "-m", "flows.cli", "serve"], logs["serve"], env))
+    started.append(start(as_run_here(OPERATOR[3]), logs["serve"], env))
     run_now = shlex.split(printed(scheduled.stdout, "run now:"))
-    assert run_now == ["prefect", "deployment", "run", "scheduled-audit/b12audit"]
+    assert run_now == ["prefect", *shlex.split(OPERATOR[4])[1:]]
     triggered = subprocess.run(
-        [str(BIN / "prefect"), *run_now[1:]], env=env, capture_output=True, text=True, timeout=120
+        as_run_here(OPERATOR[4]), env=env, capture_output=True, text=True, timeout=120
     )
     assert triggered.returncode == 0, triggered.stdout + triggered.stderr
     flow_run_id = re.search(r"UUID: ([0-9a-f-]{36})", triggered.stdout).group(1)

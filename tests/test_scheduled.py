@@ -14,8 +14,8 @@ import duckdb
 import pytest
 
 from tests.conftest import parse_table, write_csv
-from transforms import drop_folder, history
 from transforms.errors import InputError
+from transforms.operations import drop_folder, history
 
 B12_LAST_YEAR = """
     patient_id | test_code | result | unit  | collected_at
@@ -254,7 +254,7 @@ def test_a_bad_configuration_fails_the_run_at_once_and_is_recorded(first_month, 
 
 
 def test_a_run_that_failed_to_publish_is_redone_by_the_next_run(first_month, monkeypatch):
-    from transforms import stages
+    from transforms.operations import stages
 
     drop, out = first_month
     deliver(drop, "medications_2024-02.csv", "medications", FOLATE_THIS_MONTH)
@@ -293,7 +293,7 @@ def test_a_failed_run_tells_the_alert_channel_without_patient_data(
 def test_a_measure_signal_on_the_latest_month_tells_the_alert_channel(
     first_month, tmp_path, webhook_server, monkeypatch
 ):
-    from transforms import stages
+    from transforms.operations import stages
 
     drop, out = first_month
     hook = webhook_server()
@@ -378,7 +378,7 @@ def test_published_results_stand_only_after_a_run_that_finished_publishing(tmp_p
 def test_an_internal_error_is_recorded_and_alerted_by_its_kind_only(
     first_month, tmp_path, webhook_server, monkeypatch
 ):
-    from transforms import stages
+    from transforms.operations import stages
 
     drop, out = first_month
     hook = webhook_server()

@@ -8,7 +8,7 @@ from datetime import date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.spc import latest_signals, mask_months, p_chart, signals
+from transforms.outputs.spc import latest_signals, mask_months, p_chart, signals
 
 
 def months(count: int, start_year: int = 2024) -> list[date]:

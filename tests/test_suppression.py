@@ -6,7 +6,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.suppress import suppress_counts
+from transforms.outputs.suppress import suppress_counts
 
 
 def table(rows: list[tuple]) -> pd.DataFrame:

@@ -11,9 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import query, run_stages, write_extract
-from transforms import stages
+from transforms import database
 from transforms.config import AuditConfig
 from transforms.errors import InputError
+from transforms.operations import stages
 
 LABS = """
     patient_id | test_code | result | unit  | collected_at
@@ -32,6 +33,12 @@ def stop_message(folder: Path, tmp_path: Path, config: AuditConfig = LENIENT) ->
     with pytest.raises(InputError) as stopped:
         run_stages(folder, config, tmp_path / "work")
     return str(stopped.value)
+
+
+def quarantine_summary(tmp_path: Path) -> Path:
+    """The stopped run's shareable quarantine summary, in its run folder."""
+    (found,) = (tmp_path / "work").glob("runs/*/shareable/quarantine_summary.csv")
+    return found
 
 
 def extract(tmp_path: Path) -> Path:
@@ -96,7 +103,7 @@ def test_too_many_quarantined_rows_stop_the_run_and_leave_a_summary(tmp_path):
     )
     message = stop_message(folder, tmp_path, AuditConfig(max_quarantine_fraction=0.4))
     assert re.match(r"lab_results.csv: 1 of 2 rows failed validation, more than", message)
-    assert (tmp_path / "work" / "shareable" / "quarantine_summary.csv").exists()
+    assert quarantine_summary(tmp_path).exists()
 
 
 BAD_ROWS = """patient_id,test_code,result,unit,collected_at,resulted_at
@@ -169,7 +176,7 @@ def test_empty_lines_do_not_shift_the_line_numbers_of_later_rows(tmp_path):
 
 @pytest.mark.parametrize("size", [1, 2, 3, 100])
 def test_empty_lines_are_found_across_read_chunks(size):
-    from transforms.ingest import LineScan
+    from transforms.inputs.ingest import LineScan
 
     text = b"\nh\nrow\n\nrow\r\n\r\nrow\n\n"
     scan = LineScan()
@@ -182,7 +189,7 @@ def test_rows_read_equal_rows_loaded_plus_rows_quarantined(tmp_path):
     db = tmp_path / "work" / "build.duckdb"
     folder = extract(tmp_path)
     (folder / "lab_results.csv").write_text(BAD_ROWS)
-    stages.create_build_database(db)
+    database.create_build_database(db)
     files = stages.ingest(db, folder)
     quarantined = stages.validate(db, LENIENT, files, tmp_path / "work")
     stages.harmonise(db, LENIENT)
@@ -307,14 +314,14 @@ def test_a_file_mostly_bad_stops_early_and_still_reports_its_quarantine(tmp_path
     message = stop_message(folder, tmp_path, config)
     assert message.startswith("lab_results.csv: ")
     assert "more than max_quarantine_fraction" in message
-    summary = (tmp_path / "work" / "shareable" / "quarantine_summary.csv").read_text()
+    summary = quarantine_summary(tmp_path).read_text()
     assert "iso_date" in summary
 
 
 def test_duckdb_messages_shown_to_users_carry_no_values():
     import duckdb
 
-    from transforms.ingest import first_line
+    from transforms.inputs.ingest import first_line
 
     error = duckdb.ConversionException(
         "Conversion Error: Could not convert string 'S001' to INT64\nLINE 1: select 'S001'"

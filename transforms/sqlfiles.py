@@ -1,7 +1,12 @@
-"""Run the SQL files in sql/, binding configuration values as named `$parameters`."""
+"""The SQL files in sql/, and binding configuration values as named `$parameters`.
+
+B12AUDIT_SQL_DIR, when set, names another folder laid out like sql/ (a copy with a rule
+being tried, for example): every step, rule and reference list is then read from there.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -12,7 +17,8 @@ PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
 
 def sql_dir() -> Path:
-    return Path(str(resources.files("sql")))
+    override = os.environ.get("B12AUDIT_SQL_DIR")
+    return Path(override) if override else Path(str(resources.files("sql")))
 
 
 def sql_text(relative: str) -> str:
@@ -36,7 +42,3 @@ def bind(sql: str, params: dict[str, object]) -> dict[str, object]:
 def run_file(con: duckdb.DuckDBPyConnection, relative: str, params: dict[str, object]) -> None:
     sql = sql_text(relative)
     con.execute(sql, bind(sql, params))
-
-
-def files_in(folder: str) -> list[str]:
-    return sorted(f"{folder}/{p.name}" for p in (sql_dir() / folder).glob("*.sql"))

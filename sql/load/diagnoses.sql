@@ -2,6 +2,7 @@
 -- Text is trimmed with trim(), the same whitespace the schema checks trim.
 -- Grain: one row per input row. code_key is the code upper-cased without dots (D51.0 and
 -- D510 both become D510), the form concept lists are matched on.
+-- Reads: validated_batch
 select
     r.source_file || ':' || r.source_line as row_id,
     trim(r.patient_id) as patient_id,

@@ -2,6 +2,7 @@
 -- Text is trimmed with trim(), the same whitespace the schema checks trim.
 -- Grain: one row per input row. row_id (file:line) is the evidence id findings cite.
 -- Times keep whether the source gave a time of day (date-only values compare by date).
+-- Reads: validated_batch
 select
     r.source_file || ':' || r.source_line as row_id,
     trim(r.patient_id) as patient_id,

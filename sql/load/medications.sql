@@ -1,6 +1,7 @@
 -- Canonical medications: a batch of rows that passed validation, typed.
 -- Text is trimmed with trim(), the same whitespace the schema checks trim.
 -- Grain: one row per input row; row_id (file:line) is the evidence id findings cite.
+-- Reads: validated_batch
 select
     r.source_file || ':' || r.source_line as row_id,
     trim(r.patient_id) as patient_id,

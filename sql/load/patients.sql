@@ -1,6 +1,7 @@
 -- Canonical patients (optional file): a batch of rows that passed validation, typed.
 -- Text is trimmed with trim(), the same whitespace the schema checks trim.
 -- Grain: one row per input row (a patient listed twice keeps both rows; site uses the first).
+-- Reads: validated_batch
 select
     r.source_file || ':' || r.source_line as row_id,
     trim(r.patient_id) as patient_id,

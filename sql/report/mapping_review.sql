@@ -9,6 +9,7 @@
 --         whose code is on no list although its name matched ('matched by name only');
 --   diagnosis code system: a code system the diagnoses use that has no concept list at all
 --         (every code in it is ignored), with its number of rows.
+-- Reads: diagnoses, lab_results, local_test_codes, medication_classes, ref_concepts
 with lab_codes as (
     select code from ref_concepts where concept_set like 'lab\_%' escape '\'
 ),

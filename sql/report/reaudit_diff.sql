@@ -3,28 +3,28 @@
 -- Input: `findings` (this run) and the temp table `previous_findings` (the previous run's
 -- findings, from the history). A patient counts as flagged for a finding when any of its
 -- rows (any episode or course, any reason) holds, except rows still waiting on their
--- window (reason 'pending' for b12_borderline_no_mma and neuro_normal_b12_no_metabolites):
--- those are not failures yet, so a patient moving from pending to no_mma is newly flagged.
+-- window (a reason with window_open in the registry, finding_reasons: b12_borderline_no_mma's
+-- and neuro_normal_b12_no_metabolites' 'pending'): those are not failures yet, so a patient
+-- moving from pending to no_mma is newly flagged.
 -- status: 'newly_flagged' (now, not before), 'resolved' (before, not now: for example the
 -- B12 treatment or MMA has since been recorded), 'still_flagged' (both).
 -- site: this run's site for the patient's finding, else the previous run's (first by name).
-with current_flags as (
+-- Reads: finding_reasons, findings, previous_findings
+with waiting as (
+    select finding, reason from finding_reasons where window_open
+),
+
+current_flags as (
     select patient_id, finding, min(coalesce(site, '(no site)')) as site
     from findings
-    where not (
-        reason = 'pending'
-        and finding in ('b12_borderline_no_mma', 'neuro_normal_b12_no_metabolites')
-    )
+    anti join waiting using (finding, reason)
     group by all
 ),
 
 previous_flags as (
     select patient_id, finding, min(coalesce(site, '(no site)')) as site
     from previous_findings
-    where not (
-        reason = 'pending'
-        and finding in ('b12_borderline_no_mma', 'neuro_normal_b12_no_metabolites')
-    )
+    anti join waiting using (finding, reason)
     group by all
 )
 

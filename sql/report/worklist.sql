@@ -1,20 +1,23 @@
--- The worklist: one row per open finding, what to do, and the evidence in plain words.
--- Patient-level (patient_level/worklist.csv and .xlsx); never a shareable output.
+-- The worklist's phrases: for each open finding, its evidence rows and the thresholds in
+-- plain words, from which each finding's registry entry words its evidence
+-- (sql/rules/<finding>.toml `evidence`, assembled by transforms/outputs/worklist.py into
+-- table worklist_items). Patient-level; never a shareable output.
 -- Grain: one row per open finding (patient, finding, and folate episode or B12 course).
--- Open findings, severity and action come from the temporary table worklist_actions
---   (transforms/worklist.py, which says why): every finding except the descriptive tags,
---   b12_borderline (its actionable cases are b12_functional_deficiency and
---   b12_borderline_no_mma), and rows still waiting on their window (b12_borderline_no_mma
---   and neuro_normal_b12_no_metabolites 'pending'; folate_before_b12's 'pending' is open).
--- Order and priority: priority 1 is the first row to act on: severity (high, medium, low),
---   then the oldest index date, then finding name, patient and episode, so ties always
---   break the same way and priority is unique.
--- days_open = the relevant data end (audit_scope) minus the index date, in days: the
---   medication data end for findings dated by a drug event or decided by the drug history
---   (folate_before_b12, b12_loading_incomplete, b12_treatment_lapse), else the lab data end.
---   Both are as_of_date when it is set.
--- Evidence: read from the finding's own evidence rows (evidence_*_row_ids, by position:
---   each rule's header says what it lists first) and the thresholds bound as $parameters:
+-- Open findings: a unit of the finding's population whose outcome is 'flagged' (not still
+--   waiting on its window: sql/report/populations.sql), with a reason the registry gives a
+--   severity and action (finding_reasons): every care gap, and the statuses deficiency and
+--   functional deficiency; never a descriptive tag or a borderline result.
+-- data_end (for days open): the data end the finding's population judges windows against:
+--   the medication data end for folate episodes, loading and maintenance courses, else the
+--   lab data end. Both are as_of_date when it is set.
+-- Phrases (columns a registry `evidence` expression may use): lab1, lab2 (the first and
+--   second evidence lab rows as 'B12 150 pg/mL on 2024-03-01'), lab1_date, lab1_known,
+--   lab1_amount, lab1_class (a B12's class in words), labs_listed, more_labs; drug,
+--   med1_date, med1_event, med1_class, med2_date, meds_listed, injection_days; codes,
+--   neuro_codes; folate_start, untreated, valid; neuro_loading_max_gap, hb_limit,
+--   medication_data_end; and every findings column (reason, index_date, episode ...).
+-- Evidence words: the evidence rows (evidence_*_row_ids, by position: each rule's header
+--   says what it lists first) and the thresholds bound as $parameters:
 --   B12 $b12_deficient_below_pg_ml (180) and $b12_adequate_above_pg_ml (350) pg/mL, or
 --   $b12_deficient_below_pmol_l (150) pmol/L under the unit_native policy; MMA above
 --   $mma_elevated_above_nmol_l (271) nmol/L; windows in days ($mma_window_*,
@@ -36,12 +39,23 @@
 --   the rule's own (the MMA window around the B12, the look-back before folic acid), and
 --   "first" of a folate episode after the first is "the first in over N days".
 -- Missing data: a drug with no name is shown by its code. Every open finding has the
---   evidence rows its text reads; transforms/worklist.py stops the run if any text is missing.
+--   evidence rows its text reads; transforms/outputs/worklist.py stops the run if any text
+--   is missing.
+-- Creates: worklist_phrases
+-- Reads: audit_scope, b12_courses, b12_results, diagnoses, finding_definitions
+-- Reads: finding_reasons, findings, lab_harmonised, medication_classes, patient_facts
+-- Reads: populations
+create or replace temp table worklist_phrases as
 with open_findings as (
-    select f.*, a.severity, a.severity_rank, a.action
+    select f.*, d.unit, r.severity, r.severity_rank, r.action, p.data_end
     from findings as f
-    inner join worklist_actions as a
-        on a.finding = f.finding and a.reason is not distinct from f.reason
+    inner join populations as p
+        on p.finding = f.finding and p.patient_id = f.patient_id
+        and p.episode is not distinct from f.episode
+    inner join finding_reasons as r
+        on r.finding = f.finding and r.reason is not distinct from f.reason
+    inner join finding_definitions as d on d.finding = f.finding
+    where p.outcome = 'flagged' and r.action is not null
 ),
 
 -- Only the evidence rows are looked up (a few per finding), never whole tables.
@@ -121,8 +135,6 @@ dx as (
 joined as (
     select
         o.*,
-        if(o.finding in ('folate_before_b12', 'b12_loading_incomplete', 'b12_treatment_lapse'),
-            s.medication_data_end, s.lab_data_end) as data_end,
         s.medication_data_end,
         l1.reading as lab1, l1.collected_date as lab1_date, l1.known_date as lab1_known,
         l1.amount as lab1_amount, l1.b12_class_words as lab1_class,
@@ -145,9 +157,8 @@ joined as (
     left join meds as m2 on m2.row_id = o.evidence_medication_row_ids[2]
     left join dx as d1 on d1.row_id = o.evidence_diagnosis_row_ids[1]
     left join b12_courses as c
-        on o.finding = 'b12_loading_incomplete' and c.patient_id = o.patient_id
-        and c.course = o.episode
-    left join patient_facts as p on o.finding = 'monitoring_missed' and p.patient_id = o.patient_id
+        on o.unit = 'b12_course' and c.patient_id = o.patient_id and c.course = o.episode
+    left join patient_facts as p on p.patient_id = o.patient_id
 ),
 
 -- Phrases more than one finding uses.
@@ -174,100 +185,6 @@ phrased as (
             as untreated,
         ' valid off-treatment ' as valid
     from joined
-),
-
-worded as (
-    select
-        *,
-        case finding
-            when 'b12_deficient' then lab1 || ' (' || lab1_class || ')'
-            when 'b12_functional_deficiency' then lab1 || ' (' || lab1_class || '); ' || lab2
-                || ' (above ' || plain_number($mma_elevated_above_nmol_l) || ' nmol/L'
-                || if(labs_listed > 2, more_labs || ' raised', '') || ')'
-            when 'b12_borderline_no_mma' then lab1 || ' (' || lab1_class || '); no' || valid
-                || 'MMA from ' || (lab1_date - $mma_window_before_days) || ' to '
-                || (lab1_date + $mma_window_after_days)
-            when 'neuro_normal_b12_no_metabolites' then lab1 || ' (' || lab1_class || ') with '
-                || neuro_codes || '; '
-                || if(reason = 'partial',
-                    lab2 || ' but no' || valid
-                        || if(lab2 like 'MMA %', 'homocysteine', 'MMA'),
-                    'no' || valid || 'MMA or homocysteine')
-                || ' from ' || (lab1_date - $metabolite_window_before_days) || ' to '
-                || (lab1_date + $metabolite_window_after_days)
-            when 'folate_before_b12' then folate_start || '; ' || case reason
-                when 'known_low_untreated' then 'latest' || valid || 'B12 known by then '
-                    || lab1_amount || ' on ' || lab1_date || ' (' || lab1_class
-                    || if(lab1_class like 'borderline%',
-                        coalesce('; ' || lab2 || if(labs_listed > 2, more_labs, ''),
-                            '; no' || valid || 'MMA from ' || (lab1_date - $mma_window_before_days)
-                            || ' to ' || (lab1_date + $mma_window_after_days)
-                            || ' known by then'), '')
-                    || ')'
-                when 'pending' then 'B12 collected ' || lab1_date || ' but resulted '
-                    || lab1_known || ', after it: ' || lab1_amount || ' (' || lab1_class || ')'
-                when 'tested_after' then 'no' || valid || 'B12 collected from '
-                    || (index_date - $b12_result_lookback_days) || ' until it; first' || valid
-                    || 'B12 after it ' || lab1_amount || ' on ' || lab1_date
-                    || ' (' || lab1_class || ')'
-                when 'stale' then 'latest' || valid || 'B12 known by then ' || lab1_amount
-                    || ' on ' || lab1_date || ', over ' || $b12_result_lookback_days
-                    || ' days before'
-                -- No valid B12 collected by F0 in the look-back (known or pending), none
-                -- after it within the tested-after days, none older known by F0 (stale).
-                when 'never_tested' then 'no' || valid || 'B12 collected from '
-                    || (index_date - $b12_result_lookback_days) || ' to '
-                    || (index_date + $b12_tested_after_days)
-                    || ', nor any earlier one known by then'
-            end || untreated
-            when 'b12_loading_incomplete' then case reason
-                when 'under_six_doses' then 'B12 course (' || drug || ') from ' || index_date
-                    || ': ' || injection_days || ' in days 0-'
-                    || ($loading_window_days - 1) || ' (' || $loading_min_doses || ' needed)'
-                when 'neuro_not_alternate_day' then 'B12 course (' || drug || ') from '
-                    || index_date || ' with ' || neuro_codes || ': ' || injection_days
-                    || ' in days 0-' || ($neuro_loading_window_days - 1)
-                    || ' (' || $neuro_loading_min_doses || ' needed)'
-                    || if(meds_listed > 1, ', longest gap ' || neuro_loading_max_gap
-                        || ' days (at most ' || $neuro_loading_max_gap_days || ')', '')
-                when 'neuro_on_oral_only' then 'oral B12 course (' || drug || ') from '
-                    || index_date || ' with ' || neuro_codes || '; no injection in days 0-'
-                    || ($neuro_loading_window_days - 1)
-            end
-            when 'b12_treatment_lapse' then case reason
-                when 'stopped' then 'last B12 injection (' || drug || ') ' || med1_date
-                    || '; none by ' || medication_data_end
-                when 'gap' then 'B12 injection (' || drug || ') ' || med1_date || '; next '
-                    || med2_date || ', ' || (med2_date - med1_date) || ' days later'
-            end || ' (due within ' || (index_date - med1_date - $maintenance_grace_days)
-                || ' days + ' || $maintenance_grace_days || ' days'' grace); '
-                || coalesce('lifelong indication ' || codes,
-                    'no cause coded, so taken as lifelong')
-            when 'monitoring_missed' then 'B12 course (' || drug || ') from ' || index_date
-                || ' with ' || lab1 || ' (below ' || plain_number(hb_limit)
-                || ' g/L); no Hb or MCV with a value from '
-                || (index_date + $fbc_window_from_days) || ' to '
-                || (index_date + $fbc_window_to_days)
-        end as evidence
-    from phrased
 )
 
-select
-    row_number() over (
-        order by severity_rank, index_date, finding, patient_id, episode
-    )::integer as priority,
-    severity,
-    patient_id,
-    site,
-    finding,
-    reason,
-    index_date,
-    date_diff('day', index_date, data_end)::integer as days_open,
-    action,
-    evidence,
-    episode,
-    evidence_lab_row_ids,
-    evidence_medication_row_ids,
-    evidence_diagnosis_row_ids
-from worded
-order by priority
+select * from phrased

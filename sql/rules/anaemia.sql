@@ -1,22 +1,18 @@
 -- Descriptive tag anaemia: a low haemoglobin around a B12 result. Never an input to any B12
 -- or folate finding (monitoring_missed applies its own haemoglobin test to a course).
--- Guideline: "B12 deficiency causes macrocytic anemia".
--- Definition: a low haemoglobin (sql/derive/10_low_haemoglobin.sql: below 130 g/L for men,
+-- For readers (label, guideline sentence, definition, worklist): anaemia.toml.
+-- Definition: a low haemoglobin (sql/derive/low_haemoglobin.sql: below 130 g/L for men,
 --   120 g/L for women and when sex is unknown) collected within $context_window_days (30) days
 --   before or after a valid, not-on-treatment B12 result (any class), both edges inclusive.
 -- Grain: one row per patient: the earliest such haemoglobin (ties: the lowest, file order).
 -- Evidence: the haemoglobin and the nearest B12 (ties: the earlier, then file order).
+-- Reads: b12_results, low_haemoglobin
 select
     h.patient_id,
-    'anaemia' as finding,
-    null as reason,
     h.collected_at::date as index_date,
-    null::integer as episode,
     [h.row_id, arg_min(b.row_id, (abs(date_diff('day', b.collected_at::date,
         h.collected_at::date)), b.collected_at, b.source_file, b.source_line))]
         as evidence_lab_row_ids,
-    []::varchar[] as evidence_medication_row_ids,
-    []::varchar[] as evidence_diagnosis_row_ids,
     h.site
 from low_haemoglobin as h
 inner join b12_results as b

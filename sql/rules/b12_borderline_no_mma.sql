@@ -1,5 +1,5 @@
 -- Finding b12_borderline_no_mma: a borderline B12 that was never worked up with an MMA.
--- Guideline: "For borderline levels (180-350 pg/mL), measure methylmalonic acid"
+-- For readers (label, guideline sentence, definition, worklist): b12_borderline_no_mma.toml.
 -- Definition: a borderline B12 with no valid MMA (any class) collected from
 --   $mma_window_before_days (30) days before to $mma_window_after_days (90) days after it,
 --   by calendar date, both edges inclusive.
@@ -11,6 +11,7 @@
 -- Missing data: an MMA with no usable value does not count as an MMA, nor does one collected
 --   on B12 treatment (uninterpretable once treatment has begun: the borderline result stays
 --   unresolved).
+-- Reads: b12_results, mma_results
 with unworked as (
     select
         b.*,
@@ -29,13 +30,9 @@ with unworked as (
 
 select
     patient_id,
-    'b12_borderline_no_mma' as finding,
     reason,
     collected_at::date as index_date,
-    null::integer as episode,
     [row_id] as evidence_lab_row_ids,
-    []::varchar[] as evidence_medication_row_ids,
-    []::varchar[] as evidence_diagnosis_row_ids,
     site
 from unworked
 qualify row_number() over (

@@ -1,12 +1,14 @@
 -- Finding b12_functional_deficiency: a borderline B12 confirmed by a raised MMA.
--- Guideline: "levels >271 nmol/L confirm functional B12 deficiency."
+-- For readers (label, guideline sentence, definition, worklist): b12_functional_deficiency.toml.
 -- Definition: a borderline B12 with a valid serum/plasma MMA in class 'elevated'
 --   (> $mma_elevated_above_nmol_l = 271 nmol/L; '>x' with x >= 271 counts; exactly 271 does not)
 --   collected from $mma_window_before_days (30) days before to $mma_window_after_days (90) days
 --   after the B12, by calendar date, both edges inclusive.
 -- Grain: one row per patient. index_date = date of the earliest such borderline result.
--- Ties: the lowest B12 value, then file order. Evidence: the B12 row and every elevated MMA in its window.
+-- Ties: the lowest B12 value, then file order. Evidence: the B12 row and every elevated MMA
+--   in its window.
 -- Missing data: an MMA with no usable value (invalid text, unknown unit) is not an MMA.
+-- Reads: b12_results, mma_results
 with confirmed as (
     select
         b.patient_id,
@@ -29,13 +31,8 @@ with confirmed as (
 
 select
     patient_id,
-    'b12_functional_deficiency' as finding,
-    null as reason,
     collected_at::date as index_date,
-    null::integer as episode,
     list_concat([row_id], mma_row_ids) as evidence_lab_row_ids,
-    []::varchar[] as evidence_medication_row_ids,
-    []::varchar[] as evidence_diagnosis_row_ids,
     site
 from confirmed
 qualify row_number() over (

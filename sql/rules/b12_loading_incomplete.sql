@@ -1,10 +1,7 @@
 -- Finding b12_loading_incomplete: a new B12 course whose loading phase fell short of the
 -- regimen the guideline gives.
--- Guideline: "With neurological symptoms: Hydroxocobalamin 1 mg IM on alternate days until
---   no further improvement ... Without neurological symptoms: Hydroxocobalamin 1 mg IM three
---   times weekly for 2 weeks ... Alternative oral therapy ... is noninferior to IM for
---   patients without severe deficiency or neurologic manifestations."
--- Courses, dose days and neurological status at the start: sql/derive/07_b12_courses.sql
+-- For readers (label, guideline sentence, definition, worklist): b12_loading_incomplete.toml.
+-- Courses, dose days and neurological status at the start: sql/derive/b12_courses.sql
 --   (new = no parenteral B12 in the 180 days before; neuro = a core neurological code from
 --   180 days before to 14 days after the start).
 -- Reasons (day 0 = the start day; one dose per calendar day counts):
@@ -15,18 +12,19 @@
 --                            gap over $neuro_loading_max_gap_days (3) days between two of them;
 --   neuro_on_oral_only       neurological codes, a new oral course (no B12 of any route in the
 --                            180 days before), and no parenteral dose in days 0..13.
--- Evaluable (loading_evaluable) only when the medication data reach the end of the loading
---   and neuro windows and the medication history reaches 180 days before the start
---   (otherwise the patient may be continuing treatment begun before the extract). The report
---   counts courses not evaluable for either reason.
+-- Evaluable (loading_status = 'evaluable') only when the medication data reach the end of
+--   the loading and neuro windows and the medication history reaches 180 days before the
+--   start (otherwise the patient may be continuing treatment begun before the extract). The
+--   report counts courses not evaluable or pending (sql/populations/new_b12_courses.sql).
 -- Grain: one row per course (episode = course number). index_date = the start day.
 -- Evidence: the loading dose rows (or the oral start row) and the neurological diagnoses.
 -- Missing data: needs the diagnoses file; without it no course is flagged and the report
 --   shows the finding as not evaluable with the number of courses.
+-- Reads: b12_courses
 with evaluable as (
     select *
     from b12_courses
-    where loading_evaluable
+    where loading_status = 'evaluable'
 ),
 
 reasoned as (
@@ -48,11 +46,9 @@ reasoned as (
 
 select
     patient_id,
-    'b12_loading_incomplete' as finding,
     reason,
     start_date as index_date,
     course as episode,
-    []::varchar[] as evidence_lab_row_ids,
     case
         when reason = 'under_six_doses' then loading_row_ids
         when reason = 'neuro_not_alternate_day' then neuro_loading_row_ids

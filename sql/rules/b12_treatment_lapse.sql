@@ -1,8 +1,6 @@
 -- Finding b12_treatment_lapse: lifelong B12 injections that stopped or were long overdue.
--- Guideline: "Do not stop B12 supplementation after symptoms improve or levels normalize.
---   Most patients with malabsorption require lifelong therapy." Maintenance: "1 mg IM every
---   2 months for life" (neurological symptoms), "every 2-3 months for life" (without).
--- Population, intervals and reasons: sql/derive/13_maintenance_courses.sql. In short: a
+-- For readers (label, guideline sentence, definition, worklist): b12_treatment_lapse.toml.
+-- Population, intervals and reasons: sql/derive/maintenance_courses.sql. In short: a
 --   course on maintenance (after loading) in a patient with a lifelong indication (or no
 --   cause coded, by default), whose next injection came more than the interval
 --   ($maintenance_interval_days 91, or $maintenance_interval_neuro_days 61 with neurological
@@ -12,14 +10,13 @@
 --   day the lapse began (dose + interval + grace). Evidence: the dose (and the late next
 --   dose), the indication codes.
 -- Missing data: needs the diagnoses file; without it the finding is not evaluable.
--- Population and reasons: sql/derive/13_maintenance_courses.sql.
+-- Population and reasons: sql/derive/maintenance_courses.sql.
+-- Reads: maintenance_courses
 select
     patient_id,
-    'b12_treatment_lapse' as finding,
     reason,
     lapse_date as index_date,
     course as episode,
-    []::varchar[] as evidence_lab_row_ids,
     lapse_row_ids as evidence_medication_row_ids,
     lifelong_row_ids as evidence_diagnosis_row_ids,
     site

@@ -1,6 +1,6 @@
 -- Descriptive tag elevated_esr: an ESR above the Miller upper limit of normal. Never an
 -- input to any B12 or folate finding.
--- Guideline: "Elevated ESR does not influence B12 treatment decisions or dosing."
+-- For readers (label, guideline sentence, definition, worklist): elevated_esr.toml.
 -- Definition: a valid 1-hour Westergren(-equivalent) ESR (lab_esr: 4537-7, 30341-2,
 --   82477-1; 2-hour, 15-minute and Wintrobe readings are not on the list) in a patient aged
 --   $esr_min_age_years (18) or more at collection (completed years from the patients file),
@@ -9,6 +9,7 @@
 --   Above: '=v' v > limit; '>x' x >= limit; '>=x' x > limit.
 -- Grain: one row per patient: the earliest such ESR (ties: the highest value, file order).
 -- Missing data: no birth date, no tag (age unknown).
+-- Reads: lab_harmonised, patient_facts
 with aged as (
     select
         e.*,
@@ -21,19 +22,12 @@ with aged as (
 
 select
     patient_id,
-    'elevated_esr' as finding,
-    null as reason,
     collected_at::date as index_date,
-    null::integer as episode,
     [row_id] as evidence_lab_row_ids,
-    []::varchar[] as evidence_medication_row_ids,
-    []::varchar[] as evidence_diagnosis_row_ids,
     site
 from aged
 where age_years >= $esr_min_age_years
-    and ((comparator = '=' and value_canonical > miller_limit)
-        or (comparator = '>' and value_canonical >= miller_limit)
-        or (comparator = '>=' and value_canonical > miller_limit))
+    and result_above(comparator, value_canonical, miller_limit)
 qualify row_number() over (
     partition by patient_id order by collected_at, value_canonical desc, source_file, source_line
 ) = 1

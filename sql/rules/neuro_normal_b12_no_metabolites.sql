@@ -1,9 +1,8 @@
 -- Finding neuro_normal_b12_no_metabolites: neurological symptoms, a B12 that is not low,
 -- and no MMA or homocysteine to look further.
--- Guideline: "Do not assume normal B12 levels exclude deficiency in patients with
---   neurological symptoms. If clinical suspicion is high, measure methylmalonic acid and
---   homocysteine even with normal-appearing B12 levels."
--- Definition: a valid, not-on-treatment B12 (sql/derive/05_b12_results.sql) that is not low:
+-- For readers (label, guideline sentence, definition, worklist):
+--   neuro_normal_b12_no_metabolites.toml.
+-- Definition: a valid, not-on-treatment B12 (sql/derive/b12_results.sql) that is not low:
 --   '=v' or '>=v' with v >= D, or '>v' with v >= D (D = 180 pg/mL, the deficiency limit of
 --   the unit policy); with a neurological diagnosis (dx_neuro_core; dementia only when
 --   $neuro_include_dementia) recorded from $neuro_window_before_days (180) days before to
@@ -20,15 +19,13 @@
 -- Missing data: needs the diagnoses file; without it nothing is flagged and the report
 --   shows the finding as not evaluable with the number of B12 results it could not check.
 --   A metabolite with no usable value (hemolyzed, unknown unit) was not measured.
--- Population and reasons: sql/derive/12_neuro_workups.sql.
+-- Population and reasons: sql/derive/neuro_workups.sql.
+-- Reads: neuro_workups
 select
     patient_id,
-    'neuro_normal_b12_no_metabolites' as finding,
     reason,
     collected_at::date as index_date,
-    null::integer as episode,
     list_concat([row_id], metabolite_row_ids) as evidence_lab_row_ids,
-    []::varchar[] as evidence_medication_row_ids,
     neuro_row_ids as evidence_diagnosis_row_ids,
     site
 from neuro_workups

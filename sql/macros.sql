@@ -1,0 +1,43 @@
+-- Shared SQL fragments, defined once. Every connection to the build database defines them
+-- (transforms/database.py) as temporary macros: they live with the connection only, so the
+-- analysts' database holds no macro a DuckDB 1.x tool might fail to read.
+--
+-- Censored results: a lab result is a comparator ('=', '<', '<=', '>', '>=') and a number
+-- (sql/derive/lab_harmonised.sql). A result is on one side of a limit only when every value
+-- it allows is:
+--   result_below(c, v, limit)        '=v' v < limit;  '<v' v <= limit; '<=v' v < limit
+--   result_at_or_below(c, v, limit)  '=v', '<v' or '<=v' with v <= limit
+--   result_above(c, v, limit)        '=v' v > limit;  '>v' v >= limit; '>=v' v > limit
+--   result_at_or_above(c, v, limit)  '=v', '>v' or '>=v' with v >= limit
+-- Anything else ('<200' against a limit of 180) is on neither side: rules call it
+-- indeterminate or leave it out, and say which in their headers.
+create or replace temp macro result_below(comparator, value, limit_value) as
+    (comparator = '=' and value < limit_value)
+    or (comparator = '<' and value <= limit_value)
+    or (comparator = '<=' and value < limit_value);
+
+create or replace temp macro result_at_or_below(comparator, value, limit_value) as
+    comparator in ('=', '<', '<=') and value <= limit_value;
+
+create or replace temp macro result_above(comparator, value, limit_value) as
+    (comparator = '=' and value > limit_value)
+    or (comparator = '>' and value >= limit_value)
+    or (comparator = '>=' and value > limit_value);
+
+create or replace temp macro result_at_or_above(comparator, value, limit_value) as
+    comparator in ('=', '>', '>=') and value >= limit_value;
+
+-- Evidence ids in a CSV cell: 'file:line;file:line', empty when there are none.
+create or replace temp macro evidence_text(row_ids) as
+    nullif(array_to_string(row_ids, ';'), '');
+
+-- Numbers in plain words (the worklist's evidence):
+-- plain_number(x): at most two decimals, trailing zeros dropped (176.1981 -> '176.2',
+--   180.0 -> '180'). Two decimals keep a value from rounding onto a limit it is below
+--   (179.996 would be the first to show as '180', and no assay reports that finely).
+-- measured(comparator, value, unit): '<150 pg/mL'; the comparator '=' is not shown.
+create or replace temp macro plain_number(x) as
+    rtrim(rtrim(printf('%.2f', round(x, 2)), '0'), '.');
+
+create or replace temp macro measured(comparator, x, unit) as
+    if(comparator = '=', '', comparator) || plain_number(x) || ' ' || unit;

@@ -1,0 +1,50 @@
+"""The private build database: how every stage opens it, and how text is quoted into SQL.
+
+Each connection also defines the shared SQL macros (sql/macros.sql) as temporary macros:
+they live with the connection only, so the analysts' database holds no macro that a
+DuckDB 1.x tool might fail to read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from transforms.sqlfiles import sql_text
+
+# DuckDB spills to disk past this; with Python, Prefect and a batch in flight the whole
+# run stays well under the 4 GB peak target at 100M lab rows.
+DUCKDB_MEMORY_LIMIT = "1GB"
+# Analysts' tools embed DuckDB 1.x, which cannot open 2.0's own storage format.
+ANALYST_STORAGE_VERSION = "v1.5.0"
+
+
+def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
+    spill = db_path.parent / ".spill"
+    con = duckdb.connect(
+        str(db_path),
+        config={
+            "memory_limit": DUCKDB_MEMORY_LIMIT,
+            "temp_directory": str(spill),
+            "preserve_insertion_order": True,
+        },
+    )
+    con.execute("set enable_progress_bar = false")
+    con.execute(sql_text("macros.sql"))
+    return con
+
+
+def create_build_database(db_path: Path) -> None:
+    """A new private build file in the storage format analysts' DuckDB 1.x tools read."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect() as con:
+        con.execute(
+            f"attach '{sql_quote(str(db_path))}' as build "
+            f"(storage_version '{ANALYST_STORAGE_VERSION}')"
+        )
+
+
+def sql_quote(text: str) -> str:
+    """Text for a single-quoted SQL literal (a file path, a pattern from a mapping file)."""
+    return text.replace("'", "''")

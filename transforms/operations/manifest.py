@@ -1,0 +1,97 @@
+"""The run manifest: what went in, what came out, and what produced it."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from schemas.canonical import SCHEMAS
+from transforms.config import AuditConfig
+from transforms.sqlfiles import sql_dir
+
+PACKAGES = ("b12audit", "duckdb", "pandas", "pandera", "prefect", "pyarrow")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def code_version() -> str:
+    """The git commit of the code, when it runs from a checkout; else the package version."""
+    here = Path(__file__).resolve().parent
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(here), "describe", "--always", "--dirty", "--abbrev=12"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        return result.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return package_versions()["b12audit"]
+
+
+def rule_versions() -> dict[str, str]:
+    """sha256 of every SQL, registry and reference file, so a changed rule (or a change to
+    what its findings mean: a population, a reason's window) shows in the manifest."""
+    root = sql_dir()
+    files = sorted(p for p in root.rglob("*") if p.suffix in {".sql", ".toml", ".csv"})
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in files
+    }
+
+
+# Facts about a file that staging needs and the manifest does not show per file.
+INTERNAL_KEYS = ("index", "header_lines", "text", "format")
+
+
+def inputs_with_counts(
+    files: list[dict],
+    quarantined: dict[tuple[str, str], int],
+    loaded: dict[tuple[str, str], int],
+) -> list[dict]:
+    """Per file and table: rows read = rows loaded + rows quarantined + rows not audited
+    (a vocabulary file, or events no rule uses), checked here."""
+    rows = []
+    for f in files:
+        key = (f["file"], f["table"])
+        row = {k: v for k, v in f.items() if k not in INTERNAL_KEYS}
+        row["rows_loaded"] = loaded.get(key, 0)
+        row["rows_quarantined"] = quarantined.get(key, 0)
+        row["rows_not_audited"] = 0 if f["table"] in SCHEMAS else f["rows_read"]
+        if (
+            row["rows_read"]
+            != row["rows_loaded"] + row["rows_quarantined"] + row["rows_not_audited"]
+        ):
+            raise RuntimeError(
+                f"{f['file']} ({f['table']}): rows read {row['rows_read']} != loaded "
+                f"{row['rows_loaded']} + quarantined {row['rows_quarantined']} + not audited "
+                f"{row['rows_not_audited']}"
+            )
+        rows.append(row)
+    return rows
+
+
+def build_manifest(run: dict, config: AuditConfig) -> dict:
+    inputs = run["inputs"]
+    return {
+        **run,
+        "totals": {
+            key: sum(f[key] for f in inputs)
+            for key in ("rows_read", "rows_loaded", "rows_quarantined", "rows_not_audited")
+        },
+        "configuration": config.as_records(),
+        "code_version": code_version(),
+        "package_versions": package_versions(),
+        "rule_versions": rule_versions(),
+    }

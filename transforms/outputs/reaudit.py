@@ -1,0 +1,83 @@
+"""Re-audit diff: patients newly flagged, resolved and still flagged, per finding, against
+the previous published run (sql/report/reaudit_diff.sql).
+
+The patient-level rows are the table `reaudit_diff` (and `patient_level/reaudit_diff.csv`);
+the shareable counts per finding suppress 1 to 7 and protect the totals they add up to.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from transforms.database import sql_quote
+from transforms.outputs.suppress import is_small
+from transforms.sqlfiles import sql_text
+
+STATUSES = ("newly_flagged", "resolved", "still_flagged")
+# Sums a reader can find elsewhere: this run's flagged patients (newly + still) and the
+# previous run's (resolved + still). Hiding one part of a pair hides the other.
+PAIRS = (("newly_flagged", "still_flagged"), ("resolved", "still_flagged"))
+
+
+def compare(con: duckdb.DuckDBPyConnection, history_db: Path, previous_run: str | None) -> None:
+    """Creates `reaudit_diff`; empty when there is no previous run to compare with."""
+    con.execute(
+        "create or replace temp table previous_findings (patient_id varchar, "
+        "finding varchar, reason varchar, index_date date, episode integer, site varchar)"
+    )
+    if previous_run is not None:
+        con.execute(f"attach '{sql_quote(str(history_db))}' as hist (read_only)")
+        try:
+            con.execute(
+                "insert into previous_findings select * exclude (run_id) "
+                "from hist.findings_by_run where run_id = $run",
+                {"run": previous_run},
+            )
+        finally:
+            con.execute("detach hist")
+    con.execute(f"create or replace table reaudit_diff as {sql_text('report/reaudit_diff.sql')}")
+    if previous_run is None:
+        con.execute("delete from reaudit_diff")
+
+
+def create_empty(con: duckdb.DuckDBPyConnection) -> None:
+    """A one-off run compares with nothing: the table exists, with no rows."""
+    con.execute(
+        "create or replace table reaudit_diff (patient_id varchar, finding varchar, "
+        "status varchar, site varchar)"
+    )
+
+
+def shareable(con: duckdb.DuckDBPyConnection, up_to: int) -> pd.DataFrame:
+    """Counts per finding and status, all sites, with small counts suppressed."""
+    frame = con.execute(
+        """
+        pivot (select finding, status from reaudit_diff)
+        on status in ('newly_flagged', 'resolved', 'still_flagged')
+        using count(*) group by finding order by finding
+        """
+    ).df()
+    return suppress_statuses(frame, up_to)
+
+
+def suppress_statuses(frame: pd.DataFrame, up_to: int) -> pd.DataFrame:
+    out = frame.copy()
+    for status in STATUSES:
+        out[f"{status}_suppressed"] = out[status].map(lambda n: is_small(n, up_to))
+    for _ in range(2):  # a pair hidden by the first pass may expose the other pair
+        for a, b in PAIRS:
+            one_hidden = out[f"{a}_suppressed"] ^ out[f"{b}_suppressed"]
+            out.loc[one_hidden & out[a].gt(0), f"{a}_suppressed"] = True
+            out.loc[one_hidden & out[b].gt(0), f"{b}_suppressed"] = True
+    for status in STATUSES:
+        out[status] = out[status].astype("Int64").mask(out[f"{status}_suppressed"])
+    return out
+
+
+def write_patient_level(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    con.execute(
+        f"copy (select * from reaudit_diff) to '{sql_quote(str(path))}' (header, delimiter ',')"
+    )

@@ -1,0 +1,191 @@
+"""Report: the run's output files.
+
+Restricted files go to `patient_level/`: findings.csv and quarantine.csv (patient rows) and
+mapping_review.csv (the extract's own unmapped drug names and test codes, free text from the
+source). Shareable files (report.html, summary.csv, quarantine_summary.csv,
+evaluability.csv, sensitivity.csv, measures_monthly.csv) go to `shareable/` and carry no
+identifiers and no unsuppressed count from 1 to 7. Large tables are written by DuckDB.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from schemas.canonical import CHECK_MEANING
+from transforms.config import AuditConfig
+from transforms.database import sql_quote
+from transforms.outputs import measures, reaudit, run_charts, spc, worklist
+from transforms.outputs.report_html import ReportTables, render_report
+from transforms.outputs.suppress import is_small, suppress_column, suppress_counts
+from transforms.rules.harmonise import parameters
+from transforms.rules.registry import registry
+from transforms.sqlfiles import bind, sql_text
+
+FINDINGS_CSV = """
+    copy (
+        select patient_id, finding, reason, index_date, episode,
+               evidence_text(evidence_lab_row_ids) as evidence_lab_row_ids,
+               evidence_text(evidence_medication_row_ids) as evidence_medication_row_ids,
+               evidence_text(evidence_diagnosis_row_ids) as evidence_diagnosis_row_ids,
+               site
+        from findings order by finding, patient_id, index_date, episode
+    ) to '{path}' (header, delimiter ',')
+"""
+QUARANTINE_CSV = """
+    copy (select * from quarantine order by source_file, source_line, column_name, check_name)
+    to '{path}' (header, delimiter ',')
+"""
+
+
+def write_outputs(
+    con: duckdb.DuckDBPyConnection, run_dir: Path, config: AuditConfig, run: dict
+) -> dict[str, str]:
+    patient_dir, share_dir = run_dir / "patient_level", run_dir / "shareable"
+    patient_dir.mkdir(parents=True, exist_ok=True)
+    share_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "findings": patient_dir / "findings.csv",
+        "quarantine": patient_dir / "quarantine.csv",
+        "summary": share_dir / "summary.csv",
+        "quarantine_summary": share_dir / "quarantine_summary.csv",
+        "mapping_review": patient_dir / "mapping_review.csv",
+        "evaluability": share_dir / "evaluability.csv",
+        "sensitivity": share_dir / "sensitivity.csv",
+        "measures_monthly": share_dir / "measures_monthly.csv",
+        "report": share_dir / "report.html",
+    }
+    if run.get("previous_run_id"):
+        paths["reaudit_summary"] = share_dir / "reaudit_diff.csv"
+        paths["reaudit"] = patient_dir / "reaudit_diff.csv"
+    con.execute(FINDINGS_CSV.format(path=sql_quote(str(paths["findings"]))))
+    con.execute(QUARANTINE_CSV.format(path=sql_quote(str(paths["quarantine"]))))
+    con.execute(
+        f"copy ({sql_text('report/mapping_review.sql')}) to "
+        f"'{sql_quote(str(paths['mapping_review']))}' (header, delimiter ',')"
+    )
+    params = parameters(config, run["scope"])
+    tables = ReportTables(
+        summary=shareable_summary(con, config),
+        quarantine=quarantine_summary(con, config),
+        usability=lab_usability(con, config),
+        evaluability=_suppressed_query(con, "report/evaluability.sql", params, "count", config),
+        sensitivity=sensitivity_table(con, config),
+        esr_overlap=esr_overlap(con, config),
+        **monthly_measures(con, config, paths["measures_monthly"]),
+        reaudit=_reaudit(con, config, paths),
+    )
+    for name in ("summary", "quarantine", "evaluability", "sensitivity"):
+        key = "quarantine_summary" if name == "quarantine" else name
+        getattr(tables, name).to_csv(paths[key], index=False)
+    paths["report"].write_text(render_report(tables, config, run), encoding="utf-8")
+    worklist.build(con, config)
+    written = {name: str(path) for name, path in paths.items()}
+    return {**written, **worklist.write(con, patient_dir)}
+
+
+def _reaudit(con: duckdb.DuckDBPyConnection, config: AuditConfig, paths: dict):
+    """The diff against the previous run (None for a first or one-off run)."""
+    if "reaudit" not in paths:
+        return None
+    reaudit.write_patient_level(con, paths["reaudit"])
+    frame = reaudit.shareable(con, config.suppress_counts_up_to)
+    frame.to_csv(paths["reaudit_summary"], index=False)
+    return frame
+
+
+def monthly_measures(
+    con: duckdb.DuckDBPyConnection, config: AuditConfig, csv_path: Path
+) -> dict[str, list]:
+    """Builds measure_counts, writes its suppressed version to `csv_path`, and returns the
+    report's run charts (drawn from the suppressed table) and signals (from exact counts,
+    less those that would tell a suppressed month's count: `measures.shareable_charts`)."""
+    measures.build(con)
+    shown = measures.shareable(con, config)
+    shown.to_csv(csv_path, index=False)
+    exact = con.execute("select * from measure_counts").df()
+    charts = measures.shareable_charts(spc.p_charts(exact, config.spc_baseline_months), shown)
+    return {"run_charts": run_charts.run_charts(charts, shown), "signals": spc.signals(charts)}
+
+
+def shareable_summary(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFrame:
+    counts = con.execute(sql_text("report/finding_counts.sql")).df()
+    return suppress_counts(counts, config.suppress_counts_up_to)
+
+
+def quarantine_summary(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFrame:
+    """Rows quarantined by file, column and check: counts of rows (1 to 7 suppressed),
+    never values. The values are in patient_level/quarantine.csv."""
+    frame = con.execute(
+        """
+        select source_file, table_name, column_name, check_name,
+               count(distinct source_line) as rows
+        from quarantine group by all order by all
+        """
+    ).df()
+    frame["meaning"] = frame["check_name"].map(CHECK_MEANING).fillna("")
+    return suppress_column(frame, "rows", config.suppress_counts_up_to)
+
+
+def _suppressed_query(
+    con: duckdb.DuckDBPyConnection, file: str, params: dict, column: str, config: AuditConfig
+) -> pd.DataFrame:
+    sql = sql_text(file)
+    frame = con.execute(sql, bind(sql, params)).df()
+    return suppress_column(frame, column, config.suppress_counts_up_to)
+
+
+def sensitivity_table(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFrame:
+    """Findings gained and lost if each switch were flipped (table `sensitivity`)."""
+    frame = con.execute("select * from sensitivity order by all").df()
+    frame = suppress_column(frame, "findings_gained", config.suppress_counts_up_to)
+    frame = frame.rename(columns={"suppressed": "gained_suppressed"})
+    frame = suppress_column(frame, "findings_lost", config.suppress_counts_up_to)
+    return frame.rename(columns={"suppressed": "lost_suppressed"})
+
+
+# The guideline's statement on ESR and B12 is about these findings by name.
+DEFICIENCY, ESR = ("b12_deficient", "b12_functional_deficiency"), "elevated_esr"
+
+
+def esr_overlap(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFrame:
+    """Patients with B12 deficiency (b12_deficient or b12_functional_deficiency), and how
+    many of them also have an elevated ESR: context only, ESR changes no B12 decision."""
+    missing = sorted({*DEFICIENCY, ESR} - set(registry()))
+    if missing:  # renamed or removed: this section would count nothing, silently
+        raise RuntimeError(f"the ESR section names findings the registry lacks: {missing}")
+    frame = con.execute(
+        """
+        with deficient as (
+            select distinct patient_id from findings where finding in $deficiency),
+        esr as (select distinct patient_id from findings where finding = $esr)
+        select 'patients with B12 deficiency' as patients, count(*) as count from deficient
+        union all
+        select '... of whom with an elevated ESR', count(*)
+        from deficient inner join esr using (patient_id)
+        """,
+        {"deficiency": list(DEFICIENCY), "esr": ESR},
+    ).df()
+    frame = suppress_column(frame, "count", config.suppress_counts_up_to)
+    # total - overlap is a count too: when it is small, hide the overlap so it cannot be
+    # worked out by subtraction.
+    total, overlap = frame["count"].tolist()
+    if not frame["suppressed"].any() and is_small(
+        int(total) - int(overlap), config.suppress_counts_up_to
+    ):
+        frame.loc[1, ["count", "suppressed"]] = [pd.NA, True]
+    return frame
+
+
+def lab_usability(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFrame:
+    """Audited lab rows by analyte and status: how many could be used, and why not
+    (including results collected on B12 treatment)."""
+    frame = con.execute(
+        """
+        select analyte, status, coalesce(status_reason, '') as reason, count(*) as rows
+        from lab_harmonised group by all order by all
+        """
+    ).df()
+    return suppress_column(frame, "rows", config.suppress_counts_up_to)
