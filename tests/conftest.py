@@ -10,6 +10,7 @@ import csv
 import http.server
 import json
 import re
+import shutil
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import pytest
 from schemas.canonical import known_columns
 from transforms.config import AuditConfig
 from transforms.operations import sequence
+from transforms.sqlfiles import sql_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -212,3 +214,12 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture
+def sql_copy(tmp_path, monkeypatch):
+    """A copy of sql/ that the registry and the runner read instead (B12AUDIT_SQL_DIR)."""
+    copy = tmp_path / "sql"
+    shutil.copytree(sql_dir(), copy)
+    monkeypatch.setenv("B12AUDIT_SQL_DIR", str(copy))
+    return copy

@@ -4,8 +4,6 @@ and a finding can only flag a unit its population holds."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from tests.conftest import SAMPLE, query, run_stages
@@ -78,14 +76,6 @@ def test_the_monthly_measures_add_up_to_the_summary(sample_db):
 def test_every_population_names_what_it_counts():
     assert labels()["new_b12_courses"] == "evaluable new B12 courses"
     assert set(labels()) == {p.stem for p in (sql_dir() / "populations").glob("*.sql")}
-
-
-@pytest.fixture
-def sql_copy(tmp_path, monkeypatch):
-    copy = tmp_path / "sql"
-    shutil.copytree(sql_dir(), copy)
-    monkeypatch.setenv("B12AUDIT_SQL_DIR", str(copy))
-    return copy
 
 
 def test_a_rule_flagging_outside_its_population_stops_naming_the_finding(sql_copy, audit):

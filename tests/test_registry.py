@@ -5,7 +5,6 @@ the entry does not know fails here, before it can fail a run."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import sqlglot
@@ -93,15 +92,6 @@ def test_every_entry_quotes_the_guideline_word_for_word(finding):
     # The guideline's citation numbers sit between sentences; "..." marks a cut.
     sentences = [s.strip(" .") for part in finding.guideline.split("...") for s in part.split(". ")]
     assert all(sentence in guideline for sentence in sentences if sentence)
-
-
-@pytest.fixture
-def sql_copy(tmp_path, monkeypatch):
-    """A copy of sql/ that the registry reads instead (B12AUDIT_SQL_DIR)."""
-    copy = tmp_path / "sql"
-    shutil.copytree(sql_dir(), copy)
-    monkeypatch.setenv("B12AUDIT_SQL_DIR", str(copy))
-    return copy
 
 
 def test_a_rule_without_an_entry_stops_naming_the_file(sql_copy):

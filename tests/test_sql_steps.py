@@ -4,14 +4,11 @@ declaration is what the SQL really reads."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import sqlglot
 from sqlglot import exp
 
 from transforms.rules.steps import StepError, affected_by, declared, ordered, step, steps_in
-from transforms.sqlfiles import sql_dir
 
 FOLDERS = ("derive", "populations", "rules", "report", "load")
 ALL_STEPS = steps_in(*FOLDERS)
@@ -55,15 +52,6 @@ def test_each_derived_table_has_one_file_named_for_it():
 
 def test_rules_and_populations_create_nothing_they_are_rows_of_one_table():
     assert not any(s.creates for s in steps_in("rules", "populations"))
-
-
-@pytest.fixture
-def sql_copy(tmp_path, monkeypatch):
-    """A copy of sql/ that the runner reads instead (B12AUDIT_SQL_DIR)."""
-    copy = tmp_path / "sql"
-    shutil.copytree(sql_dir(), copy)
-    monkeypatch.setenv("B12AUDIT_SQL_DIR", str(copy))
-    return copy
 
 
 def test_a_step_reading_a_table_nothing_creates_is_named(sql_copy):
