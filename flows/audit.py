@@ -59,10 +59,12 @@ def audit(
     out_dir: str = "b12audit-output",
     config_path: str | None = None,
     input_format: str | None = None,
+    annotations_path: str | None = None,
 ) -> dict:
     """Runs every stage; returns where the report, manifest and database are."""
     config = load_config(Path(config_path) if config_path else None)
-    run = sequence.Run(Path(input_dir), Path(out_dir), config, input_format)
+    notes = Path(annotations_path) if annotations_path else None
+    run = sequence.Run(Path(input_dir), Path(out_dir), config, input_format, notes)
     result = sequence.one_off(run, PrefectRunner())
     publish_summary_artifact(Path(result["summary"]))
     return result

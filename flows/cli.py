@@ -10,6 +10,7 @@ from pathlib import Path
 from transforms.config import ConfigError, load_config
 from transforms.errors import InputError
 from transforms.inputs.adapters import FORMATS
+from transforms.outputs import worklist_annotations
 
 # The temporary Prefect API server takes 18-27 s to start here, past Prefect's default
 # 20 s timeout (stack notes); and the machines have no network for analytics.
@@ -31,6 +32,13 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="audit an extract folder")
     _add_extract_arguments(
         run, "input_dir", "folder of lab_results, medications, patients", "extract's"
+    )
+    run.add_argument(
+        "--annotations",
+        type=Path,
+        default=None,
+        help="the care team's worklist annotations (CSV; default: INPUT_DIR/annotations.csv "
+        "if there is one)",
     )
     _add_schedule(commands)
     _add_serve(commands)
@@ -123,6 +131,14 @@ def _use_prefect_defaults() -> None:
 def _run(args: argparse.Namespace) -> int:
     if problem := _unusable(args.config, args.input_dir):
         return _fail(problem)
+    notes = worklist_annotations.find(args.input_dir, args.annotations)
+    try:
+        if notes is not None:
+            worklist_annotations.read(
+                notes
+            )  # a malformed file stops the run before any data is read
+    except worklist_annotations.AnnotationsError as exc:
+        return _fail(f"input error: {exc}")
     _use_prefect_defaults()
     from flows.audit import audit  # imported late: Prefect reads the settings above
 
@@ -132,6 +148,7 @@ def _run(args: argparse.Namespace) -> int:
             str(args.out),
             str(args.config) if args.config else None,
             args.format,
+            str(notes) if notes else None,
         )
     except InputError as exc:
         # Drop the traceback: its frames hold DuckDB objects that would otherwise outlive

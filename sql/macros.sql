@@ -41,3 +41,8 @@ create or replace temp macro plain_number(x) as
 
 create or replace temp macro measured(comparator, x, unit) as
     if(comparator = '=', '', comparator) || plain_number(x) || ' ' || unit;
+
+-- Text in an HTML page (the patient timelines): & < > " and ' escaped, NULL as ''.
+create or replace temp macro html_text(x) as
+    replace(replace(replace(replace(replace(coalesce(x::varchar, ''),
+        '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'), '''', '&#x27;');

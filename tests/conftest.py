@@ -144,7 +144,7 @@ class Audit:
         rows = query(
             db,
             "select patient_id, coalesce(reason, ''), index_date::varchar from findings "
-            "where finding = $f order by patient_id, episode",
+            "where finding = $f order by patient_id, episode, index_date",
             {"f": finding},
         )
         out: dict[str, list] = {}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from tests.conftest import query
+
 LAB_HEADER = """
     patient_id | test_code | result | unit | collected_at
     -----------+-----------+--------+------+-------------
@@ -263,3 +265,96 @@ def test_without_a_diagnoses_file_no_course_or_lapse_is_flagged(audit):
     assert set(lapses(audit, meds, diagnoses=True)) == loaded_fully
     assert audit.flagged(LOADING, labs, meds_table, diagnoses=None) == set()
     assert lapses(audit, meds, diagnoses=False) == {}
+
+
+def test_every_lapse_of_a_course_is_a_row_a_resumed_course_can_lapse_again(audit):
+    # Loading ends on day 11 (2025-01-12); each gap over 121 days is a lapse of its own.
+    meds = "\n".join(
+        [
+            loaded("gap_then_gap", 11 + 122, 11 + 122 + 122, 11 + 122 + 122 + 90),
+            loaded("gap_then_stopped", 11 + 122),
+            loaded("gap_then_on_time", 11 + 122, 11 + 122 + 121),
+        ]
+    )
+    assert lapses(audit, meds) == {
+        "gap_then_gap": [("gap", "2025-05-13"), ("gap", "2025-09-12")],
+        "gap_then_stopped": [("gap", "2025-05-13"), ("stopped", "2025-09-12")],
+        "gap_then_on_time": [("gap", "2025-05-13")],
+    }
+
+
+def test_a_course_of_unknown_route_is_monitored_and_counted_apart_for_loading_and_lapse(audit):
+    # Shaped like MIMIC-IV in MEDS form: drug names only, no route or dose columns.
+    labs = LAB_HEADER + "\n".join(
+        [
+            DATA_START,
+            DATA_END,
+            "unmonitored | 718-7 | 74  | g/L   | 2024-03-01",
+            "unmonitored | 2132-9 | 150 | pg/mL | 2024-03-01",
+            "monitored   | 718-7 | 74  | g/L   | 2024-03-01",
+            "monitored   | 718-7 | 110 | g/L   | 2024-05-01",
+        ]
+    )
+    meds = """
+        patient_id | drug_name | event_type | event_at
+        -----------+-----------+------------+---------
+        filler      | Paracetamol    | administered | 2023-01-01
+        filler      | Paracetamol    | administered | 2025-12-31
+        unmonitored | Cyanocobalamin | administered | 2024-03-06
+        unmonitored | Cyanocobalamin | administered | 2024-03-07
+        monitored   | Cyanocobalamin | administered | 2024-03-06
+    """
+    db = audit.run(labs, meds, diagnoses=DX_HEADER)
+    findings = query(db, "select patient_id, finding, reason from findings order by all")
+    assert findings == [
+        ("unmonitored", "anaemia", None),
+        ("unmonitored", "b12_deficient", None),
+        ("unmonitored", "monitoring_missed", "no_fbc_at_8_weeks"),
+    ]
+    counted = query(
+        db,
+        "select finding, patient_id, status, status_reason from populations "
+        "where finding in ($loading, $lapse) order by all",
+        {"loading": LOADING, "lapse": LAPSE},
+    )
+    assert counted == [
+        (finding, patient, "not evaluable", "route_unknown")
+        for finding in (LOADING, LAPSE)
+        for patient in ("monitored", "unmonitored")
+    ]
+
+
+def test_the_worklist_shows_a_course_s_latest_lapse(audit):
+    from transforms import database
+    from transforms.config import AuditConfig
+    from transforms.outputs import worklist
+
+    # A gap (resumed on day 133), then nothing to the data end (2025-12-31): stopped.
+    labs = LAB_HEADER + DATA_START + "\n" + DATA_END
+    meds = MED_HEADER + loaded("gap_then_stopped", 11 + 122) + "\n" + fillers(DATA_END)
+    db = audit.run(labs, meds, diagnoses=DX_HEADER)
+    with database.connect(db) as con:
+        worklist.build(con, AuditConfig())
+    rows = query(db, "select patient_id, reason, index_date::varchar, state from worklist_items")
+    assert rows == [("gap_then_stopped", "stopped", "2025-09-12", "open")]
+
+
+def test_an_oral_course_with_neuro_codes_and_a_dose_of_unknown_route_is_counted_apart(audit):
+    oral = "Cyanocobalamin 1 mg tablet | dispensed | 2024-03-01 | 1 | mg | PO"
+    meds = "\n".join(
+        [
+            f"unknown_day_2 | {oral}",
+            "unknown_day_2 | Cyanocobalamin | administered | 2024-03-03 |  |  | ",
+        ]
+    )
+    dx = neuro("unknown_day_2")
+    assert reasons(audit, LOADING, meds, dx) == {}
+    labs = LAB_HEADER + DATA_START + "\n" + DATA_END
+    db = audit.run(labs, MED_HEADER + meds + "\n" + fillers(DATA_END), diagnoses=DX_HEADER + dx)
+    counted = query(
+        db,
+        "select status, status_reason from populations where finding = $f "
+        "and patient_id = 'unknown_day_2'",
+        {"f": LOADING},
+    )
+    assert counted == [("not evaluable", "route_unknown")]

@@ -405,3 +405,26 @@ def test_the_manifest_lists_the_files_read_now_and_those_kept_from_the_history(f
     assert [f["file"] for f in manifest["inputs"]] == ["medications_2024-02.csv"]
     kept = [f["file"] for f in manifest["history_files"]]
     assert kept == ["lab_results_2023-06.csv", "medications_2023-06.csv"]
+
+
+def test_annotations_in_the_drop_folder_join_the_worklist_without_rereading_the_data(
+    first_month,
+):
+    drop, out = first_month
+    # Medications from January: p1's deficient B12 (June) is then judged untreated.
+    deliver(drop, "medications_2023-01.csv", "medications", NOTHING_YET.replace("06-01", "01-01"))
+    assert run(drop, out)["outcome"] == "published"
+    (item,) = query(out / "b12audit.duckdb", "select item_id from worklist where patient_id = 'p1'")
+    notes = drop / "annotations.csv"
+    notes.write_text(f"item_id,status,note,date\n{item[0]},reviewed,seen,2024-01-05\n")
+    settle(notes)
+    result = run(drop, out)
+    assert result["outcome"] == "published"
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    assert manifest["inputs"] == []  # no data file read again
+    assert manifest["annotations"] == {"file": "annotations.csv", "rows": 1}
+    annotated = query(
+        out / "b12audit.duckdb",
+        "select patient_id, annotation_status, annotation_note from worklist",
+    )
+    assert annotated == [("p1", "reviewed", "seen")]

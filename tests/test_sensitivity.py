@@ -16,26 +16,28 @@ LABS = """
     end        | 718-7     | 135    | g/L    | 2025-12-31   |
 """
 MEDS = """
-    patient_id | drug_name                           | event_type   | event_at   | route
-    -----------+-------------------------------------+--------------+------------+------
-    start      | Paracetamol 500 mg tab              | administered | 2023-01-01 | oral
-    end        | Paracetamol 500 mg tab              | administered | 2025-12-31 | oral
-    mvi        | Multivitamin with folic acid 0.4 mg | dispensed    | 2024-05-01 | oral
-    leuco      | Leucovorin calcium 15 mg            | dispensed    | 2024-05-01 | oral
-    ordered    | Folic acid 5 mg tab                 | ordered      | 2024-05-01 | oral
-    sameday    | Folic acid 5 mg tab                 | administered | 2024-05-01 | oral
-    sameday    | Hydroxocobalamin 1 mg/mL inj        | administered | 2024-05-01 | IM
-    nocause    | Hydroxocobalamin 1 mg/mL inj        | administered | 2024-05-01 | IM
-    nocause    | Hydroxocobalamin 1 mg/mL inj        | administered | 2024-05-03 | IM
-    nocause    | Hydroxocobalamin 1 mg/mL inj        | administered | 2024-05-05 | IM
-    nocause    | Hydroxocobalamin 1 mg/mL inj        | administered | 2024-05-08 | IM
-    nocause    | Hydroxocobalamin 1 mg/mL inj        | administered | 2024-05-10 | IM
-    nocause    | Hydroxocobalamin 1 mg/mL inj        | administered | 2024-05-12 | IM
+    patient_id | drug_name                    | event_type   | event_at   | route | dose | dose_unit
+    -----------+------------------------------+--------------+------------+-------+------+----------
+    start      | Paracetamol 500 mg tab       | administered | 2023-01-01 | oral  |      |
+    end        | Paracetamol 500 mg tab       | administered | 2025-12-31 | oral  |      |
+    mvi        | MVI with folic acid 0.4 mg   | dispensed    | 2024-05-01 | oral  |      |
+    leuco      | Leucovorin calcium 15 mg     | dispensed    | 2024-05-01 | oral  |      |
+    ordered    | Folic acid 5 mg tab          | ordered      | 2024-05-01 | oral  |      |
+    sameday    | Folic acid 5 mg tab          | administered | 2024-05-01 | oral  |      |
+    sameday    | Hydroxocobalamin 1 mg/mL inj | administered | 2024-05-01 | IM    |      |
+    nocause    | Hydroxocobalamin 1 mg/mL inj | administered | 2024-05-01 | IM    |      |
+    nocause    | Hydroxocobalamin 1 mg/mL inj | administered | 2024-05-03 | IM    |      |
+    nocause    | Hydroxocobalamin 1 mg/mL inj | administered | 2024-05-05 | IM    |      |
+    nocause    | Hydroxocobalamin 1 mg/mL inj | administered | 2024-05-08 | IM    |      |
+    nocause    | Hydroxocobalamin 1 mg/mL inj | administered | 2024-05-10 | IM    |      |
+    nocause    | Hydroxocobalamin 1 mg/mL inj | administered | 2024-05-12 | IM    |      |
+    vegan      | Cyanocobalamin 100 mcg tab   | dispensed    | 2024-05-01 | oral  | 100  | mcg
 """
 DIAGNOSES = """
     patient_id | code   | code_system | recorded_at
     -----------+--------+-------------+------------
     dementia   | F03.90 | ICD10CM     | 2024-04-01
+    vegan      | D51.3  | ICD10CM     | 2024-04-01
 """
 
 
@@ -49,6 +51,8 @@ def test_each_switch_flipped_alone_counts_the_findings_it_moves(audit):
     )
     assert rows == [
         ("b12_unit_policy", "unit_native", "b12_borderline", 0, 1),
+        # 'molar' (140 pmol/L) turns deficient under unit_native, and was never treated.
+        ("b12_unit_policy", "unit_native", "b12_deficiency_untreated", 1, 0),
         ("b12_unit_policy", "unit_native", "b12_deficient", 1, 0),
         ("count_ordered_events", "True", "folate_before_b12", 1, 0),
         ("folate_scope", "with_low_dose", "folate_before_b12", 1, 0),
@@ -57,6 +61,8 @@ def test_each_switch_flipped_alone_counts_the_findings_it_moves(audit):
         # lapse rests on counting an unknown cause as lifelong.
         ("lifelong_when_cause_unknown", "False", "b12_treatment_lapse", 0, 1),
         ("neuro_include_dementia", "True", "neuro_normal_b12_no_metabolites", 1, 0),
+        # 'vegan' takes 100 mcg a day for a coded dietary cause.
+        ("oral_dose_dietary_exempt", "True", "b12_oral_regimen", 0, 1),
         ("same_day_b12_treatment_concurrent", "False", "folate_before_b12", 1, 0),
     ]
 
@@ -81,7 +87,7 @@ def test_a_renumbered_folate_episode_is_not_a_change(audit):
     meds = """
         patient_id | drug_name                           | event_type | event_at   | route
         -----------+-------------------------------------+------------+------------+------
-        p1         | Multivitamin with folic acid 0.4 mg | dispensed  | 2023-01-10 | oral
+        p1         | MVI with folic acid 0.4 mg | dispensed  | 2023-01-10 | oral
         p1         | Folic acid 5 mg tab                 | dispensed  | 2024-06-01 | oral
     """
     db = audit.run(labs, meds)

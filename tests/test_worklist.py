@@ -12,6 +12,7 @@ import openpyxl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from openpyxl.utils import get_column_letter
 
 from tests.conftest import SAMPLE, Audit, run_stages
 from transforms import database
@@ -44,6 +45,7 @@ LAB_FILLERS = """
     filler | 718-7 | 130 | g/L | 2025-12-31 |
 """
 FOLIC_ACID = "Folic acid 1 mg tab"
+UNTREATED_FINDING = "b12_deficiency_untreated"
 INJECTION = "Hydroxocobalamin 1 mg/mL"
 
 
@@ -145,14 +147,25 @@ shared(
 )
 
 
-def test_a_deficient_b12_shows_its_value_comparator_unit_and_limit(evidence):
+def test_an_untreated_deficient_b12_shows_its_value_comparator_unit_limit_and_window(evidence):
     found = evidence
     limit = "(deficient: below 180 pg/mL)"
-    assert found[("value_152", "b12_deficient")] == f"B12 152 pg/mL on 2024-03-01 {limit}"
-    assert found[("below_150", "b12_deficient")] == f"B12 <150 pg/mL on 2024-03-01 {limit}"
-    assert found[("pmol_130", "b12_deficient")] == (
-        f"B12 176.2 pg/mL (130 pmol/L as reported) on 2024-03-01 {limit}"
+    untreated = (
+        "; known 2024-03-01; no B12 treatment administered or dispensed "
+        "from 2024-01-31 to 2024-03-31"
     )
+    assert (
+        found[("value_152", UNTREATED_FINDING)] == f"B12 152 pg/mL on 2024-03-01 {limit}{untreated}"
+    )
+    assert (
+        found[("below_150", UNTREATED_FINDING)]
+        == f"B12 <150 pg/mL on 2024-03-01 {limit}{untreated}"
+    )
+    assert found[("pmol_130", UNTREATED_FINDING)] == (
+        f"B12 176.2 pg/mL (130 pmol/L as reported) on 2024-03-01 {limit}{untreated}"
+    )
+    # The deficiency itself is a status: in findings.csv, never a worklist item.
+    assert ("value_152", "b12_deficient") not in found
 
 
 # Both switches flipped in one audit: each test reads its own patients.
@@ -175,8 +188,10 @@ def test_under_the_unit_native_policy_a_molar_b12_is_judged_in_pmol_per_litre(
     other_settings_evidence,
 ):
     found = other_settings_evidence
-    assert found[("pmol_140", "b12_deficient")] == (
+    assert found[("pmol_140", UNTREATED_FINDING)] == (
         "B12 189.75 pg/mL (140 pmol/L as reported) on 2024-03-01 (deficient: below 150 pmol/L)"
+        "; known 2024-03-01; no B12 treatment administered or dispensed from 2024-01-31 to "
+        "2024-03-31"
     )
     assert found[("pmol_160", "b12_borderline_no_mma")] == (
         "B12 216.86 pg/mL (160 pmol/L as reported) on 2024-03-01 "
@@ -196,14 +211,22 @@ shared(
 )
 
 
-def test_a_functional_deficiency_shows_the_b12_and_its_first_raised_mma(evidence):
+def test_an_untreated_functional_deficiency_shows_the_b12_its_first_raised_mma_and_window(
+    evidence,
+):
     found = evidence
     b12 = "B12 250 pg/mL on 2024-03-01 (borderline: 180-350 pg/mL)"
-    assert found[("two_raised", "b12_functional_deficiency")] == (
-        f"{b12}; MMA 300 nmol/L on 2024-03-10 (above 271 nmol/L and 1 more raised)"
+    # Known when both results were: the first raised MMA, on 2024-03-10.
+    untreated = (
+        "; known 2024-03-10; no B12 treatment administered or dispensed "
+        "from 2024-01-31 to 2024-04-09"
     )
-    assert found[("umol", "b12_functional_deficiency")] == (
+    assert found[("two_raised", UNTREATED_FINDING)] == (
+        f"{b12}; MMA 300 nmol/L on 2024-03-10 (above 271 nmol/L and 1 more raised){untreated}"
+    )
+    assert found[("umol", UNTREATED_FINDING)] == (
         f"{b12}; MMA 300 nmol/L (0.3 umol/L as reported) on 2024-03-10 (above 271 nmol/L)"
+        f"{untreated}"
     )
 
 
@@ -417,7 +440,8 @@ shared(
     meds="\n".join(
         [
             injections("gap", *LOADED),
-            injections("gap", 0, start="2024-08-01"),
+            # Resumed, then every 90 days to the data end: the gap is the course's latest.
+            injections("gap", 0, 90, 180, 270, 360, 450, start="2024-08-01"),
             injections("stopped", *LOADED),
         ]
     ),
@@ -489,7 +513,9 @@ EXCLUSION_PATIENTS = ["tags", "worked_up", "functional", "mma_awaited", "neuro_a
 EXCLUSION_PATIENTS += ["folate_pending"]
 
 
-def test_tags_superseded_borderlines_and_rows_waiting_on_their_window_are_not_listed(shared_db):
+def test_statuses_and_tags_are_not_listed_and_rows_waiting_on_their_window_are_pending(
+    shared_db,
+):
     sql = "select patient_id, finding, reason from {} where patient_id in $p"
     with duckdb.connect(str(shared_db), read_only=True) as con:
         findings = set(con.execute(sql.format("findings"), {"p": EXCLUSION_PATIENTS}).fetchall())
@@ -499,22 +525,35 @@ def test_tags_superseded_borderlines_and_rows_waiting_on_their_window_are_not_li
     not_open = {("tags", tag, None) for tag in ("anaemia", "macrocytosis", "elevated_esr")} | {
         ("worked_up", "b12_borderline", None),
         ("functional", "b12_borderline", None),
+        ("functional", "b12_functional_deficiency", None),
+        ("folate_pending", "b12_deficient", None),
         ("mma_awaited", "b12_borderline", None),
+    }
+    pending = {
         ("mma_awaited", "b12_borderline_no_mma", "pending"),
         ("neuro_awaited", "neuro_normal_b12_no_metabolites", "pending"),
     }
     open_ = {
-        ("functional", "b12_functional_deficiency", None),
-        ("folate_pending", "b12_deficient", None),
+        ("functional", UNTREATED_FINDING, "no_treatment"),
+        ("folate_pending", UNTREATED_FINDING, "no_treatment"),
         ("folate_pending", "folate_before_b12", "pending"),
     }
-    assert findings == not_open | open_
-    assert listed == open_
+    assert findings == not_open | pending | open_
+    assert listed == pending | open_
+    with duckdb.connect(str(shared_db), read_only=True) as con:
+        states = con.execute(
+            "select patient_id, finding, state from worklist_items where patient_id in $p",
+            {"p": EXCLUSION_PATIENTS},
+        ).fetchall()
+    # folate_before_b12's 'pending' is a B12 resulted after the folic acid: a failure.
+    assert sorted(states) == sorted(
+        [(p, f, "pending") for p, f, _ in pending] + [(p, f, "open") for p, f, _ in open_]
+    )
 
 
 def test_most_severe_first_then_oldest_then_finding_then_patient(wl):
-    # Three high findings on 2024-02-01: b12_deficient sorts before
-    # b12_functional_deficiency, so a_functional comes after b and d despite its name.
+    # Three untreated deficiencies on 2024-02-01 (a_functional's confirmed by its MMA): the
+    # patient breaks the tie.
     labs = """
         z_high_late   | 2132-9  | 150 | pg/mL  | 2024-06-01 |
         a_functional  | 2132-9  | 250 | pg/mL  | 2024-02-01 |
@@ -525,20 +564,21 @@ def test_most_severe_first_then_oldest_then_finding_then_patient(wl):
     """
     rows = wl.rows(labs, folic_acid("f_medium", on="2024-01-10"))
     assert [(r["priority"], r["severity"], r["patient_id"], r["finding"]) for r in rows] == [
-        (1, "high", "b_high_early", "b12_deficient"),
-        (2, "high", "d_high_tie", "b12_deficient"),
-        (3, "high", "a_functional", "b12_functional_deficiency"),
-        (4, "high", "z_high_late", "b12_deficient"),
+        (1, "high", "a_functional", UNTREATED_FINDING),
+        (2, "high", "b_high_early", UNTREATED_FINDING),
+        (3, "high", "d_high_tie", UNTREATED_FINDING),
+        (4, "high", "z_high_late", UNTREATED_FINDING),
         (5, "medium", "f_medium", "folate_before_b12"),
         (6, "low", "c_low_oldest", "b12_borderline_no_mma"),
     ]
 
 
 def test_days_open_count_to_the_data_end_of_the_source_that_decides(wl):
-    labs = "lab_finding | 2132-9 | 150 | pg/mL | 2025-12-01 |"
+    # A borderline B12 without MMA is judged against the lab data end (2025-12-31).
+    labs = "lab_finding | 2132-9 | 250 | pg/mL | 2025-06-01 |"
     rows = wl.rows(labs, folic_acid("drug_finding", on="2025-06-01"), med_end="2025-06-30")
     assert {(r["patient_id"], r["days_open"], r["action"]) for r in rows} == {
-        ("lab_finding", 30, "treat B12 deficiency; find the cause"),
+        ("lab_finding", 213, "check MMA"),
         ("drug_finding", 29, "check B12; review folic acid"),
     }
 
@@ -563,6 +603,8 @@ def written(db: Path, folder: Path) -> tuple[list[dict], openpyxl.Workbook]:
     assert paths == {
         "worklist_csv": str(folder / "patient_level" / "worklist.csv"),
         "worklist_xlsx": str(folder / "patient_level" / "worklist.xlsx"),
+        "annotations_without_item": str(folder / "patient_level" / "annotations_without_item.csv"),
+        "timelines": str(folder / "patient_level" / "timelines"),
     }
     with open(paths["worklist_csv"], newline="", encoding="utf-8") as handle:
         csv_rows = list(csv.DictReader(handle))
@@ -582,25 +624,33 @@ def as_text(value: object) -> str:
 
 def test_the_workbook_holds_the_csv_rows_with_a_frozen_bold_filtered_header(files):
     csv_rows, book = files
-    assert book.sheetnames == ["About", "Worklist"]
+    assert book.sheetnames == ["About", "Worklist", "Annotations without item"]
     sheet = book["Worklist"]
     header, *rows = list(sheet.iter_rows())
-    assert [c.value for c in header] == list(csv_rows[0]) == list(worklist.COLUMNS)
+    assert list(csv_rows[0]) == list(worklist.COLUMNS)
+    # The workbook: the columns a person reads; the CSV also has the ids and windows.
+    assert [c.value for c in header] == list(worklist.WORKBOOK_COLUMNS)
+    assert set(worklist.WORKBOOK_COLUMNS) >= {"item_id", "state", "evidence", "timeline"}
     assert all(c.font.bold for c in header)
     assert sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == f"A1:N{len(csv_rows) + 1}"
-    assert [{h.value: as_text(c.value) for h, c in zip(header, r, strict=True)} for r in rows] == (
-        csv_rows
-    )
+    last = get_column_letter(len(worklist.WORKBOOK_COLUMNS))
+    assert sheet.auto_filter.ref == f"A1:{last}{len(csv_rows) + 1}"
+    assert [{h.value: as_text(c.value) for h, c in zip(header, r, strict=True)} for r in rows] == [
+        {c: row[c] for c in worklist.WORKBOOK_COLUMNS} for row in csv_rows
+    ]
     assert len(csv_rows) == 4
 
 
 def test_workbook_dates_are_dates_and_extract_text_is_never_a_formula(files):
     sheet = files[1]["Worklist"]
-    dates = [row[6] for row in sheet.iter_rows(min_row=2)]
+    at = {name: i for i, name in enumerate(worklist.WORKBOOK_COLUMNS)}
+    dates = [row[at["index_date"]] for row in sheet.iter_rows(min_row=2)]
     assert all(c.is_date for c in dates)
     assert dates[0].value == dt.datetime(2024, 3, 1)
-    formula_like = [row[2] for row in sheet.iter_rows(min_row=2) if row[2].value == "=1+2"]
+    patient = at["patient_id"]
+    formula_like = [
+        row[patient] for row in sheet.iter_rows(min_row=2) if row[patient].value == "=1+2"
+    ]
     assert [c.data_type for c in formula_like] == ["s"]
 
 
@@ -618,7 +668,7 @@ def test_the_about_sheet_says_the_file_identifies_patients_and_gives_the_data_en
     about = "\n".join(str(row[0].value) for row in files[1]["About"].iter_rows())
     assert "This file identifies patients. It must stay within the care team" in about
     assert "Data end of this run: 2025-12-31." in about
-    assert "Open findings: 4." in about
+    assert "Items: 4." in about
     assert "This workbook holds the first" not in about
 
 
@@ -638,11 +688,11 @@ def test_past_the_workbook_s_row_limit_it_stops_and_says_so_the_csv_stays_whole(
 # --- The sample extract ------------------------------------------------------------------
 
 OPEN_FINDINGS = """
-    select count(*) from findings
-    where finding not in ('anaemia', 'macrocytosis', 'elevated_esr', 'b12_borderline')
-        and not (reason = 'pending'
-            and finding in ('b12_borderline_no_mma', 'neuro_normal_b12_no_metabolites'))
+    select count(distinct (finding, patient_id, episode)) from findings
+    where finding not in ('anaemia', 'macrocytosis', 'elevated_esr', 'b12_borderline',
+            'b12_deficient', 'b12_functional_deficiency')
 """  # written out, not read from the registry: the registry is what is under test
+# (one item per unit: a course that lapsed twice is one item)
 
 
 def test_the_sample_gives_one_worded_row_per_open_finding_in_priority_order(tmp_path):
@@ -651,8 +701,8 @@ def test_the_sample_gives_one_worded_row_per_open_finding_in_priority_order(tmp_
         worklist.build(con, AuditConfig())
         expected = con.execute(OPEN_FINDINGS).fetchone()[0]
         rows = con.execute(
-            "select priority, severity, index_date, finding, patient_id, episode, evidence "
-            "from worklist_items order by priority"
+            "select priority, severity, index_date, finding, patient_id, episode, evidence, "
+            "state from worklist_items order by priority"
         ).fetchall()
         matched = con.execute(
             "select count(*) from worklist_items as w inner join findings as f using "
@@ -662,7 +712,8 @@ def test_the_sample_gives_one_worded_row_per_open_finding_in_priority_order(tmp_
     assert len(rows) == matched == expected
     assert [r[0] for r in rows] == list(range(1, expected + 1))
     rank = SEVERITY_RANK
-    key = [(rank[r[1]], r[2], r[3], r[4], r[5] or 0) for r in rows]
+    states = ["open", "pending", "acted"]
+    key = [(states.index(r[7]), rank[r[1]], r[2], r[3], r[4], r[5] or 0) for r in rows]
     assert key == sorted(key)
     assert all(r[6] and "None" not in r[6] for r in rows)
 

@@ -119,6 +119,28 @@ class AuditConfig:
     lifelong_when_cause_unknown: bool = _setting(
         True, f"issue 3 switch; {REFERENCE} R7 (NICE/SPS: continue if cause unknown)"
     )
+    # --- A confirmed deficiency (deficient B12, or borderline with a raised MMA) treated.
+    untreated_within_days: int = _days(
+        30, "issue 12 (B12 treatment within 30 days after the result was known)"
+    )
+    untreated_treatment_before_days: int = _days(
+        30, "issue 12 (treatment from 30 days before the result's collection counts)"
+    )
+    # --- The oral alternative: "1000-2000 mcg daily ... for patients without severe
+    # deficiency". The guideline does not define severe: these limits are assumptions.
+    severe_b12_below_pg_ml: float = _setting(
+        100.0, f"issue 12; {REFERENCE} 7 item 11 ('severe' undefined: an assumption)", 0
+    )
+    severe_hb_below_g_l: float = _setting(
+        80.0, f"issue 12; {REFERENCE} 7 item 11 ('severe' undefined: an assumption)", 0
+    )
+    severe_result_within_days: int = _days(
+        30, "issue 12 (an oral course started within 30 days after the severe result)"
+    )
+    oral_dose_at_least_mcg: float = _setting(1000.0, f"{GUIDELINE} (oral 1000-2000 mcg daily)", 0)
+    oral_dose_dietary_exempt: bool = _setting(
+        False, f"issue 12 switch; {REFERENCE} 3.3 (dietary deficiency: 50-150 mcg daily)"
+    )
     # --- Monitoring after a new course in an anaemic patient (not in the guideline text).
     anaemia_hb_below_g_l_men: float = _setting(130.0, f"{REFERENCE} 3.4 (WHO, men) [M]", 0)
     anaemia_hb_below_g_l_women: float = _setting(
@@ -187,6 +209,7 @@ SWITCHES = (
     "same_day_b12_treatment_concurrent",
     "lifelong_when_cause_unknown",
     "neuro_include_dementia",
+    "oral_dose_dietary_exempt",
 )
 
 

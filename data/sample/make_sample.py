@@ -51,6 +51,10 @@ DRUGS = {  # key: (drug_code, drug_name, dose, dose_unit, route)
     "leucovorin": ("6313", "Leucovorin calcium 15 mg tab", "15", "mg", "oral"),
     "cyano_im": ("313896", "Cyanocobalamin 1000 mcg/mL inj", "1000", "mcg", "IM"),
     "cyano_po": ("", "Cyanocobalamin 1000 mcg tab", "1000", "mcg", "oral"),
+    "cyano_plain": ("", "Cyanocobalamin", "", "", ""),  # MIMIC-like: a name, no route or dose
+    "cyano_po_500": ("", "Cyanocobalamin 500 mcg tab", "500", "mcg", "oral"),
+    "cyano_po_100": ("", "Cyanocobalamin 100 mcg tab", "100", "mcg", "oral"),
+    "cyano_po_tabs": ("", "Cyanocobalamin tab", "1", "tablet", "oral"),  # strength unknown
     "hydroxo_im": ("5514", "Hydroxocobalamin 1 mg/mL inj", "1", "mg", "IM"),
     "methyl": ("", "Methylcobalamin 1000 mcg tab", "1000", "mcg", "oral"),
     "cyanokit": ("700499", "Cyanokit 5 g inj", "5", "g", "IV"),
@@ -153,6 +157,8 @@ LU, LA, LO = (f"b12_loading_incomplete:{r}" for r in
               ("under_six_doses", "neuro_not_alternate_day", "neuro_on_oral_only"))
 TG, TS = "b12_treatment_lapse:gap", "b12_treatment_lapse:stopped"
 MM = "monitoring_missed:no_fbc_at_8_weeks"
+UT, UP = (f"b12_deficiency_untreated:{r}" for r in ("no_treatment", "pending"))
+OR, OD = (f"b12_oral_regimen:{r}" for r in ("severe_deficiency_on_oral", "dose_below_1000_mcg"))
 AN, MC, ES = "anaemia", "macrocytosis", "elevated_esr"
 WOMAN, MAN = Pt("F", "1956-09-12"), Pt("M", "1951-02-20")  # aged 68-69 and 72-74 in 2024-25
 ON = "2024-03-01"  # on-treatment scenarios: the B12 dose (a course too early to be evaluable)
@@ -160,6 +166,8 @@ NB = "2025-03-03"  # neuro scenarios: the B12 day
 C = "2025-02-03"  # loading scenarios: the course start (a Monday)
 LS = "2024-08-05"  # lapse scenarios: the course start (a Monday; the extract reaches 180 days back)
 MS = "2025-03-03"  # monitoring scenarios: the course start (a Monday)
+OS = "2025-05-05"  # oral regimen scenarios: the oral course start (a Monday)
+UD = "2025-06-02"  # untreated scenarios: the confirming result (a Monday)
 T = "2025-04-07"  # descriptive-tag scenarios: the day of the Hb / MCV / ESR
 W3 = (0, 2, 4, 7, 9, 11)  # three times weekly for two weeks (Mon, Wed, Fri)
 ALT = (0, 2, 4, 6, 8, 10, 12)  # alternate days for two weeks: 7 dose days in days 0..13
@@ -168,13 +176,13 @@ D513 = [Dx("D51.3", ON)]  # a dietary (reversible) cause: no lifelong B12, so no
 # (slug, expected findings, note, lab rows, medication rows[, diagnosis rows[, Pt(...)]])
 SCENARIOS = [
     # --- B12 classes (comparators, units, invalid text) ---
-    ("b12_179_deficient", [DF], "179 pg/mL is below 180, so deficient.", [B("179")], []),
+    ("b12_179_deficient", [DF, UT], "179 pg/mL is below 180, so deficient.", [B("179")], []),
     ("b12_180_borderline", [BL], "180 pg/mL is the lower borderline edge; a normal MMA rules out other findings.", [B("180"), OK_MMA], []),
     ("b12_350_borderline", [BL], "350 pg/mL is the upper borderline edge (normal MMA present).", [B("350"), OK_MMA], []),
     ("b12_351_adequate", [], "351 pg/mL is above 350, so adequate.", [B("351")], []),
-    ("b12_lt180_deficient", [DF], "`<180` has x <= 180, so deficient.", [B("<180")], []),
+    ("b12_lt180_deficient", [DF, UT], "`<180` has x <= 180, so deficient.", [B("<180")], []),
     ("b12_le180_indeterminate", [], "`<=180` could be 180 (borderline), so indeterminate.", [B("<=180")], []),
-    ("b12_le179_deficient", [DF], "`<=179` has x < 180, so deficient.", [B("<=179")], []),
+    ("b12_le179_deficient", [DF, UT], "`<=179` has x < 180, so deficient.", [B("<=179")], []),
     ("b12_lt200_indeterminate", [], "`<200` spans deficient and borderline, so indeterminate (no finding).", [B("<200")], []),
     ("b12_gt350_adequate", [], "`>350` has x >= 350, so adequate.", [B(">350")], []),
     ("b12_ge350_indeterminate", [], "`>=350` could be 350 (borderline), so indeterminate.", [B(">=350")], []),
@@ -182,7 +190,7 @@ SCENARIOS = [
     ("b12_gt2000_adequate", [], "`>2000` (above the assay range) is adequate.", [B(">2000")], []),
     ("b12_padded_spaces_borderline", [BL], "Result ' 212 ' is trimmed to 212 pg/mL, borderline (normal MMA present).", [B(" 212 "), OK_MMA], []),
     ("b12_unit_ng_l_upper", [BL], "250 NG/L equals 250 pg/mL (unit case-insensitive), borderline (normal MMA present).", [B("250", unit="NG/L"), OK_MMA], []),
-    ("b12_pmol_130_deficient", [DF], "130 pmol/L x 1.35537 = 176.2 pg/mL, deficient.", [B("130", unit="pmol/L")], []),
+    ("b12_pmol_130_deficient", [DF, UT], "130 pmol/L x 1.35537 = 176.2 pg/mL, deficient.", [B("130", unit="pmol/L")], []),
     ("b12_pmol_140_borderline", [BL], "140 pmol/L x 1.35537 = 189.8 pg/mL, borderline (normal MMA present).", [B("140", unit="pmol/L"), OK_MMA], []),
     ("b12_lt150_pmol_indeterminate", [], "`<150` pmol/L is < 203.3 pg/mL, which is indeterminate.", [B("<150", unit="pmol/L")], []),
     ("b12_ng_ml_borderline", [BL], "0.25 ng/mL x 1000 = 250 pg/mL, borderline (normal MMA present).", [B("0.25", unit="ng/mL"), OK_MMA], []),
@@ -192,16 +200,16 @@ SCENARIOS = [
     ("b12_result_hemolyzed", [], "Result text 'hemolyzed' is invalid and never classified.", [B("hemolyzed")], []),
     ("b12_result_see_comment", [], "Result text 'see comment' is invalid and never classified.", [B("see comment")], []),
     ("b12_result_empty", [], "An empty result is invalid and never classified.", [B("")], []),
-    ("b12_loinc_14685_2_deficient", [DF], "LOINC 14685-2 is also B12: 120 pmol/L = 162.6 pg/mL, deficient.", [B("120", unit="pmol/L", code=B12M)], []),
+    ("b12_loinc_14685_2_deficient", [DF, UT], "LOINC 14685-2 is also B12: 120 pmol/L = 162.6 pg/mL, deficient.", [B("120", unit="pmol/L", code=B12M)], []),
     # --- functional deficiency: MMA value, units and window (B12 250 pg/mL on 2024-05-01) ---
-    ("mma_272_functional", [BL, FN], "MMA 272 nmol/L is above 271 on the borderline B12's day.", [B("250"), M("272")], []),
+    ("mma_272_functional", [BL, FN, UT], "MMA 272 nmol/L is above 271 on the borderline B12's day.", [B("250"), M("272")], []),
     ("mma_271_not_elevated", [BL], "MMA exactly 271 is not elevated, but it is a valid MMA, so no no_mma.", [B("250"), M("271")], []),
-    ("mma_gt271_functional", [BL, FN], "MMA `>271` (x >= 271) counts as elevated.", [B("250"), M(">271")], []),
+    ("mma_gt271_functional", [BL, FN, UT], "MMA `>271` (x >= 271) counts as elevated.", [B("250"), M(">271")], []),
     ("mma_lt300_valid_not_elevated", [BL], "MMA `<300` is a valid MMA that is neither elevated nor normal.", [B("250"), M("<300")], []),
-    ("mma_umol_l_functional", [BL, FN], "MMA 0.30 umol/L = 300 nmol/L, elevated.", [B("250"), M("0.30", unit="umol/L")], []),
-    ("mma_nmol_ml_functional", [BL, FN], "MMA 0.30 nmol/mL = 300 nmol/L, elevated.", [B("250"), M("0.30", unit="nmol/mL")], []),
-    ("mma_30d_before_in_window", [BL, FN], "Elevated MMA exactly 30 days before the B12 is inside the window.", [B("250"), M("300", day(BD, -30))], []),
-    ("mma_90d_after_in_window", [BL, FN], "Elevated MMA exactly 90 days after the B12 is inside the window.", [B("250"), M("300", day(BD, 90))], []),
+    ("mma_umol_l_functional", [BL, FN, UT], "MMA 0.30 umol/L = 300 nmol/L, elevated.", [B("250"), M("0.30", unit="umol/L")], []),
+    ("mma_nmol_ml_functional", [BL, FN, UT], "MMA 0.30 nmol/mL = 300 nmol/L, elevated.", [B("250"), M("0.30", unit="nmol/mL")], []),
+    ("mma_30d_before_in_window", [BL, FN, UT], "Elevated MMA exactly 30 days before the B12 is inside the window.", [B("250"), M("300", day(BD, -30))], []),
+    ("mma_90d_after_in_window", [BL, FN, UT], "Elevated MMA exactly 90 days after the B12 is inside the window.", [B("250"), M("300", day(BD, 90))], []),
     ("mma_31d_before_out_of_window", [BL, NM], "MMA 31 days before the B12 is outside the window, so no_mma.", [B("250"), M("300", day(BD, -31))], []),
     ("mma_91d_after_out_of_window", [BL, NM], "MMA 91 days after the B12 is outside the window, so no_mma.", [B("250"), M("300", day(BD, 91))], []),
     ("mma_hemolyzed_not_mma", [BL, NM], "An MMA with result 'hemolyzed' has no value and is not an MMA.", [B("250"), M("hemolyzed")], []),
@@ -212,7 +220,7 @@ SCENARIOS = [
     ("no_mma_old_and_recent", [BL, NM], "An old no-MMA borderline (index) and a recent one: only no_mma is reported.", [B("250", "2024-06-10"), B("260", "2025-11-15")], []),
     ("no_mma_edge_90d", [BL, NM], "Borderline on 2025-10-02: data end is exactly 90 days later, so no_mma.", [B("250", "2025-10-02")], []),
     ("no_mma_edge_89d_pending", [BL, PD], "Borderline on 2025-10-03: data end is 89 days later, so pending.", [B("250", "2025-10-03")], []),
-    ("functional_and_no_mma", [BL, FN, NM], "Two borderline B12s: the first has an elevated MMA, the second none.", [B("250", "2024-03-01"), M("300", "2024-03-01"), B("240", "2025-01-15")], []),
+    ("functional_and_no_mma", [BL, FN, NM, UT], "Two borderline B12s: the first has an elevated MMA, the second none.", [B("250", "2024-03-01"), M("300", "2024-03-01"), B("240", "2025-01-15")], []),
     # --- folate_before_b12: B12 treatment route (folic acid dispensed 2025-03-10, no B12 test) ---
     ("folate_tx_365d_before", [], "Cyanocobalamin exactly 365 days before F0 makes the episode compliant. (Its single IM dose, in 2024-03, predates the look-back for a new course; a one-off injection is never a lapse.)", [], [Rx("cyano_im", day(F0, -365), "administered"), Rx("folic")]),
     ("folate_tx_366d_before", [NT], "Cyanocobalamin 366 days before F0 is too early; never tested. (A one-off injection is never a lapse.)", [], [Rx("cyano_im", day(F0, -366), "administered"), Rx("folic")]),
@@ -228,13 +236,13 @@ SCENARIOS = [
     # --- folate_before_b12: B12 results known at F0 ---
     ("folate_adequate_b12_known", [], "Adequate B12 (420) resulted before F0: compliant, no finding at all.", [B(ADQ, "2025-02-01")], [Rx("folic")]),
     ("folate_borderline_mma_normal", [BL], "Borderline B12 with MMA 250 before F0 is compliant (only b12_borderline).", [B("250", "2025-02-01"), M("250", "2025-02-01")], [Rx("folic")]),
-    ("folate_borderline_mma_high", [BL, FN, KL], "Borderline B12 with an elevated MMA before F0 is known low.", [B("250", "2025-02-01"), M("300", "2025-02-01")], [Rx("folic")]),
+    ("folate_borderline_mma_high", [BL, FN, KL, UT], "Borderline B12 with an elevated MMA before F0 is known low.", [B("250", "2025-02-01"), M("300", "2025-02-01")], [Rx("folic")]),
     ("folate_borderline_mma_after_f0", [BL, KL], "The normal MMA was collected after F0, so at F0 the borderline B12 is known low.", [B("250", "2025-02-01"), M("250", "2025-03-20")], [Rx("folic")]),
-    ("folate_known_low_deficient", [DF, KL], "Deficient B12 (150) known before folate, no B12 treatment.", [B("150", "2025-02-01")], [Rx("folic")]),
+    ("folate_known_low_deficient", [DF, KL, UT], "Deficient B12 (150) known before folate, no B12 treatment.", [B("150", "2025-02-01")], [Rx("folic")]),
     ("folate_known_low_borderline_no_mma", [BL, NM, KL], "Borderline B12 with no MMA known before folate is known low.", [B("250", "2025-02-01")], [Rx("folic")]),
     ("folate_known_low_indeterminate", [KL], "An indeterminate B12 (`<200`) known at F0 is known low.", [B("<200", "2025-02-01")], [Rx("folic")]),
-    ("folate_latest_known_adequate", [DF], "Deficient then adequate B12 before F0: the latest (adequate) decides.", [B("150", "2024-12-01"), B(ADQ, "2025-02-01")], [Rx("folic")]),
-    ("folate_latest_known_deficient", [DF, KL], "Adequate then deficient B12 before F0: the latest (deficient) decides.", [B(ADQ, "2024-12-01"), B("150", "2025-02-01")], [Rx("folic")]),
+    ("folate_latest_known_adequate", [DF, UT], "Deficient then adequate B12 before F0: the latest (adequate) decides.", [B("150", "2024-12-01"), B(ADQ, "2025-02-01")], [Rx("folic")]),
+    ("folate_latest_known_deficient", [DF, KL, UT], "Adequate then deficient B12 before F0: the latest (deficient) decides.", [B(ADQ, "2024-12-01"), B("150", "2025-02-01")], [Rx("folic")]),
     ("folate_b12_365d_known", [], "Adequate B12 collected exactly 365 days before F0 still counts.", [B(ADQ, day(F0, -365))], [Rx("folic")]),
     ("folate_b12_366d_stale", [ST], "Adequate B12 collected 366 days before F0 is stale.", [B(ADQ, day(F0, -366))], [Rx("folic")]),
     ("folate_stale_400d", [ST], "The only B12 was 400 days before F0: stale.", [B(ADQ, day(F0, -400))], [Rx("folic")]),
@@ -244,7 +252,7 @@ SCENARIOS = [
     ("folate_tested_after_30d", [TA], "First B12 collected 30 days after F0.", [B(ADQ, day(F0, 30))], [Rx("folic")]),
     ("folate_tested_after_90d", [TA], "B12 collected exactly 90 days after F0 is tested_after.", [B(ADQ, day(F0, 90))], [Rx("folic")]),
     ("folate_tested_91d_never_tested", [NT], "B12 collected 91 days after F0 is too late: never tested.", [B(ADQ, day(F0, 91))], [Rx("folic")]),
-    ("folate_order_known_low_over_pending", [DF, KL], "A known deficient B12 beats a pending one (reason order).", [B("150", "2025-01-10"), B(ADQ, f"{day(F0, -2)}T08:30:00", res=f"{day(F0, 2)}T10:00:00")], [Rx("folic")]),
+    ("folate_order_known_low_over_pending", [DF, KL, UT], "A known deficient B12 beats a pending one (reason order).", [B("150", "2025-01-10"), B(ADQ, f"{day(F0, -2)}T08:30:00", res=f"{day(F0, 2)}T10:00:00")], [Rx("folic")]),
     ("folate_order_pending_over_tested_after", [PE], "A pending B12 beats one collected after F0 (reason order).", [B(ADQ, f"{day(F0, -2)}T08:30:00", res=f"{day(F0, 2)}T10:00:00"), B(ADQ, day(F0, 20))], [Rx("folic")]),
     ("folate_order_tested_after_over_stale", [TA], "A B12 20 days after F0 beats an old one 400 days before (reason order).", [B(ADQ, day(F0, -400)), B(ADQ, day(F0, 20))], [Rx("folic")]),
     # --- folate_before_b12: same-day times ---
@@ -277,11 +285,11 @@ SCENARIOS = [
     #     a dietary cause D51.3 keeps b12_treatment_lapse out) ---
     ("on_treatment_b12_30d_after_im", [], "Deficient B12 (150) collected 30 days after hydroxocobalamin 1 mg IM is on treatment: no b12_deficient.", [B("150", day(ON, 30))], [Rx("hydroxo_im", ON, "administered")], D513, WOMAN),
     ("on_treatment_b12_90d_after_im", [], "Deficient B12 collected exactly 90 days after an IM dose is still on treatment.", [B("150", day(ON, 90))], [Rx("hydroxo_im", ON, "administered")], D513, WOMAN),
-    ("on_treatment_b12_91d_after_im", [DF], "Deficient B12 collected 91 days after an IM dose is classified again: b12_deficient.", [B("150", day(ON, 91))], [Rx("hydroxo_im", ON, "administered")], D513, WOMAN),
+    ("on_treatment_b12_91d_after_im", [DF, UT], "Deficient B12 collected 91 days after an IM dose is classified again: b12_deficient.", [B("150", day(ON, 91))], [Rx("hydroxo_im", ON, "administered")], D513, WOMAN),
     ("on_treatment_same_day_dose_date_only", [DF], "A same-day IM dose without a time is taken as given after the 08:30 blood draw: deficient.", [B("150", ON)], [Rx("hydroxo_im", ON, "administered")], D513, WOMAN),
     ("on_treatment_same_day_dose_before_draw", [], "IM dose at 08:00, B12 drawn at 10:00 the same day: on treatment.", [B("150", f"{ON}T10:00:00", res=f"{ON}T16:00:00")], [Rx("hydroxo_im", f"{ON}T08:00:00", "administered")], D513, WOMAN),
     ("on_treatment_b12_30d_after_oral", [], "Deficient B12 collected 30 days after oral cyanocobalamin was dispensed is on treatment.", [B("150", day(ON, 30))], [Rx("cyano_po", ON)], [], WOMAN),
-    ("on_treatment_b12_31d_after_oral", [DF], "Deficient B12 collected 31 days after an oral dispense is classified: b12_deficient.", [B("150", day(ON, 31))], [Rx("cyano_po", ON)], [], WOMAN),
+    ("on_treatment_b12_31d_after_oral", [DF, UT], "Deficient B12 collected 31 days after an oral dispense is classified: b12_deficient.", [B("150", day(ON, 31))], [Rx("cyano_po", ON)], [], WOMAN),
     ("on_treatment_mma_not_an_mma", [BL, NM], "Borderline B12 drawn before the first IM dose; the MMA 14 days later is on treatment, so no MMA: no_mma.", [B("250", ON), M("300", day(ON, 14))], [Rx("hydroxo_im", ON, "administered")], D513, WOMAN),
     # --- neuro_normal_b12_no_metabolites: B12 420 on NB = 2025-03-03 with a core neurological
     #     code 30 days before unless the note says otherwise ---
@@ -302,7 +310,7 @@ SCENARIOS = [
     ("neuro_code_undotted_datetime", [NNO], "Code 'R202' (no dot) recorded '2025-02-01 14:20' matches R20.2.", [B(ADQ, NB)], [], [Dx("R202", "2025-02-01 14:20")], WOMAN),
     ("neuro_dementia_not_counted", [], "Unspecified dementia F03.90 is not neurological by default (neuro_include_dementia = false).", [B(ADQ, NB)], [], [Dx("F03.90", day(NB, -30))], WOMAN),
     ("neuro_icd9_not_on_list", [], "ICD9CM 356.9 (polyneuropathy) is on no concept list: no finding.", [B(ADQ, NB)], [], [Dx("356.9", day(NB, -30), "ICD9CM")], WOMAN),
-    ("neuro_deficient_b12", [DF], "A deficient B12 is not a normal one: only b12_deficient.", [B("150", NB)], [], [Dx("G62.9", day(NB, -30))], WOMAN),
+    ("neuro_deficient_b12", [DF, UT], "A deficient B12 is not a normal one: only b12_deficient.", [B("150", NB)], [], [Dx("G62.9", day(NB, -30))], WOMAN),
     ("neuro_borderline_b12", [BL, NM, NNO], "A borderline B12 (250) is not low: with no MMA it is also no_mma.", [B("250", NB)], [], [Dx("G62.9", day(NB, -30))], WOMAN),
     ("neuro_b12_gt2000", [NNO], "A censored '>2000' B12 is not low.", [B(">2000", NB)], [], [Dx("G63", day(NB, -30))], WOMAN),
     ("neuro_b12_lt200_not_checked", [], "'<200' may be low, so it is not a normal B12 (and indeterminate: no finding).", [B("<200", NB)], [], [Dx("G63", day(NB, -30))], WOMAN),
@@ -347,8 +355,8 @@ SCENARIOS = [
     ("monitoring_fbc_day_70", [AN, DF], "An Hb on day 70 (the window's last day) counts.", [Hb("10.4", day(MS, -7)), B("150", day(MS, -7)), Hb("12.2", day(MS, 70))], course(MS, W3, 90), [], WOMAN),
     ("monitoring_fbc_day_41", [AN, DF, MM], "An Hb on day 41 is too early: no_fbc_at_8_weeks.", [Hb("10.4", day(MS, -7)), B("150", day(MS, -7)), Hb("11.5", day(MS, 41))], course(MS, W3, 90), [], WOMAN),
     ("monitoring_fbc_day_71", [AN, DF, MM], "An Hb on day 71 is too late: no_fbc_at_8_weeks.", [Hb("10.4", day(MS, -7)), B("150", day(MS, -7)), Hb("12.2", day(MS, 71))], course(MS, W3, 90), [], WOMAN),
-    ("monitoring_hb_30d_before_start", [AN, DF, MM], "The low Hb 30 days before the start counts as anaemic at the start.", [Hb("10.4", day(MS, -30)), B("150", day(MS, -30))], course(MS, W3, 90), [], WOMAN),
-    ("monitoring_hb_31d_before_start", [AN, DF], "A low Hb 31 days before the start does not: not monitored.", [Hb("10.4", day(MS, -31)), B("150", day(MS, -31))], course(MS, W3, 90), [], WOMAN),
+    ("monitoring_hb_30d_before_start", [AN, DF, MM], "The low Hb 30 days before the start counts as anaemic at the start. The B12 150 that day was known 30 days before the first dose: treated in time.", [Hb("10.4", day(MS, -30)), B("150", day(MS, -30))], course(MS, W3, 90), [], WOMAN),
+    ("monitoring_hb_31d_before_start", [AN, DF, UT], "A low Hb 31 days before the start does not: not monitored. The B12 150 that day was known 31 days before the first dose: untreated.", [Hb("10.4", day(MS, -31)), B("150", day(MS, -31))], course(MS, W3, 90), [], WOMAN),
     ("monitoring_man_hb_125", [AN, DF, MM], "A man with Hb 125 g/L (< 130) is anaemic: no_fbc_at_8_weeks.", [Hb("12.5", day(MS, -7)), B("150", day(MS, -7))], course(MS, W3, 90), [], MAN),
     ("monitoring_woman_hb_125", [DF], "A woman with Hb 125 g/L (>= 120) is not anaemic: not monitored.", [Hb("12.5", day(MS, -7)), B("150", day(MS, -7))], course(MS, W3, 90), [], WOMAN),
     ("monitoring_oral_course", [AN, DF, MM], "A new oral course (monthly dispenses) in an anaemic patient is monitored too.", [Hb("10.4", day(MS, -7)), B("150", day(MS, -7))], course(MS, (0,), 30, "cyano_po"), [], WOMAN),
@@ -379,6 +387,32 @@ SCENARIOS = [
     ("esr_no_birth_date", [], "No birth date: age unknown, no tag for ESR 80.", [Esr("80", T)], [], [], Pt("F", "")),
     # --- a diagnosis row to be quarantined ---
     ("quarantine_dx_unknown_code_system", [], "Quarantined: a G62.9 diagnosis with code_system 'READ'; the normal B12 then has no neuro code.", [B(ADQ, NB)], [], [Dx("G62.9", day(NB, -30), "READ")], WOMAN),
+    # --- lapses after resuming, and courses of unknown route (a name alone, as in MIMIC) ---
+    ("lapse_gap_then_stopped", [TG, TS], "Pernicious anaemia; a 150-day gap (days 101 to 251), injections resumed on day 341, then none: two lapses, gap then stopped (the worklist shows stopped).", [], doses(LS, W3 + (101, 251, 341)), [Dx("D51.0", day(LS, -5))], WOMAN),
+    ("lapse_two_gaps", [TG, TG], "Pernicious anaemia; 150-day gaps from day 101 and from day 341, resumed each time: two gap lapses in one course.", [], doses(LS, W3 + (101, 251, 341, 491)), [Dx("D51.0", day(LS, -5))], WOMAN),
+    ("monitoring_unknown_route_course", [AN, DF, MM], "'Cyanocobalamin' with no route (monthly) in an anaemic patient, no FBC in weeks 6-10: monitored all the same, no_fbc_at_8_weeks. Its loading and lapse are counted as not evaluable (route_unknown).", [Hb("10.4", day(MS, -7)), B("150", day(MS, -7))], course(MS, (0,), 30, "cyano_plain"), [], WOMAN),
+    # --- b12_oral_regimen: an oral course from OS = 2025-05-05, monthly dispenses ---
+    ("oral_after_b12_85", [DF, OR], "B12 85 pg/mL 10 days before oral cyanocobalamin 1000 mcg with no injection: below 100, taken as severe.", [B("85", day(OS, -10))], course(OS, (0,), 30, "cyano_po"), [], WOMAN),
+    ("oral_after_b12_100", [DF], "B12 100 pg/mL before an oral course: not below 100, so the oral alternative fits.", [B("100", day(OS, -10))], course(OS, (0,), 30, "cyano_po"), [], WOMAN),
+    ("oral_after_hb_75", [AN, OR], "Hb 75 g/L 5 days before an oral-only course (an 8-week blood count done): below 80, taken as severe.", [Hb("7.5", day(OS, -5)), B(ADQ, day(OS, -5)), Hb("11.0", day(OS, 56))], course(OS, (0,), 30, "cyano_po"), [], WOMAN),
+    ("oral_dose_500_mcg", [OD], "Oral cyanocobalamin 500 mcg daily: below the 1000-2000 mcg the guideline gives.", [], course(OS, (0,), 30, "cyano_po_500"), [], WOMAN),
+    ("oral_dose_dietary_100_mcg", [OD], "Dietary deficiency D51.3 on 100 mcg daily: flagged while the dietary exemption is off (the default).", [], course(OS, (0,), 30, "cyano_po_100"), [Dx("D51.3", day(OS, -20))], WOMAN),
+    ("oral_dose_in_tablets", [], "Oral B12 recorded as '1 tablet' with no strength: no dose to judge, counted as not evaluable.", [], course(OS, (0,), 30, "cyano_po_tabs"), [], WOMAN),
+    # --- b12_deficiency_untreated: a confirming result on UD = 2025-06-02 (day 0), resulted the
+    #     same day unless the note says otherwise; treatment counts to 30 days after it was known ---
+    ("untreated_known_day0_treated_day30", [DF], "Deficient B12 (150) known on day 0; oral B12 dispensed on day 30: treated in time.", [B("150", UD)], [Rx("cyano_po", day(UD, 30))], [], WOMAN),
+    ("untreated_known_day0_treated_day31", [DF, UT], "Deficient B12 known on day 0; oral B12 first dispensed on day 31: too late, untreated.", [B("150", UD)], [Rx("cyano_po", day(UD, 31))], [], WOMAN),
+    ("untreated_resulted_day5_treated_day35", [DF], "Deficient B12 taken on day 0 but resulted on day 5: the 30 days run from day 5, so oral B12 on day 35 is in time.", [B("150", UD, res=f"{day(UD, 5)}T11:00:00")], [Rx("cyano_po", day(UD, 35))], [], WOMAN),
+    ("untreated_resulted_day5_treated_day36", [DF, UT], "Deficient B12 resulted on day 5; oral B12 on day 36 is 31 days after it was known: untreated.", [B("150", UD, res=f"{day(UD, 5)}T11:00:00")], [Rx("cyano_po", day(UD, 36))], [], WOMAN),
+    ("untreated_unknown_route_counts", [DF], "'Cyanocobalamin' with no route or dose (a name alone, as in MIMIC) dispensed on day 3: treatment, whatever its route.", [B("150", UD)], [Rx("cyano_plain", day(UD, 3))], [], WOMAN),
+    ("untreated_ordered_only", [DF, UT], "A B12 injection ordered on day 3 but never given or dispensed: untreated.", [B("150", UD)], [Rx("cyano_im", day(UD, 3), "ordered")], [], WOMAN),
+    ("untreated_functional_treated_day50", [BL, FN], "Borderline B12 (250) on day 0, raised MMA (300) on day 20: confirmed when both were known (day 20), so oral B12 on day 50 is in time.", [B("250", UD), M("300", day(UD, 20))], [Rx("cyano_po", day(UD, 50))], [], WOMAN),
+    ("untreated_functional_treated_day51", [BL, FN, UT], "Borderline B12 on day 0, raised MMA on day 20; oral B12 on day 51 is 31 days after: untreated.", [B("250", UD), M("300", day(UD, 20))], [Rx("cyano_po", day(UD, 51))], [], WOMAN),
+    ("untreated_two_results_second_treated", [DF, UT], "Deficient B12s on day 0 and day 60, oral B12 on day 65: the first result went untreated, the second was treated.", [B("150", UD), B("160", day(UD, 60))], [Rx("cyano_po", day(UD, 65))], [], WOMAN),
+    ("untreated_window_over_at_data_end", [DF, UT], "Deficient B12 on 2025-12-01: day 30 is the data end, so its window is over: untreated.", [B("150", "2025-12-01")], [], [], WOMAN),
+    ("untreated_pending_at_data_end", [DF, UP], "Deficient B12 on 2025-12-02: the data end is day 29, treatment may still come: pending.", [B("150", "2025-12-02")], [], [], WOMAN),
+    ("untreated_before_medication_history", [DF], "Deficient B12 on 2024-01-30: the medication history (from 2024-01-01) misses 30 days before it: not evaluable, never flagged.", [B("150", "2024-01-30")], [], [], WOMAN),
+    ("untreated_medication_history_reaches", [DF, UT], "Deficient B12 on 2024-01-31: the medication history reaches 30 days before it: untreated.", [B("150", "2024-01-31")], [], [], WOMAN),
 ]
 
 

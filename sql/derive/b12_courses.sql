@@ -4,6 +4,9 @@
 -- New parenteral course: a parenteral dose day (sql/derive/b12_doses.sql) with no
 --   parenteral dose in the $course_washout_days (180) days before it.
 -- New oral course: an oral dose day with no B12 dose of any route in the 180 days before.
+-- New course of unknown route (a drug name alone, no route: sql/derive/b12_doses.sql): the
+--   same, for a dose day of route 'unknown'. It enters the rules that do not need the route
+--   (monitoring_missed); loading and lapse count it as not evaluable ('route_unknown').
 -- new_to_b12: no B12 dose of any route in the 180 days before (used by monitoring_missed).
 -- lookback_complete: the medication history reaches 180 days before the start
 --   ($medication_data_start <= start - 180); otherwise the patient may have been treated
@@ -16,6 +19,9 @@
 --   neuro_loading_doses parenteral dose days in days 0 .. $neuro_loading_window_days - 1 (0..13)
 --   neuro_loading_max_gap  the longest gap in days between consecutive dose days there
 --   parenteral_in_neuro_window  for oral courses: any parenteral dose day in days 0..13
+--   unknown_in_neuro_window     any dose day of unknown route in days 0..13: it may have
+--       been an injection, so an oral course with one and no parenteral dose cannot be
+--       called oral-only (loading_status and oral_courses.status: 'route_unknown')
 -- The course's loading window is days 0..14 (0..13 with neurological involvement):
 --   loading_end_date is its last day; loading_complete: at least $loading_min_doses (6), or
 --   with neurological involvement $neuro_loading_min_doses (7), dose days in it.
@@ -25,6 +31,9 @@
 --   'not evaluable', 'no diagnoses file'  no diagnoses file ($diagnoses_present): the
 --       neurological status decides the regimen (every course, oral ones too: none has
 --       a known status);
+--   'not evaluable', 'route_unknown'  a course of unknown route: an injection course or
+--       an oral one, its regimen cannot be judged; or an oral course with neurological
+--       involvement whose days 0..13 hold a dose of unknown route and no parenteral one;
 --   'not evaluable', 'may predate the extract'  not lookback_complete;
 --   'pending', 'window not over'  the medication data end before the end of the loading
 --       window or of the neuro window (start + $loading_neuro_window_after_days, 14);
@@ -50,7 +59,8 @@ starts as (
     from any_route
     where (route_kind = 'parenteral'
             and coalesce(days_since_same_route > $course_washout_days, true))
-        or (route_kind = 'oral' and coalesce(days_since_any > $course_washout_days, true))
+        or (route_kind in ('oral', 'unknown')
+            and coalesce(days_since_any > $course_washout_days, true))
 ),
 
 neuro as (
@@ -64,6 +74,16 @@ neuro as (
         and d.recorded_date between s.start_date - $loading_neuro_window_before_days
             and s.start_date + $loading_neuro_window_after_days
     group by all
+),
+
+unknown_early as (
+    select s.patient_id, s.start_date, s.route_kind
+    from starts as s
+    semi join b12_doses as u
+        on u.patient_id = s.patient_id
+        and u.route_kind = 'unknown'
+        and u.dose_date >= s.start_date
+        and u.dose_date < s.start_date + $neuro_loading_window_days
 ),
 
 loading as (
@@ -111,13 +131,17 @@ select
         lambda pair: date_diff('day', pair[2], pair[1])
     )), 0) as neuro_loading_max_gap,
     coalesce(l.neuro_loading_doses, 0) > 0 as parenteral_in_neuro_window,
+    u.patient_id is not null as unknown_in_neuro_window,
     s.start_date + if(neuro_at_start, $neuro_loading_window_days, $loading_window_days) - 1
         as loading_end_date,
     if(neuro_at_start, neuro_loading_doses >= $neuro_loading_min_doses,
         loading_doses >= $loading_min_doses) as loading_complete,
     case
         when not $diagnoses_present then 'not evaluable'
+        when s.route_kind = 'unknown' then 'not evaluable'
         when s.route_kind <> 'parenteral' and not neuro_at_start then null
+        when s.route_kind = 'oral' and not parenteral_in_neuro_window
+            and unknown_in_neuro_window then 'not evaluable'
         when not lookback_complete then 'not evaluable'
         when greatest(loading_end_date, s.start_date + $loading_neuro_window_after_days)
             > $medication_data_end then 'pending'
@@ -125,11 +149,15 @@ select
     end as loading_status,
     case
         when not $diagnoses_present then 'no diagnoses file'
+        when s.route_kind = 'unknown' then 'route_unknown'
         when s.route_kind <> 'parenteral' and not neuro_at_start then null
+        when s.route_kind = 'oral' and not parenteral_in_neuro_window
+            and unknown_in_neuro_window then 'route_unknown'
         when not lookback_complete then 'may predate the extract'
         when loading_status = 'pending' then 'window not over'
     end as loading_status_reason
 from starts as s
 left join neuro as n using (patient_id, start_date, route_kind)
 left join loading as l using (patient_id, start_date, route_kind)
+left join unknown_early as u using (patient_id, start_date, route_kind)
 order by s.patient_id, course

@@ -10,6 +10,8 @@
 -- folate_therapeutic, folate_low_dose, folinic_acid, b12_treatment, b12_antidote, other.
 -- A B12 product given at >= $b12_antidote_dose_at_least_mg (5000 mg = 5 g, the Cyanokit
 -- dose) is the cyanide antidote, not B12 treatment.
+-- dose_mg: the dose and dose_unit columns in mg (g, mg and mcg/ug/microgram spellings);
+--   NULL when either is missing or the unit is a form ('tablet'): the strength is unknown.
 -- Route kind (parenteral, oral, nasal, unknown): the route column against reference/routes.csv;
 --   when that says nothing, the drug name (inj, /mL, tab ...); then a listed code's form.
 -- What counts as a folate exposure (the folate_scope and count_ordered_events switches) is
@@ -123,5 +125,6 @@ select
     event_at::date as event_date,
     matched_by,
     drug_class,
-    route_kind
+    route_kind,
+    dose_mg
 from classed

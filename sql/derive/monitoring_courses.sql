@@ -1,6 +1,7 @@
 -- Courses whose 8-week full blood count the audit checks (monitoring_missed's population).
--- Grain: one row per B12 course (sql/derive/b12_courses.sql) that is new to B12 (no B12 of
---   any route in the 180 days before) in a patient anaemic at the start: a low haemoglobin
+-- Grain: one row per B12 course of any route, unknown included (sql/derive/b12_courses.sql),
+--   that is new to B12 (no B12 of any route in the 180 days before) in a patient anaemic at
+--   the start: a low haemoglobin
 --   (sql/derive/low_haemoglobin.sql: below 130 g/L for men, 120 g/L for women and unknown
 --   sex) collected from $anaemia_window_before_days (30) days before to the start day, both
 --   inclusive.

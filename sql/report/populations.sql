@@ -5,9 +5,11 @@
 -- status, status_reason: the unit's own, from its population ('evaluable', 'pending',
 --   'not evaluable').
 -- flagged: the unit has a row of the finding (same patient, and episode or course);
---   reason: that row's reason. window_open: that reason says the finding's window is not
---   over yet (finding_reasons.window_open: b12_borderline_no_mma's and
---   neuro_normal_b12_no_metabolites' 'pending').
+--   reason: that row's reason; when it has several (b12_treatment_lapse: a course that
+--   lapsed, resumed and lapsed again), its latest (by index date, then reason): the unit's
+--   state now. window_open: that reason says the finding's window is not
+--   over yet (finding_reasons.window_open: the 'pending' of b12_borderline_no_mma,
+--   neuro_normal_b12_no_metabolites and b12_deficiency_untreated).
 -- outcome: 'not evaluable' or 'pending' when the unit's status says so; else 'pending' when
 --   its finding is still waiting on its window; else 'flagged' or 'not flagged'.
 -- site, where the unit is counted: its population's (a patient's first result's, an
@@ -21,7 +23,15 @@
 -- Creates: populations
 -- Reads: finding_definitions, finding_reasons, findings, patient_facts, population_units
 create or replace table populations as
-with units as (
+with latest_findings as (
+    select *
+    from findings
+    qualify row_number() over (
+        partition by finding, patient_id, episode order by index_date desc, reason
+    ) = 1
+),
+
+units as (
     select d.finding, d.unit, u.*
     from finding_definitions as d
     inner join population_units as u using (population)
@@ -43,7 +53,7 @@ judged as (
         coalesce(r.window_open, false) as window_open,
         u.data_end
     from units as u
-    left join findings as f
+    left join latest_findings as f
         on f.finding = u.finding
         and f.patient_id = u.patient_id
         and f.episode is not distinct from u.episode

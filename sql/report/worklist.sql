@@ -2,11 +2,14 @@
 -- plain words, from which each finding's registry entry words its evidence
 -- (sql/rules/<finding>.toml `evidence`, assembled by transforms/outputs/worklist.py into
 -- table worklist_items). Patient-level; never a shareable output.
--- Grain: one row per open finding (patient, finding, and folate episode or B12 course).
--- Open findings: a unit of the finding's population whose outcome is 'flagged' (not still
---   waiting on its window: sql/report/populations.sql), with a reason the registry gives a
---   severity and action (finding_reasons): every care gap, and the statuses deficiency and
---   functional deficiency; never a descriptive tag or a borderline result.
+-- Grain: one row per open finding (patient, finding, and its unit: folate episode, B12 course
+--   or confirming result); a unit with several rows (a course's lapses) shows its latest.
+-- Open findings: a unit of the finding's population whose outcome is 'flagged', or
+--   'pending' (its finding still waiting on its window: sql/report/populations.sql), with a
+--   reason the registry gives a severity and action (finding_reasons): care gaps only,
+--   never a status or a descriptive tag.
+-- item_id: md5 of finding, patient and the unit's date (empty for a patient unit), with a
+--   number for two units of one patient on one day; its first 12 hex digits.
 -- data_end (for days open): the data end the finding's population judges windows against:
 --   the medication data end for folate episodes, loading and maintenance courses, else the
 --   lab data end. Both are as_of_date when it is set.
@@ -15,6 +18,8 @@
 --   lab1_amount, lab1_class (a B12's class in words), labs_listed, more_labs; drug,
 --   med1_date, med1_event, med1_class, med2_date, meds_listed, injection_days; codes,
 --   neuro_codes; folate_start, untreated, valid; neuro_loading_max_gap, hb_limit,
+--   confirmed_known (a confirming result's known date: sql/derive/confirmed_deficiencies.sql),
+--   oral_dose_mcg (an oral course's first dose in mcg: sql/derive/oral_courses.sql),
 --   medication_data_end; and every findings column (reason, index_date, episode ...).
 -- Evidence words: the evidence rows (evidence_*_row_ids, by position: each rule's header
 --   says what it lists first) and the thresholds bound as $parameters:
@@ -42,12 +47,33 @@
 --   evidence rows its text reads; transforms/outputs/worklist.py stops the run if any text
 --   is missing.
 -- Creates: worklist_phrases
--- Reads: audit_scope, b12_courses, b12_results, diagnoses, finding_definitions
--- Reads: finding_reasons, findings, lab_harmonised, medication_classes, patient_facts
+-- Reads: audit_scope, b12_courses, b12_results, confirmed_deficiencies, diagnoses
+-- Reads: finding_definitions
+-- Reads: finding_reasons, findings, lab_harmonised, medication_classes, oral_courses
+-- Reads: patient_facts
 -- Reads: populations
 create or replace temp table worklist_phrases as
-with open_findings as (
-    select f.*, d.unit, r.severity, r.severity_rank, r.action, p.data_end
+with item_ids as (
+    -- The item's id: its finding, patient and unit (by the unit's date: a course's start,
+    -- an episode's first dose, a result's collection; a patient unit has none), so it stays
+    -- the same across runs while the unit does.
+    select
+        p.finding, p.patient_id, p.episode,
+        left(md5(concat_ws('|', p.finding, p.patient_id,
+            if(d.unit = 'patient', '', p.unit_date::varchar),
+            row_number() over (
+                partition by p.finding, p.patient_id, if(d.unit = 'patient', null, p.unit_date)
+                order by p.episode
+            ))), 12) as item_id
+    from populations as p
+    inner join finding_definitions as d using (finding)
+    where d.kind = 'care_gap'
+),
+
+open_findings as (
+    select
+        f.*, d.unit, r.severity, r.severity_rank, r.action, r.window_open, p.data_end,
+        i.item_id
     from findings as f
     inner join populations as p
         on p.finding = f.finding and p.patient_id = f.patient_id
@@ -55,7 +81,15 @@ with open_findings as (
     inner join finding_reasons as r
         on r.finding = f.finding and r.reason is not distinct from f.reason
     inner join finding_definitions as d on d.finding = f.finding
-    where p.outcome = 'flagged' and r.action is not null
+    inner join item_ids as i
+        on i.finding = f.finding and i.patient_id = f.patient_id
+        and i.episode is not distinct from f.episode
+    where p.outcome in ('flagged', 'pending') and p.status = 'evaluable'
+        and r.action is not null
+    -- A unit with several rows (a course that lapsed twice) is one item: its latest row.
+    qualify row_number() over (
+        partition by f.finding, f.patient_id, f.episode order by f.index_date desc, f.reason
+    ) = 1
 ),
 
 -- Only the evidence rows are looked up (a few per finding), never whole tables.
@@ -147,6 +181,8 @@ joined as (
                 ' and ' || (len(o.evidence_diagnosis_row_ids) - 1) || ' more', '') as codes,
         len(o.evidence_medication_row_ids) as meds_listed,
         c.neuro_loading_max_gap,
+        k.known_date as confirmed_known,
+        oc.dose_mcg as oral_dose_mcg,
         if(p.sex_group = 'M', $anaemia_hb_below_g_l_men, $anaemia_hb_below_g_l_women)
             as hb_limit
     from open_findings as o
@@ -158,6 +194,10 @@ joined as (
     left join dx as d1 on d1.row_id = o.evidence_diagnosis_row_ids[1]
     left join b12_courses as c
         on o.unit = 'b12_course' and c.patient_id = o.patient_id and c.course = o.episode
+    left join confirmed_deficiencies as k
+        on o.unit = 'b12_result' and k.patient_id = o.patient_id and k.result = o.episode
+    left join oral_courses as oc
+        on o.unit = 'b12_course' and oc.patient_id = o.patient_id and oc.course = o.episode
     left join patient_facts as p on p.patient_id = o.patient_id
 ),
 

@@ -25,6 +25,7 @@ import duckdb
 from schemas.canonical import SCHEMAS
 from transforms.database import sql_quote
 from transforms.operations.drop_folder import DroppedFile
+from transforms.outputs.worklist_annotations import FILE_NAME as ANNOTATIONS_FILE
 
 HISTORY_NAME = "history.duckdb"
 ROW_TABLES = (*SCHEMAS, "quarantine")
@@ -84,9 +85,9 @@ def classify(
         else:
             actions[f.name] = "replaced" if f.name in current else "new"
         seen.add(f.sha256)
-    settings_changed = any(
-        a in ("new", "replaced") for n, a in actions.items() if n not in data_names
-    )
+    # The team's worklist annotations change no reading: they only join the worklist.
+    settings = set(actions) - data_names - {ANNOTATIONS_FILE}
+    settings_changed = any(actions[n] in ("new", "replaced") for n in settings)
     if settings_changed:
         for name in data_names & set(current):
             actions[name] = "replaced"

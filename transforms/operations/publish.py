@@ -21,6 +21,7 @@ from transforms.database import sql_quote
 from transforms.operations.history import RUN_COLUMNS
 from transforms.outputs.worklist import COLUMN_COMMENTS as WORKLIST_COLUMN_COMMENTS
 from transforms.rules.steps import steps_in
+from transforms.sqlfiles import sql_text
 
 PUBLISHED_NAME = "b12audit.duckdb"
 
@@ -43,8 +44,10 @@ TABLE_COMMENTS = {
     "low_haemoglobin": "Valid haemoglobins below the patient's anaemia limit.",
     "monitoring_courses": "monitoring_missed's courses: new courses in anaemic patients.",
     "neuro_workups": "neuro_normal_b12_no_metabolites's population and reasons.",
-    "maintenance_courses": "b12_treatment_lapse's population: lifelong maintenance.",
-    "findings": "One row per finding (patient, folate episode or B12 course), with evidence.",
+    "maintenance_courses": "b12_treatment_lapse's population: lifelong maintenance, lapses.",
+    "confirmed_deficiencies": "b12_deficiency_untreated's results and their treatment.",
+    "oral_courses": "b12_oral_regimen's population: oral courses, severe results, first dose.",
+    "findings": "One row per finding (patient, episode, course or result), with evidence.",
     "finding_definitions": "The finding registry: label, kind, unit, population, definition.",
     "finding_reasons": "Each finding's reasons: label, pending or not, worklist severity, action.",
     "population_units": "Every population's units, with status (sql/populations/).",
@@ -53,7 +56,8 @@ TABLE_COMMENTS = {
     "run_metadata": "The run that built this database: manifest as JSON.",
     "run_log": "Every scheduled run: when, files, counts, configuration hash, outcome.",
     "reaudit_diff": "Per patient and finding: newly flagged, resolved or still flagged.",
-    "worklist_items": "Open findings to follow up: priority, severity, action, evidence.",
+    "worklist_items": "Care gaps to follow up: priority, state, action, evidence, annotation.",
+    "worklist_annotations": "The care team's annotations file as loaded (latest per item shown).",
     "measure_counts": "Exact monthly measures per finding, month and site.",
     "source_drug_classes": "Drug classes a source format supplies (site mapping, OMOP).",
     "ref_concepts": "Code lists, one concept set per file (sql/reference/concepts/).",
@@ -100,7 +104,7 @@ VIEWS = {
     ),
     "worklist": (
         "select * from worklist_items",
-        "Open findings to follow up, most severe and oldest first, evidence in plain words.",
+        "Care gaps to follow up (open, pending, acted), evidence in plain words, annotations.",
     ),
     "runs": (
         "select * from run_log",
@@ -117,8 +121,15 @@ def write_run_log(con: duckdb.DuckDBPyConnection, runs: list[dict]) -> None:
         con.execute(f"insert into run_log ({columns}) values ({values})", run)
 
 
+TIMELINE_COMMENT = (
+    "Each patient's lab results (B12, MMA, homocysteine, Hb, MCV), folate and B12 events and "
+    "coded diagnoses on one time axis: event_at, lane, item, value, detail, row_id."
+)
+
+
 def create_views(con: duckdb.DuckDBPyConnection) -> None:
-    for name, (sql, comment) in VIEWS.items():
+    timeline = (sql_text("report/patient_timeline.sql"), TIMELINE_COMMENT)
+    for name, (sql, comment) in {**VIEWS, "patient_timeline": timeline}.items():
         con.execute(f"create or replace view {name} as {sql}")
         con.execute(f"comment on view {name} is '{sql_quote(comment)}'")
 

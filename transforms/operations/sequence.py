@@ -23,6 +23,7 @@ from transforms import database
 from transforms.config import AuditConfig
 from transforms.operations import history, stages
 from transforms.operations.manifest import build_manifest, inputs_with_counts
+from transforms.outputs import worklist_annotations
 from transforms.outputs.suppress import is_small
 
 
@@ -57,6 +58,7 @@ class Run:
     out: Path
     config: AuditConfig = field(default_factory=AuditConfig)
     input_format: str | None = None  # None: detected from what the folder holds
+    annotations: Path | None = None  # None: the folder's annotations.csv, if any
     record: dict = field(default_factory=dict)  # run_id, started_at and the run's facts
 
     def __post_init__(self) -> None:
@@ -142,6 +144,9 @@ def build(run: Run, runner: Runner, reads: FromHistory | None = None) -> Built:
         "inputs": inputs_with_counts(new_files, quarantined, loaded),
         **(reads.facts() if reads else {}),
     }
+    notes = worklist_annotations.find(run.input_dir, run.annotations)
+    rows = runner.stage("annotations", stages.annotations, run.build_db, notes)
+    facts["annotations"] = {"file": notes.name, "rows": rows} if notes else None
     outputs = runner.stage("report", stages.report, run.build_db, run.run_dir, run.config, facts)
     manifest = build_manifest({**facts, "outputs": outputs, "timings": runner.timings}, run.config)
     return Built(outputs, manifest, sum(loaded.values()), sum(quarantined.values()))

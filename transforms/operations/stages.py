@@ -20,6 +20,7 @@ from transforms.operations import publish as publish_step
 from transforms.outputs import measures, spc
 from transforms.outputs import reaudit as reaudit_step
 from transforms.outputs import report as report_step
+from transforms.outputs import worklist_annotations as annotations_step
 from transforms.rules import harmonise as harmonise_step
 from transforms.rules import populations
 from transforms.rules import sensitivity as sensitivity_step
@@ -176,6 +177,11 @@ def tag(db_path: Path, config: AuditConfig) -> dict[str, int]:
 def sensitivity(db_path: Path, config: AuditConfig) -> None:
     with connect(db_path) as con:
         sensitivity_step.sensitivity(con, config, harmonise_step.scope(con))
+
+
+def annotations(db_path: Path, path: Path | None) -> int:
+    with connect(db_path) as con:
+        return annotations_step.load(con, path)
 
 
 def report(db_path: Path, run_dir: Path, config: AuditConfig, run: dict) -> dict[str, str]:

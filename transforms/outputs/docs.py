@@ -8,7 +8,7 @@ from dataclasses import MISSING, fields
 
 from transforms.config import AuditConfig
 from transforms.rules.populations import labels
-from transforms.rules.registry import UNIT_LABELS, Finding, registry, render
+from transforms.rules.registry import FOLLOW_UPS, UNIT_LABELS, Finding, registry, render
 
 KIND_HEADINGS = {
     "care_gap": "Care gaps: practice a team can act on (on the worklist)",
@@ -70,11 +70,19 @@ def _section(finding: Finding, config: AuditConfig) -> str:
 
 def _reason_line(reason, config: AuditConfig) -> str:
     what = f"`{reason.name}`: {render(reason.label, config)}" if reason.name else "Worklist"
+    pending = "pending: not a failure yet, counted apart"
+    if not reason.action:
+        if reason.window_open:
+            return f"{what}; {pending}, not on the worklist"
+        return what + ("; not on the worklist" if reason.name else ": not on it")
+    line = f'{what}; worklist: {reason.severity}, "{reason.action}"'
     if reason.window_open:
-        return what + "; pending: not a failure yet, counted apart, not on the worklist"
-    if reason.action:
-        return what + f'; worklist: {reason.severity}, "{reason.action}"'
-    return what + ("; not on the worklist" if reason.name else ": not on it")
+        return f"{line}, as {pending}"
+    if reason.acted_by:
+        after = reason.acted_after_days(config)
+        when = "after the index date" if not after else f"over {after} days after the index date"
+        return f"{line}; acted on once a {FOLLOW_UPS[reason.acted_by]} comes {when}"
+    return line + "; open until the data or the team's annotation close it"
 
 
 def configuration_table() -> str:

@@ -9,7 +9,7 @@ field, or a field out of its range stops the run naming the file and the field.
 
     label = "Folic acid before B12 status was settled"
     kind = "care_gap"                 # care_gap, status or descriptive
-    unit = "folate_episode"           # patient, folate_episode or b12_course
+    unit = "folate_episode"           # patient, folate_episode, b12_course or b12_result
     population = "folate_episodes"    # a file in sql/populations/
     direction = "lower_is_better"     # lower_is_better, higher_is_better or neither
     guideline = "Never administer folic acid before ..."
@@ -21,9 +21,17 @@ field, or a field out of its range stops the run naming the file and the field.
     severity = "medium"                # high, medium or low: on the worklist
     action = "check B12; review folic acid"
     evidence = "..."                   # ... or per reason
-    # window_open = true               # not a failure yet: pending, never on the worklist
+    acted_by = "b12_test"              # what shows the action happened (FOLLOW_UPS) ...
+    acted_after = 0                    # ... later than index_date + this (a setting or days)
+    window = ["index_date - $b12_result_lookback_days", "index_date"]  # drawn on the
+                                       # patient's timeline: two SQL dates over the phrases
+    # window_open = true               # not a failure yet: counted apart; on the worklist
+    #                                  # as 'pending' when it has an action
 
-A finding without reasons carries `severity`, `action` and `evidence` at the top level.
+Only a care_gap is on the worklist. A finding without reasons carries `severity`, `action`,
+`evidence`, `acted_by`, `acted_after` and `window` at the top level (`evidence` and `window`
+may also be shared there by its reasons). Without `acted_by` an item stays 'open' until the
+data change or the team annotates it.
 """
 
 from __future__ import annotations
@@ -44,13 +52,25 @@ UNIT_LABELS = {
     "patient": "patients",
     "folate_episode": "folate episodes",
     "b12_course": "B12 courses",
+    "b12_result": "confirming B12 results",
 }
 UNITS = tuple(UNIT_LABELS)
 DIRECTIONS = ("lower_is_better", "higher_is_better", "neither")
 SEVERITIES = ("high", "medium", "low")
 SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES, start=1)}
 REQUIRED = ("label", "kind", "unit", "population", "direction", "guideline", "definition")
-WORKLIST_FIELDS = ("severity", "action", "evidence")
+WORKLIST_FIELDS = ("severity", "action", "evidence", "acted_by", "acted_after", "window")
+# What a later row must be to show a worklist item's action happened (sql/report/
+# worklist_follow_ups.sql): each name, and how the worklist says it.
+FOLLOW_UPS = {
+    "b12_treatment": "B12 treatment",
+    "injection": "B12 injection",
+    "b12_test": "B12 result",
+    "b12_settled": "B12 treatment or an adequate B12",
+    "mma": "MMA result",
+    "metabolite": "MMA or homocysteine result",
+    "blood_count": "Hb or MCV result",
+}
 REASON_FIELDS = ("label", "window_open", *WORKLIST_FIELDS)
 
 
@@ -68,6 +88,13 @@ class Reason:
     severity: str | None = None  # None: never on the worklist
     action: str | None = None
     evidence: str | None = None  # a SQL expression over sql/report/worklist.sql's phrases
+    acted_by: str | None = None  # a FOLLOW_UPS name
+    acted_after: int | str = 0  # days after index_date, or the setting holding them
+    window: tuple[str, str] | None = None  # SQL dates over the worklist's phrases
+
+    def acted_after_days(self, config: AuditConfig) -> int:
+        after = self.acted_after
+        return int(getattr(config, after) if isinstance(after, str) else after)
 
 
 @dataclass(frozen=True)
@@ -144,6 +171,8 @@ def _entry(path: Path, populations: set[str]) -> Finding:
         **{key: " ".join(raw[key].split()) for key in REQUIRED},
         reasons=_reasons(raw, where),
     )
+    if finding.kind != "care_gap" and any(r.action for r in finding.reasons):
+        raise RegistryError(f"{where}: only a care_gap is on the worklist (no severity or action)")
     _check_text(finding, where)
     return finding
 
@@ -157,9 +186,9 @@ def _reasons(raw: dict, where: str) -> tuple[Reason, ...]:
     for key in ("severity", "action"):
         if key in raw:
             raise RegistryError(f"{where}: with [reasons], '{key}' goes in each reason's table")
-    shared = raw.get("evidence")
+    shared = {key: raw[key] for key in ("evidence", "window") if key in raw}
     return tuple(
-        _reason(name, {"evidence": shared, **fields_} if shared else fields_, f"{where} {name}")
+        _reason(name, {**shared, **fields_}, f"{where} {name}")
         for name, fields_ in raw["reasons"].items()
     )
 
@@ -168,15 +197,33 @@ def _reason(name: str | None, raw: dict, where: str) -> Reason:
     _check_keys(raw, REASON_FIELDS, where)
     if not isinstance(raw.get("label"), str) or not raw["label"].strip():
         raise RegistryError(f"{where}: 'label' is missing")
+    if "window" in raw:
+        window = raw["window"]
+        if not (
+            isinstance(window, list)
+            and len(window) == 2
+            and all(isinstance(w, str) and w.strip() for w in window)
+        ):
+            raise RegistryError(f"{where}: 'window' must be two SQL expressions, [from, to]")
+        raw = {**raw, "window": tuple(window)}
     reason = Reason(name=name, **{k: v for k, v in raw.items() if v is not None})
-    if reason.action and reason.window_open:
-        raise RegistryError(f"{where}: a reason whose window is open is never on the worklist")
     if bool(reason.severity) != bool(reason.action):
         raise RegistryError(f"{where}: 'severity' and 'action' go together")
     if reason.severity and reason.severity not in SEVERITIES:
         raise RegistryError(f"{where}: 'severity' must be one of {', '.join(SEVERITIES)}")
     if reason.action and not reason.evidence:
         raise RegistryError(f"{where}: a reason on the worklist needs its 'evidence' wording")
+    if reason.action and not reason.window:
+        raise RegistryError(f"{where}: a reason on the worklist needs its 'window' [from, to]")
+    if reason.acted_by and not reason.action:
+        raise RegistryError(f"{where}: 'acted_by' is for a reason on the worklist")
+    if reason.acted_by and reason.acted_by not in FOLLOW_UPS:
+        raise RegistryError(f"{where}: 'acted_by' must be one of {', '.join(FOLLOW_UPS)}")
+    after = reason.acted_after
+    if isinstance(after, str) and after not in {f.name for f in fields(AuditConfig)}:
+        raise RegistryError(f"{where}: 'acted_after' {after!r} is not a setting")
+    if not isinstance(after, int | str) or isinstance(after, bool):
+        raise RegistryError(f"{where}: 'acted_after' must be a whole number or a setting")
     return reason
 
 
@@ -207,7 +254,7 @@ def write_tables(con: duckdb.DuckDBPyConnection, config: AuditConfig, labels: di
     con.execute(
         "create or replace table finding_reasons (finding varchar, reason varchar, "
         "label varchar, window_open boolean, severity varchar, severity_rank integer, "
-        "action varchar)"
+        "action varchar, acted_by varchar, acted_by_label varchar, acted_after_days integer)"
     )
     findings = registry().values()
     con.executemany(
@@ -220,10 +267,11 @@ def write_tables(con: duckdb.DuckDBPyConnection, config: AuditConfig, labels: di
         ],
     )
     con.executemany(
-        "insert into finding_reasons values (?, ?, ?, ?, ?, ?, ?)",
+        "insert into finding_reasons values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (f.name, r.name, render(r.label, config), r.window_open, r.severity)
-            + (SEVERITY_RANK.get(r.severity), r.action)
+            + (SEVERITY_RANK.get(r.severity), r.action, r.acted_by)
+            + (FOLLOW_UPS.get(r.acted_by), r.acted_after_days(config))
             for f in findings
             for r in f.reasons
         ],

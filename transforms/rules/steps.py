@@ -40,6 +40,8 @@ PROVIDED = frozenset(
         "population_units",  # rules/populations.py: the rows of every population
         "previous_findings",  # outputs/reaudit.py: the previous run's findings
         "validated_batch",  # inputs/validate.py: the batch being loaded
+        "worklist_items",  # outputs/worklist.py: the worklist, from its phrases
+        "patient_timeline",  # outputs/timeline.py: a view of sql/report/patient_timeline.sql
     }
 )
 HEADER_FIELD = re.compile(r"^--\s*(Creates|Reads):\s*(.*)$")
