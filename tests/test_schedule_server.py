@@ -364,3 +364,69 @@ def next_month_while_an_analyst_reads(api_url, env, drop, out, tmp_path, first_r
     second_run = [r for r in published_run_ids(out) if r != first_run]
     assert len(second_run) == 1
     assert set(analyst.lines[reconnected + 1 :]) == {f"ok {second_run[0]}"}
+
+
+# --- The schedule itself fires ----------------------------------------------------------
+
+
+def api_post(api_url: str, path: str, body: dict) -> list | dict:
+    request = urllib.request.Request(
+        f"{api_url}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def first_scheduled_run_completed(api_url: str, deployment_id: str, timeout: float) -> dict:
+    """The first run the server's scheduler made for the deployment, once finished."""
+    deadline = time.monotonic() + timeout
+    body = {"flow_runs": {"deployment_id": {"any_": [deployment_id]}}, "sort": "START_TIME_ASC"}
+    while time.monotonic() < deadline:
+        runs = api_post(api_url, "/flow_runs/filter", body)
+        done = [r for r in runs if r["auto_scheduled"] and r["state_type"] in TERMINAL_STATES]
+        if done:
+            return done[0]
+        time.sleep(2)
+    raise AssertionError(f"no scheduled run finished within {timeout} s")
+
+
+def test_a_cron_schedule_creates_runs_that_serve_completes_with_no_trigger(tmp_path):
+    """Nothing triggers a run here: the server's scheduler must create it from the cron (a
+    scheduler that cannot write its runs, as with SQLAlchemy 2.1, creates none)."""
+    api_url = f"http://127.0.0.1:{free_port()}/api"
+    env = isolated_env(
+        tmp_path / "prefect-home",
+        PREFECT_API_URL=api_url,
+        PREFECT_RUNNER_POLL_FREQUENCY="2",
+        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",  # the default looks every 60 s
+    )
+    logs = {"server": tmp_path / "server.log", "serve": tmp_path / "serve.log"}
+    drop, out = tmp_path / "drop", tmp_path / "out"
+    drop.mkdir()
+    for table in SAMPLE_TABLES:
+        shutil.copy2(SAMPLE / table, drop / table)
+    port = api_url.split(":")[2].split("/")[0]
+    started: list[subprocess.Popen] = []
+    try:
+        server = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", port]
+        started.append(start(server, logs["server"], env))
+        wait_until_healthy(api_url, started[0], timeout=150)
+        every_minute = ("--cron", "* * * * *", "--timezone", "UTC", "--out", str(out))
+        scheduled = cli("schedule", str(drop), *every_minute, env=env)
+        assert scheduled.returncode == 0, scheduled.stderr[-3000:]
+        started.append(start([sys.executable, "-m", "flows.cli", "serve"], logs["serve"], env))
+        deployment = api_get(api_url, "/deployments/name/scheduled-audit/b12audit")
+        run = first_scheduled_run_completed(api_url, deployment["id"], timeout=240)
+        assert run["state_type"] == "COMPLETED"
+        assert published_run_ids(out)  # the scheduled run audited the drop and published
+    except BaseException:
+        for name, log in logs.items():
+            print(f"--- last lines of the {name} log ---\n{tail(log)}")
+        raise
+    finally:
+        for process in reversed(started):
+            stop(process)
+    assert "Can't evaluate bulk DML" not in logs["server"].read_text(errors="replace")
