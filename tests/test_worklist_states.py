@@ -318,3 +318,29 @@ def test_the_rows_that_decided_a_finding_never_count_as_what_followed(audit):
         worklist.build(con, AuditConfig())
     rows = query(db, "select reason, state from worklist_items where patient_id = 'tested_after'")
     assert rows == [("tested_after", "open")]
+
+
+def test_a_one_off_run_into_an_existing_output_folder_compares_with_its_last_run(tmp_path):
+    import json
+
+    out = tmp_path / "out"
+    before = publish_run(write_extract(tmp_path / "january", LABS, MEDS), out)
+    # Next month: 'never' got treated, and a new patient has a deficient B12.
+    labs = LABS + "    newcomer | 2132-9 | 150 | pg/mL | 2024-06-01 |\n"
+    meds = (
+        MEDS
+        + "    never | Cyanocobalamin 1000 mcg tab | dispensed | 2024-03-10 | 1000 | mcg | oral\n"
+    )
+    after = publish_run(write_extract(tmp_path / "february", labs, meds), out)
+    manifest = json.loads(Path(after["manifest"]).read_text())
+    assert manifest["previous_run_id"] == before["run_id"]
+    diff = query(
+        Path(after["database"]),
+        "select patient_id, finding, status from reaudit_diff "
+        "where finding = 'b12_deficiency_untreated' and status <> 'still_flagged' order by all",
+    )
+    assert diff == [
+        ("never", "b12_deficiency_untreated", "resolved"),
+        ("newcomer", "b12_deficiency_untreated", "newly_flagged"),
+    ]
+    assert (Path(after["run_dir"]) / "patient_level" / "reaudit_diff.csv").is_file()

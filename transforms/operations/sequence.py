@@ -131,8 +131,12 @@ def build(run: Run, runner: Runner, reads: FromHistory | None = None) -> Built:
     published. `reads`: a scheduled run's plan; None reads every file in the folder."""
     files, new_files, quarantined = _load(run, runner, reads)
     scope = _analyse(run, runner, sensitivity=True)
-    previous = reads.previous_run_id if reads else None
-    stages.compare_with_previous(run.build_db, reads.db if reads else None, previous)
+    previous = stages.compare_with_previous(
+        run.build_db,
+        reads.db if reads else None,
+        reads.previous_run_id if reads else None,
+        run.out,
+    )
     loaded = stages.rows_loaded_by_file(run.build_db)
     facts = {
         **run.record,

@@ -85,13 +85,17 @@ def load_history(db_path: Path, history_db: Path, reread: set[str]) -> None:
         history_step.copy_into_build(con, history_db, reread)
 
 
-def compare_with_previous(db_path: Path, history_db: Path | None, previous: str | None) -> None:
-    """The re-audit diff against the previous published run (none for a one-off run)."""
+def compare_with_previous(
+    db_path: Path, history_db: Path | None, previous: str | None, out_dir: Path
+) -> str | None:
+    """The re-audit diff against the previous published run: from the history for a
+    scheduled run, else the output folder's published database (a one-off run into an
+    existing --out). Returns the run compared with, if any."""
     with connect(db_path) as con:
         if history_db is None:
-            reaudit_step.create_empty(con)
-        else:
-            reaudit_step.compare(con, history_db, previous)
+            return reaudit_step.compare_with_published(con, out_dir / publish_step.PUBLISHED_NAME)
+        reaudit_step.compare(con, history_db, previous)
+        return previous
 
 
 def commit_history(db_path: Path, history_db: Path, run_id: str, plan: dict) -> None:

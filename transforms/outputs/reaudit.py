@@ -43,6 +43,26 @@ def compare(con: duckdb.DuckDBPyConnection, history_db: Path, previous_run: str 
         con.execute("delete from reaudit_diff")
 
 
+def compare_with_published(con: duckdb.DuckDBPyConnection, published: Path) -> str | None:
+    """A one-off run into an output folder that already holds a published database: the
+    diff against that run's findings. Returns its run id (None, and an empty diff, when
+    there is no published database yet)."""
+    if not published.exists():
+        create_empty(con)
+        return None
+    con.execute(f"attach '{sql_quote(str(published))}' as published (read_only)")
+    try:
+        (run_id,) = con.execute("select run_id from published.run_metadata").fetchone()
+        con.execute(
+            "create or replace temp table previous_findings as select patient_id, finding, "
+            "reason, index_date, episode, site from published.findings"
+        )
+    finally:
+        con.execute("detach published")
+    con.execute(f"create or replace table reaudit_diff as {sql_text('report/reaudit_diff.sql')}")
+    return run_id
+
+
 def create_empty(con: duckdb.DuckDBPyConnection) -> None:
     """A one-off run compares with nothing: the table exists, with no rows."""
     con.execute(
