@@ -159,6 +159,32 @@ def tail(log: Path, lines: int = 60) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+@contextlib.contextmanager
+def processes(logs: dict[str, Path]):
+    """The processes a test starts (append them to the list it yields): on failure their
+    logs' last lines are printed; at the end each is stopped, and none may be left."""
+    started: list[subprocess.Popen] = []
+    try:
+        yield started
+    except BaseException:
+        for name, log in logs.items():
+            print(f"--- last lines of the {name} log ---\n{tail(log)}")
+        raise
+    finally:
+        for process in reversed(started):
+            stop(process)
+    still_alive = {p.pid: live_members(p.pid) for p in started if live_members(p.pid)}
+    assert not still_alive, f"processes left running: {still_alive}"
+
+
+def sample_drop(folder: Path) -> Path:
+    """A drop folder holding the sample's tables, as delivered: settled, not being written."""
+    folder.mkdir()
+    for table in SAMPLE_TABLES:
+        shutil.copy2(SAMPLE / table, folder / table)
+    return folder
+
+
 # --- Talking to the server the way another process would ------------------------------
 
 
@@ -247,22 +273,12 @@ def test_a_scheduled_audit_runs_on_a_prefect_server_when_triggered_from_another_
         PREFECT_RUNNER_POLL_FREQUENCY="2",  # serve looks for runs every 2 s, not 10
     )
     logs = {"server": tmp_path / "server.log", "serve": tmp_path / "serve.log"}
-    started: list[subprocess.Popen] = []
-    try:
+    with processes(logs) as started:
         host_port = api_url.removeprefix("http://").removesuffix("/api").split(":")
         command = [*as_run_here(OPERATOR[0]), "--host", host_port[0], "--port", host_port[1]]
         started.append(start(command, logs["server"], env))
         wait_until_healthy(api_url, started[0], timeout=150)
         operate(api_url, env, tmp_path, logs, started)
-    except BaseException:
-        for name, log in logs.items():
-            print(f"--- last lines of the {name} log ---\n{tail(log)}")
-        raise
-    finally:
-        for process in reversed(started):
-            stop(process)
-    still_alive = {p.pid: live_members(p.pid) for p in started if live_members(p.pid)}
-    assert not still_alive, f"processes left running: {still_alive}"
 
 
 def operate(api_url, env, tmp_path, logs, started) -> None:
@@ -272,10 +288,7 @@ def operate(api_url, env, tmp_path, logs, started) -> None:
         nothing_yet.stderr
     )
 
-    drop, out = tmp_path / "drop", tmp_path / "out"
-    drop.mkdir()
-    for table in SAMPLE_TABLES:
-        shutil.copy2(SAMPLE / table, drop / table)  # as delivered: settled, not being written
+    drop, out = sample_drop(tmp_path / "drop"), tmp_path / "out"
     schedule = as_run_here(OPERATOR[2], **{"data/sample": drop, "b12audit-output": out})
     scheduled = subprocess.run(
         schedule, cwd=REPO, env=env, capture_output=True, text=True, timeout=120
@@ -404,13 +417,9 @@ def test_a_cron_schedule_creates_runs_that_serve_completes_with_no_trigger(tmp_p
         PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",  # the default looks every 60 s
     )
     logs = {"server": tmp_path / "server.log", "serve": tmp_path / "serve.log"}
-    drop, out = tmp_path / "drop", tmp_path / "out"
-    drop.mkdir()
-    for table in SAMPLE_TABLES:
-        shutil.copy2(SAMPLE / table, drop / table)
+    drop, out = sample_drop(tmp_path / "drop"), tmp_path / "out"
     port = api_url.split(":")[2].split("/")[0]
-    started: list[subprocess.Popen] = []
-    try:
+    with processes(logs) as started:
         server = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", port]
         started.append(start(server, logs["server"], env))
         wait_until_healthy(api_url, started[0], timeout=150)
@@ -422,11 +431,4 @@ def test_a_cron_schedule_creates_runs_that_serve_completes_with_no_trigger(tmp_p
         run = first_scheduled_run_completed(api_url, deployment["id"], timeout=240)
         assert run["state_type"] == "COMPLETED"
         assert published_run_ids(out)  # the scheduled run audited the drop and published
-    except BaseException:
-        for name, log in logs.items():
-            print(f"--- last lines of the {name} log ---\n{tail(log)}")
-        raise
-    finally:
-        for process in reversed(started):
-            stop(process)
     assert "Can't evaluate bulk DML" not in logs["server"].read_text(errors="replace")
