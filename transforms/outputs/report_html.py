@@ -66,7 +66,7 @@ def render_report(tables: ReportTables, config: AuditConfig, run: dict) -> str:
         "<h2>Findings</h2><p class=note>Each finding's denominator is its own population. "
         "'(pending)' rows are not failures yet: their window reaches past the data end; they "
         "are not in the finding's total.</p>" + _counts_table(overall, with_site=False),
-        "<h2>Patients (folate: episodes; courses) per finding</h2>"
+        "<h2>Units per finding (patients, folate episodes, B12 courses or results)</h2>"
         + _bar_chart(
             overall[(overall["reason"] == "(all)") & ~overall["finding"].str.endswith("(pending)")]
         ),
