@@ -22,12 +22,16 @@ STATUSES = ("newly_flagged", "resolved", "still_flagged")
 PAIRS = (("newly_flagged", "still_flagged"), ("resolved", "still_flagged"))
 
 
+PREVIOUS_FINDINGS = (
+    "create or replace temp table previous_findings (patient_id varchar, "
+    "finding varchar, reason varchar, index_date date, episode integer, site varchar)"
+)
+DIFF = "create or replace table reaudit_diff as {}"
+
+
 def compare(con: duckdb.DuckDBPyConnection, history_db: Path, previous_run: str | None) -> None:
     """Creates `reaudit_diff`; empty when there is no previous run to compare with."""
-    con.execute(
-        "create or replace temp table previous_findings (patient_id varchar, "
-        "finding varchar, reason varchar, index_date date, episode integer, site varchar)"
-    )
+    con.execute(PREVIOUS_FINDINGS)
     if previous_run is not None:
         con.execute(f"attach '{sql_quote(str(history_db))}' as hist (read_only)")
         try:
@@ -38,7 +42,7 @@ def compare(con: duckdb.DuckDBPyConnection, history_db: Path, previous_run: str 
             )
         finally:
             con.execute("detach hist")
-    con.execute(f"create or replace table reaudit_diff as {sql_text('report/reaudit_diff.sql')}")
+    con.execute(DIFF.format(sql_text("report/reaudit_diff.sql")))
     if previous_run is None:
         con.execute("delete from reaudit_diff")
 
@@ -50,16 +54,17 @@ def compare_with_published(con: duckdb.DuckDBPyConnection, published: Path) -> s
     if not published.exists():
         create_empty(con)
         return None
+    con.execute(PREVIOUS_FINDINGS)
     con.execute(f"attach '{sql_quote(str(published))}' as published (read_only)")
     try:
         (run_id,) = con.execute("select run_id from published.run_metadata").fetchone()
         con.execute(
-            "create or replace temp table previous_findings as select patient_id, finding, "
-            "reason, index_date, episode, site from published.findings"
+            "insert into previous_findings select patient_id, finding, reason, index_date, "
+            "episode, site from published.findings"
         )
     finally:
         con.execute("detach published")
-    con.execute(f"create or replace table reaudit_diff as {sql_text('report/reaudit_diff.sql')}")
+    con.execute(DIFF.format(sql_text("report/reaudit_diff.sql")))
     return run_id
 
 
