@@ -11,6 +11,7 @@ from transforms.config import ConfigError, load_config
 from transforms.errors import InputError
 from transforms.inputs.adapters import FORMATS
 from transforms.outputs import worklist_annotations
+from transforms.rules import registry
 
 # The temporary Prefect API server takes 18-27 s to start here, past Prefect's default
 # 20 s timeout (stack notes); and the machines have no network for analytics.
@@ -114,7 +115,7 @@ def _unusable(config: Path | None, folder: Path) -> str | None:
     """Why the configuration or folder cannot be used, checked before any data is read
     (and, for a schedule, before a run a month from now would find out)."""
     try:
-        load_config(config)
+        registry.check_named_findings(load_config(config))
     except ConfigError as exc:
         return f"configuration error: {exc}"
     if not folder.is_dir():

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.blocks.abstract import NotificationBlock
+from prefect.blocks.core import Block
 from prefect.cache_policies import NONE
 
 from flows.audit import PrefectRunner, publish_summary_artifact
@@ -156,7 +158,7 @@ def _rebuild(ctx: Context, dropped: list, previous: str | None) -> dict:
     }
     ctx.finish("committed", dropped, actions, **counts)
     stages.copy_run_log(run.build_db, ctx.history_db, run.run_id)
-    signals = stages.latest_signals(run.build_db, ctx.config)
+    signals = stages.latest_signals(run.build_db)
     result = sequence.publish(run, built, ctx.runner)
     publish_summary_artifact(Path(result["summary"]))
     # Only now: a run that dies before the swap stays 'committed', and the next redoes it.
@@ -170,11 +172,27 @@ def _tell(config: AuditConfig, alert: alerts.Alert | None) -> None:
     if alert is None or not config.alerts:
         return
     log = get_run_logger()
-    for delivery in alerts.send(config.alerts, alert):
+    deliveries = alerts.send(config.alerts, alert)
+    deliveries += [notify_block(name, alert) for name in config.alerts.get("prefect_blocks", [])]
+    for delivery in deliveries:
         if delivery.ok:
             log.info("alert sent by %s to %s", delivery.channel, delivery.target)
         else:
             log.warning("alert by %s failed: %s", delivery.channel, delivery.error)
+
+
+def notify_block(name: str, alert: alerts.Alert) -> alerts.Delivery:
+    """Tells a notification block saved on the Prefect server (set up in the Prefect UI
+    like any flow's alerts: e-mail, Microsoft Teams, Slack, a webhook). Never raises: a
+    missing block or a failed send is reported like any other channel's."""
+    try:
+        block = Block.load(name)
+        if not isinstance(block, NotificationBlock):
+            raise TypeError(f"{name} is not a notification block")
+        block.notify(alert.text, alert.subject)
+    except Exception as exc:  # a broken channel never fails the run
+        return alerts.Delivery("prefect block", ok=False, error=alerts.error_text(exc), target=name)
+    return alerts.Delivery("prefect block", ok=True, target=name)
 
 
 def _failure_summary(exc: BaseException) -> str:

@@ -216,5 +216,9 @@ def _predict(kind: int, left: int, up: int, up_left: int) -> int:
     return left if pa <= pb and pa <= pc else up if pb <= pc else up_left
 
 
-def screenshot(page: Page) -> bytes:
-    return base64.b64decode(page.send("Page.captureScreenshot", {"format": "png"})["data"])
+def screenshot(page: Page, width: int = 1000, height: int = 1800) -> bytes:
+    """The top of the page, `width` x `height` CSS pixels (past the first screen)."""
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    page.send("Emulation.setDeviceMetricsOverride", metrics)
+    shot = page.send("Page.captureScreenshot", {"format": "png"})
+    return base64.b64decode(shot["data"])

@@ -103,8 +103,8 @@ def test_it_is_in_the_summary_over_its_population(published):
     assert overall["denominator"] == deficient["denominator"]
 
 
-def test_it_is_measured_monthly(published):
-    measures = Path(published["summary"]).with_name("measures_monthly.csv")
+def test_it_is_measured(published):
+    measures = Path(published["summary"]).with_name("measures.csv")
     assert any(r["measure"] == TOY for r in rows(measures))
 
 

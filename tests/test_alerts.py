@@ -495,6 +495,9 @@ EMAIL = {"smtp_host": "mail.example.org", "email_from": "a@example.org", "email_
         ({**EMAIL, "smtp_port": "25"}, "smtp_port must be a whole number"),
         ({**EMAIL, "smtp_port": True}, "smtp_port must be a whole number"),
         ("mail.example.org", "alerts must be a table"),
+        ({"prefect_blocks": "slack-webhook/qi"}, "prefect_blocks must be a list"),
+        ({"prefect_blocks": ["qi-team"]}, "each must be a block's type and name"),
+        ({"prefect_blocks": ["slack-webhook/"]}, "each must be a block's type and name"),
     ],
 )
 def test_a_bad_alerts_table_stops_the_run_naming_the_key(alerts, message):
@@ -511,6 +514,7 @@ def test_a_bad_alerts_table_stops_the_run_naming_the_key(alerts, message):
         EMAIL,
         {"webhook_url": "https://hooks.example.org/b12audit"},
         {**EMAIL, "webhook_url": "http://127.0.0.1:8080/hook"},
+        {"prefect_blocks": ["slack-webhook/qi-team", "microsoft-teams-webhook/haematology"]},
     ],
 )
 def test_a_good_alerts_table_is_kept_as_given(alerts):

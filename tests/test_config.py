@@ -92,6 +92,11 @@ def test_a_file_sets_values_and_maps_local_codes(tmp_path):
             "anaemia_hb_below_g_l_women (140.0) must not be above anaemia_hb_below_g_l_men",
         ),
         ("this is not toml", "not valid TOML"),
+        ('disclosure_policy = "exact"', "disclosure_policy must be one of round, suppress"),
+        ('spc_chart = "c"', "spc_chart must be one of auto, xmr, p, laney"),
+        ("[measure_targets]\nfolate_before_b12 = 5", "measure_targets.folate_before_b12 must"),
+        ("[spc_phases]\nfolate_before_b12 = 2025-06-01", "spc_phases.folate_before_b12 must"),
+        ('[spc_phases]\nfolate_before_b12 = ["2025-06"]', "a list of TOML dates"),
     ],
 )
 def test_a_bad_configuration_names_the_key_and_what_is_allowed(tmp_path, text, message):
@@ -109,6 +114,18 @@ def test_the_command_stops_on_a_bad_configuration_before_reading_data(tmp_path, 
 def test_the_command_stops_on_a_missing_input_folder(tmp_path, capsys):
     assert main(["run", str(tmp_path / "missing")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_targets_and_phases_are_kept_and_must_name_findings(tmp_path):
+    from transforms.operations.sequence import Run
+
+    text = "[measure_targets]\nfolate_before_b12 = 0.05\n[spc_phases]\nanaemia = [2025-06-01]\n"
+    config = load_config(write(tmp_path, text))
+    assert config.measure_targets == {"folate_before_b12": 0.05}
+    assert config.spc_phases == {"anaemia": [dt.date(2025, 6, 1)]}
+    typo = load_config(write(tmp_path, "[measure_targets]\nfolate_before_b13 = 0.05\n"))
+    with pytest.raises(ConfigError, match="measure_targets: 'folate_before_b13' is not a finding"):
+        Run(tmp_path, tmp_path / "out", typo)
 
 
 def test_the_guideline_switch_defaults():

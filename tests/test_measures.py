@@ -1,5 +1,5 @@
-"""Monthly measures: which month and site a unit counts in, pending units, and the
-suppressed shareable table."""
+"""Measures: which period and site a unit counts in, pending units, complete and
+evaluable periods, and the shareable table (rounded by default, or suppressed)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from tests.conftest import SAMPLE, Audit, run_stages
 from transforms import database
 from transforms.config import AuditConfig
-from transforms.outputs import measures, report, run_charts, spc
+from transforms.outputs import measures, report, spc, spc_words
 from transforms.outputs.suppress import suppress_counts
 from transforms.rules.registry import registry
 
@@ -32,13 +32,35 @@ MED_HEADER = """
 DATA_END = "    filler | 718-7 | 130 | g/L | 2025-12-31 | A"
 
 
-def counts(audit: Audit, labs: str = "", meds: str = "", data_end: str = DATA_END) -> dict:
-    """(measure, month 'YYYY-MM', site) -> (numerator, denominator, pending)."""
-    db = audit.run(LAB_HEADER + labs + "\n" + data_end, MED_HEADER + meds)
+def measure_rows(audit: Audit, labs: str = "", meds: str = "", data_end: str = DATA_END, **config):
+    db = audit.run(LAB_HEADER + labs + "\n" + data_end, MED_HEADER + meds, **config)
     with database.connect(db) as con:
-        measures.build(con)
-        rows = con.execute("select * from measure_counts").fetchall()
-    return {(m, f"{month:%Y-%m}", s): (k, n, p) for m, month, s, k, n, p, _ in rows}
+        measures.build(con, AuditConfig(**config))
+        return con.execute(
+            "select measure, interval_start, site, numerator, denominator, pending, status, "
+            "status_reason, period from measure_counts"
+        ).fetchall()
+
+
+def counts(audit: Audit, labs: str = "", meds: str = "", data_end: str = DATA_END) -> dict:
+    """(measure, month 'YYYY-MM', site) -> (numerator, denominator, pending), by month."""
+    return as_counts(measure_rows(audit, labs, meds, data_end, **MONTHLY_SETTING))
+
+
+MONTHLY_SETTING = {"quarterly_below_monthly_denominator": 0}
+
+
+def as_counts(rows: list) -> dict:
+    return {(m, f"{start:%Y-%m}", s): (k, n, p) for m, start, s, k, n, p, *_ in rows}
+
+
+def statuses(rows: list) -> dict:
+    """(measure, period start 'YYYY-MM') -> (status, status_reason), all sites."""
+    return {
+        (m, f"{start:%Y-%m}"): (status, why)
+        for m, start, site, _, _, _, status, why, _ in rows
+        if site == "all sites"
+    }
 
 
 def folate(patient: str, on: str, site: str = "A") -> str:
@@ -63,8 +85,24 @@ FOLATE_MEDS = [
 
 
 @pytest.fixture(scope="module")
-def folate_counts(tmp_path_factory) -> dict:
-    return counts(Audit(tmp_path_factory.mktemp("folate")), FOLATE_LABS, "\n".join(FOLATE_MEDS))
+def folate_rows(tmp_path_factory) -> list:
+    audit = Audit(tmp_path_factory.mktemp("folate"))
+    return measure_rows(audit, FOLATE_LABS, "\n".join(FOLATE_MEDS), **MONTHLY_SETTING)
+
+
+@pytest.fixture(scope="module")
+def folate_counts(folate_rows) -> dict:
+    return as_counts(folate_rows)
+
+
+def test_a_period_whose_look_back_reaches_before_the_data_start_is_not_evaluable(folate_rows):
+    # The data start: the later of the first lab (1 March 2024) and the first medication
+    # event (31 January 2024). Folic acid looks back 365 days for B12 results and treatment.
+    found = statuses(folate_rows)
+    reason = "look-back of 365 days reaches before the data start 2024-03-01"
+    assert found["folate_before_b12", "2024-07"] == ("not evaluable", reason)
+    # The B12 statuses look back on nothing: the same months are complete.
+    assert found["b12_deficient", "2024-03"] == ("complete", None)
 
 
 def test_two_folate_episodes_in_march_one_flagged_is_one_of_two(folate_counts):
@@ -110,8 +148,14 @@ B12_END = "    filler | 718-7 | 130 | g/L | 2024-06-08 | A"
 
 
 @pytest.fixture(scope="module")
-def b12_counts(tmp_path_factory) -> dict:
-    return counts(Audit(tmp_path_factory.mktemp("b12")), B12_LABS, "", data_end=B12_END)
+def b12_counts_rows(tmp_path_factory) -> list:
+    audit = Audit(tmp_path_factory.mktemp("b12"))
+    return measure_rows(audit, B12_LABS, "", B12_END, **MONTHLY_SETTING)
+
+
+@pytest.fixture(scope="module")
+def b12_counts(b12_counts_rows) -> dict:
+    return as_counts(b12_counts_rows)
 
 
 def test_a_borderline_b12_still_inside_its_window_is_only_pending(tmp_path):
@@ -122,6 +166,29 @@ def test_a_borderline_b12_still_inside_its_window_is_only_pending(tmp_path):
     found = counts(Audit(tmp_path), labs, "", data_end=B12_END)
     assert found["b12_borderline_no_mma", "2024-03", "A"] == (1, 1, 1)
     assert found["b12_borderline", "2024-03", "A"] == (2, 2, 0)
+
+
+def test_a_period_with_a_unit_inside_its_window_or_not_over_is_incomplete(tmp_path):
+    labs = """
+        open   | 2132-9 | 250 | pg/mL | 2024-03-11 | A
+        closed | 2132-9 | 250 | pg/mL | 2024-02-10 | A
+        start  | 718-7  | 130 | g/L   | 2024-02-01 | A
+        june   | 2132-9 | 400 | pg/mL | 2024-06-01 | A
+    """
+    found = statuses(measure_rows(Audit(tmp_path), labs, "", B12_END, **MONTHLY_SETTING))
+    assert found["b12_borderline_no_mma", "2024-02"] == ("complete", None)
+    pending = ("incomplete", "1 unit still inside its window")
+    assert found["b12_borderline_no_mma", "2024-03"] == pending
+    not_over = ("incomplete", "period not over at the data end 2024-06-08")
+    assert found["b12_borderline_no_mma", "2024-06"] == not_over
+    assert found["b12_deficient", "2024-06"] == not_over
+
+
+def test_a_period_that_began_before_the_data_is_not_evaluable(b12_counts_rows):
+    found = statuses(b12_counts_rows)  # the first result: 15 January 2024
+    began = ("not evaluable", "period starts before the data start 2024-01-15")
+    assert found["b12_deficient", "2024-01"] == began
+    assert found["b12_deficient", "2024-02"] == ("complete", None)
 
 
 def test_a_flagged_patient_counts_in_the_month_of_the_index_result(b12_counts):
@@ -137,7 +204,7 @@ def test_a_flagged_patient_counts_in_the_month_of_the_index_result(b12_counts):
 def sample_db(tmp_path_factory) -> Path:
     db = run_stages(SAMPLE, AuditConfig(), tmp_path_factory.mktemp("sample"))
     with database.connect(db) as con:
-        measures.build(con)
+        measures.build(con, AuditConfig())
     return db
 
 
@@ -148,6 +215,25 @@ def test_on_the_sample_no_numerator_exceeds_its_denominator(sample_db):
         )
         total, over = rows.fetchall()[0]
     assert total > 0 and over == 0
+
+
+def test_small_monthly_denominators_are_measured_by_quarter_adding_up_the_months(sample_db):
+    with database.connect(sample_db) as con:
+        quarterly = measures.exact(con)
+        measures.build(con, AuditConfig(**MONTHLY_SETTING))
+        monthly = measures.exact(con)
+        measures.build(con, AuditConfig())
+    assert set(quarterly["period"]) == {"quarter"} and set(monthly["period"]) == {"month"}
+    starts = quarterly["interval_start"].dt
+    assert set(starts.month) <= {1, 4, 7, 10} and (starts.day == 1).all()
+    assert (
+        quarterly["interval_end"]
+        == quarterly["interval_start"] + pd.DateOffset(months=3) - pd.Timedelta(days=1)
+    ).all()
+    monthly["quarter"] = monthly["interval_start"].dt.to_period("Q").dt.start_time
+    by_quarter = monthly.groupby(["measure", "quarter", "site"])[["numerator", "denominator"]].sum()
+    keyed = quarterly.set_index(["measure", "interval_start", "site"])[["numerator", "denominator"]]
+    assert (by_quarter.loc[keyed.index].to_numpy() == keyed.to_numpy()).all()
 
 
 EXTRA_POPULATION = {"b12_loading_incomplete", "monitoring_missed"}  # pending is outside it
@@ -174,19 +260,43 @@ def test_on_the_sample_the_months_add_up_to_the_reports_totals(sample_db):
         assert population == expected.denominator, measure
 
 
-# --- the shareable table: suppression
+# --- the shareable table: rounding (the default) and suppression
+
+
+def test_rounding_hides_1_to_7_rounds_the_rest_to_5_and_takes_the_ratio_from_the_rounded():
+    out = measures.round_measures(
+        table(
+            """
+            m | 2024-01-01 | all sites | 0  | 8
+            m | 2024-02-01 | all sites | 7  | 12
+            m | 2024-03-01 | all sites | 13 | 22
+            """
+        ),
+        up_to=7,
+        step=5,
+    )
+    assert shown(out, "numerator") == [0, None, 15]
+    assert shown(out, "denominator") == [10, 10, 20]
+    assert out["numerator_suppressed"].tolist() == [False, True, False]
+    assert out["ratio"].tolist()[0] == 0 and pd.isna(out["ratio"][1])
+    assert out["ratio"][2] == 15 / 20
 
 
 def table(rows: str) -> pd.DataFrame:
-    """`measure | month | site | numerator | denominator` rows; pending 0."""
+    """`measure | month | site | numerator | denominator` rows; pending 0, complete."""
     records = []
     for line in rows.strip().splitlines():
         m, month, site, k, n = [c.strip() for c in line.split("|")]
         records.append((m, pd.Timestamp(month), site, int(k), int(n), 0))
-    frame = pd.DataFrame(records, columns=["measure", "month", "site", *measures.COUNTS])
+    frame = pd.DataFrame(records, columns=["measure", "interval_start", "site", *measures.COUNTS])
     return frame.assign(
-        rate=frame["numerator"] / frame["denominator"].where(frame["denominator"] > 0)
+        ratio=frame["numerator"] / frame["denominator"].where(frame["denominator"] > 0),
+        status="complete",
     )
+
+
+def p_charts(exact: pd.DataFrame, baseline: int) -> list:
+    return spc.charts(exact, {}, AuditConfig(spc_baseline_periods=baseline), "p", {})
 
 
 def shown(frame: pd.DataFrame, column: str) -> list:
@@ -204,12 +314,12 @@ def test_a_small_site_count_is_hidden_and_so_is_a_second_one_so_the_total_gives_
             """
         ),
         up_to=7,
-        baseline_months=12,
+        baseline_periods=12,
     )
     assert shown(out, "numerator") == [33, None, None, 20]
     assert out["numerator_suppressed"].tolist() == [False, True, True, False]
     assert shown(out, "denominator") == [60, 20, 20, 20]
-    assert out["rate"].isna().tolist() == [False, True, True, False]
+    assert out["ratio"].isna().tolist() == [False, True, True, False]
 
 
 def test_units_without_the_finding_are_a_count_too():
@@ -221,7 +331,7 @@ def test_units_without_the_finding_are_a_count_too():
             """
         ),
         up_to=7,
-        baseline_months=12,
+        baseline_periods=12,
     )
     assert shown(out, "numerator") == [None, None]  # 50 - 45 = 5 without the finding
     assert shown(out, "denominator") == [50, 50]
@@ -236,15 +346,15 @@ def test_a_baseline_with_one_hidden_month_has_no_centre_line_as_it_would_be_that
         m | 2024-02-01 | A         | 30 | 50
         """
     )
-    out = measures.suppress_measures(exact, up_to=7, baseline_months=1)
-    chart = spc.p_charts(exact, baseline_months=1)[0]
+    out = measures.suppress_measures(exact, up_to=7, baseline_periods=1)
+    chart = p_charts(exact, 1)[0]
     assert chart.centre == 0.9
     [shared] = measures.shareable_charts([chart], out)
     assert shared.centre is None and all(p.signals == () for p in shared.points)
-    assert "suppressed: no centre line" in run_charts.caption(shared)
+    assert "hidden: no centre line" in spc_words.caption(shared)
     # With both months as the baseline, two are hidden: the centre line gives no one month.
-    two = measures.suppress_measures(exact, up_to=7, baseline_months=2)
-    [kept] = measures.shareable_charts([spc.p_charts(exact, baseline_months=2)[0]], two)
+    two = measures.suppress_measures(exact, up_to=7, baseline_periods=2)
+    [kept] = measures.shareable_charts([p_charts(exact, 2)[0]], two)
     assert kept.centre == 75 / 100
 
 
@@ -257,12 +367,12 @@ def test_a_baseline_with_one_hidden_month_no_cell_can_cover_has_no_centre_line()
         m | 2024-03-01 | B         | 0 | 2
         """
     )
-    out = measures.suppress_measures(exact, up_to=1, baseline_months=2)
+    out = measures.suppress_measures(exact, up_to=1, baseline_periods=2)
     # March's 0 is B's own summary total, so no cell covers January's hidden 1; and the
     # centre line, (1 + 0) / (2 + 2) with both denominators shown, would give it back.
     assert shown(out, "numerator") == [None, None, 0, 0]
     assert shown(out, "denominator") == [2, 2, 2, 2]
-    chart = spc.p_charts(exact, baseline_months=2)[0]
+    chart = p_charts(exact, 2)[0]
     assert chart.centre == 0.25
     [shared] = measures.shareable_charts([chart], out)
     assert shared.centre is None and all(p.signals == () for p in shared.points)
@@ -279,7 +389,7 @@ def test_with_two_baseline_months_hidden_the_centre_line_gives_neither_and_denom
             """
         ),
         up_to=7,
-        baseline_months=12,
+        baseline_periods=12,
     )
     assert shown(out, "numerator") == [None, None, None, None]  # 50 - 45 = 5
     assert shown(out, "denominator") == [50, 50, 50, 50]
@@ -294,10 +404,10 @@ def test_zero_is_shown_and_rate_is_blank_only_where_a_count_is_hidden():
             """
         ),
         up_to=7,
-        baseline_months=12,
+        baseline_periods=12,
     )
     assert shown(out, "numerator") == [0, 0] and shown(out, "denominator") == [0, 20]
-    assert pd.isna(out["rate"][0]) and out["rate"][1] == 0
+    assert pd.isna(out["ratio"][0]) and out["ratio"][1] == 0
 
 
 def test_one_hidden_month_of_a_series_hides_another_as_the_total_is_published():
@@ -313,7 +423,7 @@ def test_one_hidden_month_of_a_series_hides_another_as_the_total_is_published():
             """
         ),
         up_to=7,
-        baseline_months=12,
+        baseline_periods=12,
     )
     assert shown(out, "numerator") == [None, None, None, None, 12, 12]
 
@@ -328,7 +438,7 @@ def test_a_count_anyone_can_tell_is_zero_is_never_hidden_to_protect_another():
             """
         ),
         up_to=7,
-        baseline_months=12,
+        baseline_periods=12,
     )
     assert shown(out, "numerator") == [None, None, 0]
 
@@ -351,13 +461,13 @@ def test_the_first_month_after_the_baseline_is_not_the_published_total_less_the_
             "m | 2025-01-01 | all sites | 7 | 20", "m | 2025-01-01 | A | 7 | 20"
         )
     )
-    out = measures.suppress_measures(exact, up_to=7, baseline_months=12)
+    out = measures.suppress_measures(exact, up_to=7, baseline_periods=12)
     numerators = all_sites(out, "numerator")
     assert numerators[12] is None and numerators[:12].count(None) == 2
     # No cell can cover January 2025, the only later month: the centre line is withheld,
     # so it no longer gives the 120, and every denominator stays shown.
     assert None not in all_sites(out, "denominator")
-    [shared] = measures.shareable_charts(spc.p_charts(exact, baseline_months=12), out)
+    [shared] = measures.shareable_charts(p_charts(exact, 12), out)
     assert shared.centre is None and all(p.ucl is None and not p.signals for p in shared.points)
 
 
@@ -375,7 +485,7 @@ def test_a_site_with_one_month_equals_its_summary_total_so_another_site_is_hidde
             """
         ),
         up_to=7,
-        baseline_months=12,
+        baseline_periods=12,
     )
     # B, smallest, is its own series: summary.csv shows its total, 10. C's is 40.
     assert shown(out, "numerator")[:4] == [33, None, 10, None]
@@ -397,9 +507,10 @@ def measure_tables(draw) -> pd.DataFrame:
             total = tuple(sum(p[i] for p in parts) for i in (1, 2, 3))
             for site, *values in [("all sites", *total), *parts]:
                 records.append((measure, month, site, *values))
-    frame = pd.DataFrame(records, columns=["measure", "month", "site", *measures.COUNTS])
+    frame = pd.DataFrame(records, columns=["measure", "interval_start", "site", *measures.COUNTS])
     return frame.assign(
-        rate=frame["numerator"] / frame["denominator"].where(frame["denominator"] > 0)
+        ratio=frame["numerator"] / frame["denominator"].where(frame["denominator"] > 0),
+        status="complete",
     )
 
 
@@ -409,7 +520,7 @@ def published_groups(exact: pd.DataFrame, out: pd.DataFrame, column: str, up_to,
     each (measure, site) series, summary.csv's total where it shows it; and for
     the numerator, while every 'all sites' baseline denominator is shown, the baseline
     months (centre line x denominators) and the later months (series total less that)."""
-    groups = [rows.index for _, rows in exact.groupby(["measure", "month"])]
+    groups = [rows.index for _, rows in exact.groupby(["measure", "interval_start"])]
     in_summary = summary_shows(exact, column, up_to)
     sums = exact.groupby(["measure", "site"])[["numerator", "denominator"]].sum()
     without = sums["denominator"] - sums["numerator"]
@@ -447,7 +558,7 @@ def baselines(exact: pd.DataFrame, baseline: int) -> dict[str, tuple[pd.Index, p
     denominator) and its later rows."""
     found = {}
     for measure, rows in (
-        exact[exact["site"] == "all sites"].sort_values("month").groupby("measure")
+        exact[exact["site"] == "all sites"].sort_values("interval_start").groupby("measure")
     ):
         base = rows[rows["denominator"] > 0].index[:baseline]
         found[measure] = (base, rows.index.difference(base))
@@ -479,7 +590,7 @@ def published_system(exact: pd.DataFrame, out: pd.DataFrame, up_to: int, baselin
 
     totals = []
     for column in measures.COUNTS:
-        for rows in exact.groupby(["measure", "month"]).indices.values():
+        for rows in exact.groupby(["measure", "interval_start"]).indices.values():
             sign = np.where(exact["site"].to_numpy()[rows] == "all sites", 1, -1)
             totals.append(equation(*((column, r, s) for r, s in zip(rows, sign, strict=True))))
         shows = summary_shows(exact, column, up_to)
@@ -548,7 +659,7 @@ def test_no_shown_count_is_small_and_no_hidden_one_can_be_recovered(exact, up_to
     without = (out["denominator"] - out["numerator"])[both]
     assert not ((without >= 1) & (without <= up_to)).any()
     assert (
-        out["rate"].isna() >= (out["numerator_suppressed"] | out["denominator_suppressed"])
+        out["ratio"].isna() >= (out["numerator_suppressed"] | out["denominator_suppressed"])
     ).all()
     for column in measures.COUNTS:
         visible = out[column].notna()
@@ -559,7 +670,7 @@ def test_the_shareable_csv_of_the_sample_keeps_exact_counts_out(sample_db):
     config = AuditConfig()
     with database.connect(sample_db) as con:
         out = measures.shareable(con, config)
-    assert date(2024, 1, 1) in {m.date() for m in out["month"]}
+    assert date(2024, 1, 1) in {m.date() for m in out["interval_start"]}
     for column in measures.COUNTS:
         values = out[column].dropna()
         assert not ((values >= 1) & (values <= config.suppress_counts_up_to)).any()

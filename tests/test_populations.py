@@ -18,7 +18,7 @@ from transforms.sqlfiles import sql_dir, sql_text
 def sample_db(tmp_path_factory):
     db = run_stages(SAMPLE, AuditConfig(), tmp_path_factory.mktemp("sample"))
     with database.connect(db) as con:
-        measures.build(con)
+        measures.build(con, AuditConfig())
     return db
 
 

@@ -17,7 +17,7 @@ from tests.analyst import Analyst
 from tests.conftest import REPO, SAMPLE, publish_run
 from transforms.operations.publish import PUBLISHED_NAME
 
-VIEWS = ("findings_current", "measures_monthly", "worklist", "runs")
+VIEWS = ("findings_current", "measures", "worklist", "runs")
 
 
 @pytest.fixture(scope="session")

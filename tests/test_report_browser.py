@@ -1,5 +1,6 @@
-"""The HTML report in a real headless Chromium: it renders, every measure has its run chart,
-the console stays clean, and nothing is fetched from the network (the report is taken to
+"""The HTML report in a real headless Chromium: it renders, every measure has its SPC chart,
+the icon summary leads, incomplete periods are greyed and published values frozen, the
+console stays clean, and nothing is fetched from the network (the report is taken to
 meetings and opened offline)."""
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ PAGE_FACTS = """
         const box = svg.getBoundingClientRect();
         return {measure: svg.dataset.measure, width: box.width, height: box.height};
     }),
+    iconRows: document.querySelectorAll("table.icons tr").length,
+    iconsTop: document.querySelector("table.icons")?.getBoundingClientRect().top ?? -1,
+    greyed: [...document.querySelectorAll("svg.run-chart rect.greyed")].filter(
+        (r) => r.getBoundingClientRect().width > 0).map((r) => r.textContent),
+    frozen: [...document.querySelectorAll("svg.run-chart circle.point title")].map(
+        (t) => t.textContent).filter((t) => t.includes("frozen since run")),
 })
 """
 
@@ -38,7 +45,10 @@ def chromium(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory) -> dict:
-    return publish_run(SAMPLE, tmp_path_factory.mktemp("out"))
+    """The sample audited twice into one output folder: the second run's report."""
+    out = tmp_path_factory.mktemp("out")
+    first = publish_run(SAMPLE, out)
+    return {**publish_run(SAMPLE, out), "first_run_id": first["run_id"]}
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +73,8 @@ def measures_in(database) -> set[str]:
         names = con.execute(
             "select table_name from duckdb_tables() union all select view_name from duckdb_views()"
         ).fetchall()
-        source = next((s for s in ("measures_monthly", "measure_counts") if (s,) in names), None)
-        assert source, "the published database has no measures_monthly view"
+        source = next((s for s in ("measures", "measure_counts") if (s,) in names), None)
+        assert source, "the published database has no measures view"
         rows = con.execute(f"select distinct measure from {source}").fetchall()
     return {measure for (measure,) in rows}
 
@@ -113,6 +123,29 @@ def test_nothing_is_fetched_from_the_network(report_page):
     # The report itself is a request: none seen would mean the Network domain saw nothing.
     assert any(url.startswith("file:") for url in requests)
     assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
+
+
+def test_the_icon_summary_leads_and_incomplete_periods_are_greyed(report_page):
+    care_gaps = 8
+    assert report_page["iconRows"] == care_gaps + 1  # and its header
+    assert 0 < report_page["iconsTop"] < 1800  # in the screenshot, near the top
+    assert report_page["greyed"], "no greyed period on any chart"
+    assert all(t.endswith(("incomplete", "not evaluable")) for t in report_page["greyed"])
+
+
+def test_values_published_by_the_first_run_show_as_frozen(report_page, sample_run):
+    frozen = report_page["frozen"]
+    assert frozen and all(
+        t.endswith(f"frozen since run {sample_run['first_run_id']}") for t in frozen
+    )
+
+
+def test_the_screenshot_shows_greyed_columns_and_icons(report_page):
+    width, height, rows = browser.png_pixels(report_page["png"])
+    step = 4 if len(rows[0]) == width * 4 else 3
+    colours = {row[i : i + 3] for row in rows for i in range(0, len(row), step)}
+    assert bytes((0xD9, 0xD9, 0xD9)) in colours  # an incomplete period's column
+    assert bytes((0x7B, 0x7D, 0x7D)) in colours  # common cause: the icon and the points
 
 
 def test_the_screenshot_is_a_png_with_something_drawn_on_it(report_page):

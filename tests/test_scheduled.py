@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from prefect.blocks.abstract import NotificationBlock
 
 from tests.conftest import parse_table, write_csv
 from transforms.errors import InputError
@@ -191,6 +192,36 @@ def test_the_reaudit_diff_shows_newly_flagged_resolved_and_still_flagged(first_m
     assert current == [("still_flagged",)]
 
 
+FOLATE_AGAIN_A_YEAR_LATER = """
+    patient_id | drug_name              | event_type   | event_at
+    -----------+------------------------+--------------+-----------
+    p1         | folic acid 5 mg tablet | administered | 2025-03-10
+"""
+
+
+def test_the_diff_is_by_unit_so_a_new_episode_of_a_flagged_patient_is_newly_flagged(
+    first_month,
+):
+    drop, out = first_month
+    deliver(drop, "medications_2024-02.csv", "medications", FOLATE_THIS_MONTH)
+    run(drop, out)
+    deliver(drop, "medications_2025-03.csv", "medications", FOLATE_AGAIN_A_YEAR_LATER)
+    run(drop, out)
+    rows = query(
+        out / "b12audit.duckdb",
+        "select unit_key, status from reaudit_diff "
+        "where patient_id = 'p1' and finding = 'folate_before_b12' order by all",
+    )
+    # p1's only B12 (June 2023) is over 365 days before March 2025: a new episode, flagged.
+    assert rows == [("2024-02-10", "still_flagged"), ("2025-03-10", "newly_flagged")]
+    current = query(
+        out / "b12audit.duckdb",
+        "select index_date, since_previous_run from findings_current "
+        "where finding = 'folate_before_b12' and patient_id = 'p1' order by index_date",
+    )
+    assert [status for _, status in current] == ["still_flagged", "newly_flagged"]
+
+
 def test_the_first_run_has_no_previous_run_to_compare_with(first_month):
     _, out = first_month
     assert query(out / "b12audit.duckdb", "select count(*) from reaudit_diff") == [(0,)]
@@ -298,12 +329,43 @@ def test_a_measure_signal_on_the_latest_month_tells_the_alert_channel(
     drop, out = first_month
     hook = webhook_server()
     deliver(drop, "medications_2024-02.csv", "medications", FOLATE_THIS_MONTH)
-    signal = {"measure": "folate_before_b12", "month": "2024-02-01", "kind": "above_upper_limit"}
+    signal = {"measure": "folate_before_b12", "month": "2024-02-01", "kind": "outside_limits"}
     monkeypatch.setattr(stages, "latest_signals", lambda *args: [signal])
     run(drop, out, alerting_config(tmp_path, hook))
     [alert] = hook.posts
     assert alert["kind"] == "measures_signalled"
     assert alert["signals"] == [{**signal, "month": "2024-02"}]
+
+
+class RecordingNotifier(NotificationBlock):
+    """A notification block as a team would set one up in the Prefect UI, that keeps what
+    it is told in a file."""
+
+    _block_type_name = "B12 test notifier"
+    path: str
+
+    def notify(self, body: str, subject: str | None = None) -> None:
+        Path(self.path).write_text(json.dumps({"subject": subject, "body": body}))
+
+
+def test_a_signal_goes_through_the_prefect_notification_blocks_named(
+    first_month, tmp_path, monkeypatch
+):
+    from transforms.operations import stages
+
+    drop, out = first_month
+    told = tmp_path / "told.json"
+    RecordingNotifier(path=str(told)).save("qi-team", overwrite=True)
+    config = tmp_path / "blocks.toml"
+    blocks = '["b12-test-notifier/qi-team", "b12-test-notifier/no-such-block"]'
+    config.write_text(f"[alerts]\nprefect_blocks = {blocks}\n", encoding="utf-8")
+    deliver(drop, "medications_2024-02.csv", "medications", FOLATE_THIS_MONTH)
+    signal = {"measure": "folate_before_b12", "month": "2024-02-01", "kind": "shift"}
+    monkeypatch.setattr(stages, "latest_signals", lambda *args: [signal])
+    assert run(drop, out, config)["outcome"] == "published"  # the missing block is logged
+    message = json.loads(told.read_text())
+    assert message["subject"].endswith("1 measure signal(s)")
+    assert "- folate_before_b12, 2024-02: shift" in message["body"]
 
 
 def test_putting_back_an_earlier_version_of_a_file_reads_it_again(first_month):

@@ -1,194 +1,257 @@
-"""p-charts of the monthly measures: centre line, limits, and the two signals."""
+"""SPC in the NHS Making Data Count style: chart kinds, limits, the four special-cause
+rules, variation and assurance icons, and what alerts."""
 
 from __future__ import annotations
 
 import math
+import statistics
 from datetime import date
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.outputs.spc import latest_signals, mask_months, p_chart, signals
+from transforms.outputs.spc import Period, chart, chart_kind, latest_concerns, mark
 
 
-def months(count: int, start_year: int = 2024) -> list[date]:
-    return [date(start_year + i // 12, i % 12 + 1, 1) for i in range(count)]
+def months(count: int) -> list[date]:
+    return [date(2024 + i // 12, i % 12 + 1, 1) for i in range(count)]
 
 
-def chart(counts: list[tuple[int, int]], baseline: int = 12):
-    """counts: (numerator, denominator) per month, from January 2024."""
-    numerators, denominators = zip(*counts, strict=True) if counts else ((), ())
-    return p_chart("m", months(len(counts)), list(numerators), list(denominators), baseline)
+def xmr(values: list[float], direction="lower_is_better", baseline=12, target=None, status=None):
+    """An XmR chart of ratios given as numerator / 1000."""
+    status = status or ["complete"] * len(values)
+    periods = [
+        Period(m, round(v * 1000), 1000, s)
+        for m, v, s in zip(months(len(values)), values, status, strict=True)
+    ]
+    return chart("m", periods, direction, baseline, "xmr", target)
 
 
-def kinds(c) -> dict[date, tuple[str, ...]]:
-    return {p.month: p.signals for p in c.points if p.signals}
+def flags(c) -> dict[int, tuple[str, ...]]:
+    """Position of each point with a signal -> its signals."""
+    return {i: p.signals for i, p in enumerate(c.points) if p.signals}
 
 
-# Twelve baseline months at exactly 50 % of 36: centre 0.5, limits 0.5 ± 3·sqrt(0.25/36)
-# = 0.25 and 0.75 for a month of 36.
-BASELINE = [(18, 36)] * 12
+# Twelve baseline periods alternating 0.10 and 0.12: mean 0.11, every moving range 0.02,
+# sigma = 0.02 / 1.128; 3 sigma = 0.0532 (limits 0.0568 to 0.1632), 2 sigma = 0.0355.
+BASELINE = [0.10, 0.12] * 6
+SIGMA = 0.02 / 1.128
 
 
-def test_centre_line_is_the_baseline_rate_over_the_first_months_with_a_denominator():
-    c = chart([(0, 0), (1, 10), (3, 10), (50, 50)], baseline=2)
-    assert c.centre == 4 / 20
-    assert c.baseline_months == (date(2024, 2, 1), date(2024, 3, 1))
-    assert [p.month for p in c.points] == months(4)[1:]  # a month with n = 0 has no point
+def test_xmr_centre_is_the_baseline_mean_and_limits_are_2_66_mean_moving_ranges():
+    c = xmr(BASELINE)
+    assert c.kind == "xmr" and c.centre == pytest.approx(0.11)
+    assert c.points[0].ucl == pytest.approx(0.11 + 3 * SIGMA)
+    assert c.points[0].lcl == pytest.approx(0.11 - 3 * SIGMA)
+    assert c.points[0].upper_near == pytest.approx(0.11 + 2 * SIGMA)
+    assert pytest.approx(2.66 * 0.02, abs=1e-4) == 3 * SIGMA
+    assert flags(c) == {}
+    assert c.variation == "common_cause"
 
 
-def test_limits_are_three_sigma_for_each_months_denominator_clipped_to_0_and_1():
-    c = chart(BASELINE + [(2, 4), (50, 100)])
-    by_n = {p.n: (p.lcl, p.ucl) for p in c.points}
-    assert math.isclose(by_n[36][0], 0.25) and math.isclose(by_n[36][1], 0.75)
-    assert by_n[4] == (0.0, 1.0)  # 0.5 ± 0.75, clipped
-    assert math.isclose(by_n[100][0], 0.35) and math.isclose(by_n[100][1], 0.65)
+def test_a_moving_range_of_3_267_mean_ranges_or_more_is_screened_out_of_the_limits():
+    c = xmr([0.1] * 5 + [0.1, 0.9] + [0.1] * 5 + [0.11, 0.1], baseline=12)
+    # Ranges: 0 x 5, 0.8, 0.8, 0 x 4 (mean 0.145): the two 0.8s are screened, none left
+    # but zeros, so the limits are the binomial floor's alone.
+    centre = (0.1 * 11 + 0.9) / 12
+    binomial = math.sqrt(centre * (1 - centre) / 1000)
+    assert c.points[0].ucl == pytest.approx(centre + 3 * binomial)
+
+
+def test_xmr_limits_are_never_narrower_than_the_binomial_limits():
+    # Moving ranges of 0.001: sigma 0.0009, below the binomial 0.0099 of 11 % of 1000.
+    c = xmr([0.110, 0.111] * 6)
+    binomial = math.sqrt(c.centre * (1 - c.centre) / 1000)
+    assert c.points[0].ucl == pytest.approx(c.centre + 3 * binomial)
+
+
+def test_laney_limits_are_never_narrower_than_the_p_limits():
+    counts = [(250, 1000), (251, 1000)] * 6  # far less spread than binomial: sigma_z < 1
+    periods = [Period(m, k, n) for m, (k, n) in zip(months(12), counts, strict=True)]
+    c = chart("m", periods, "lower_is_better", 12, "laney")
+    assert c.points[0].ucl == pytest.approx(
+        c.centre + 3 * math.sqrt(c.centre * (1 - c.centre) / 1000)
+    )
+
+
+def test_a_point_beyond_3_sigma_is_special_cause():
+    c = xmr(BASELINE + [0.17, 0.11])
+    assert flags(c) == {12: ("outside_limits",)}
 
 
 def test_a_point_on_a_limit_is_not_outside_and_one_beyond_it_is():
-    c = chart(BASELINE + [(27, 36), (28, 36), (9, 36), (8, 36)])
-    assert kinds(c) == {
-        date(2025, 2, 1): ("above_upper_limit",),
-        date(2025, 4, 1): ("below_lower_limit",),
-    }
+    # p chart at 50 % of 36: limits 0.5 +/- 3 sqrt(0.25 / 36) = 0.25 and 0.75 exactly.
+    baseline = [Period(m, 18, 36) for m in months(12)]
+    on = chart("m", [*baseline, Period(date(2025, 1, 1), 27, 36)], "lower_is_better", 12, "p")
+    assert on.points[12].ucl == 0.75 and flags(on) == {}
+    beyond = chart("m", [*baseline, Period(date(2025, 1, 1), 28, 36)], "lower_is_better", 12, "p")
+    assert flags(beyond) == {12: ("outside_limits",)}
 
 
-def test_seven_points_on_one_side_are_not_a_run_and_eight_are():
-    seven = chart(BASELINE + [(20, 36)] * 7)
-    assert kinds(seven) == {}
-    eight = chart(BASELINE + [(20, 36)] * 8)
-    assert set(kinds(eight)) == set(months(20)[12:])
-    assert set(kinds(eight).values()) == {("run_above_centre",)}
+def test_two_of_three_beyond_2_sigma_on_one_side_is_special_cause():
+    near = 0.11 + 2.5 * SIGMA
+    c = xmr(BASELINE + [near, 0.11, near])
+    assert flags(c) == {12: ("two_of_three",), 14: ("two_of_three",)}
 
 
-def test_a_point_on_the_centre_line_or_a_month_without_data_neither_breaks_nor_extends_a_run():
-    below = [(16, 36)] * 4
-    c = chart(BASELINE + below + [(18, 36), (0, 0)] + below)
-    on_line, empty = date(2025, 5, 1), date(2025, 6, 1)
-    marked = kinds(c)
-    assert len(marked) == 8 and on_line not in marked and empty not in marked
-    assert set(marked.values()) == {("run_below_centre",)}
-    shorter = chart(BASELINE + below + [(18, 36)] + below[:3])
-    assert kinds(shorter) == {}
+def test_two_of_three_beyond_2_sigma_on_opposite_sides_is_not():
+    c = xmr(BASELINE + [0.11 + 2.5 * SIGMA, 0.11, 0.11 - 2.5 * SIGMA])
+    assert flags(c) == {}
 
 
-def test_a_change_of_side_breaks_a_run():
-    c = chart(BASELINE + [(20, 36)] * 4 + [(16, 36)] + [(20, 36)] * 4)
-    assert kinds(c) == {}
+def test_six_points_on_one_side_are_not_a_shift_and_seven_are():
+    below = [0.105, 0.104, 0.106, 0.105, 0.104, 0.106]
+    assert flags(xmr(BASELINE + below)) == {}
+    seven = flags(xmr(BASELINE + below + [0.105]))
+    assert seven == {i: ("shift",) for i in range(12, 19)}
 
 
-def test_a_point_can_be_both_outside_the_limits_and_in_a_run():
-    c = chart(BASELINE + [(20, 36)] * 7 + [(30, 36)])
-    assert kinds(c)[date(2025, 8, 1)] == ("above_upper_limit", "run_above_centre")
+def test_a_point_on_the_mean_breaks_a_shift():
+    c = xmr(BASELINE + [0.105] * 3 + [0.11] + [0.105] * 4)
+    assert flags(c) == {}
 
 
-def test_with_fewer_baseline_months_than_configured_the_limits_are_provisional():
-    c = chart([(1, 10), (2, 10), (9, 10)], baseline=12)
-    assert c.provisional and c.has_limits and c.centre == 12 / 30
-    assert kinds(c) == {date(2024, 3, 1): ("above_upper_limit",)}
+def test_five_rising_points_are_not_a_trend_and_six_are_and_a_tie_breaks_one():
+    five = [0.100, 0.105, 0.110, 0.115, 0.120]
+    assert flags(xmr(BASELINE + five)) == {}
+    six = flags(xmr(BASELINE + five + [0.125]))
+    assert six == {i: ("trend",) for i in range(12, 18)}
+    assert flags(xmr(BASELINE + [0.100, 0.105, 0.105, 0.110, 0.115, 0.120])) == {}
 
 
-def test_with_one_month_of_data_there_is_a_centre_line_but_no_limits_or_signals():
-    c = chart([(0, 0), (5, 10)])
-    assert c.centre == 0.5 and not c.has_limits and c.provisional
-    assert [(p.lcl, p.ucl, p.signals) for p in c.points] == [(None, None, ())]
-
-
-def test_a_baseline_rate_of_0_or_1_has_no_limits_so_one_case_is_no_signal():
-    none = chart([(0, 36)] * 12 + [(1, 36)])
-    every = chart([(36, 36)] * 12 + [(35, 36)])
-    for c in (none, every):
-        assert not c.has_limits and c.centre_without_spread
-        assert kinds(c) == {} and {(p.lcl, p.ucl) for p in c.points} == {(None, None)}
-
-
-def test_after_a_baseline_rate_of_0_a_run_of_8_months_with_a_case_is_still_a_signal():
-    c = chart([(0, 36)] * 12 + [(1, 36)] * 8)
-    assert set(kinds(c).values()) == {("run_above_centre",)} and len(kinds(c)) == 8
-
-
-def test_with_no_data_there_is_no_chart():
-    c = chart([(0, 0)] * 3)
-    assert c.centre is None and c.points == () and c.baseline_months == ()
-
-
-def test_latest_signals_name_the_measure_month_and_kind_of_the_last_point_only():
-    earlier = p_chart("a", months(14), [18] * 12 + [30, 18], [36] * 14)
-    latest = p_chart("b", months(14), [18] * 12 + [18, 30], [36] * 14)
-    assert [(s.measure, s.month, s.kind) for s in latest_signals([earlier, latest])] == [
-        ("b", date(2025, 2, 1), "above_upper_limit")
-    ]
-    assert len(signals([earlier, latest])) == 2
-
-
-# --- what may be shared when months are suppressed
-
-
-def test_a_suppressed_month_loses_its_signals_and_a_shown_one_keeps_an_outside_limit():
-    c = chart(BASELINE + [(30, 36), (30, 36)])
-    masked = mask_months(c, {date(2025, 1, 1)})
-    assert kinds(masked) == {date(2025, 2, 1): ("above_upper_limit",)}
-    assert len(masked.points) == len(c.points)  # kept, for the caller's own use
-
-
-def test_a_suppressed_month_breaks_a_run_as_its_side_is_not_to_be_told():
-    # Exact: 9 months above. Shown: 4, one suppressed, 4: no run of 8 to be seen.
-    c = chart(BASELINE + [(20, 36)] * 9)
-    assert len(kinds(c)) == 9
-    assert kinds(mask_months(c, {date(2025, 5, 1)})) == {}
-    # With the suppressed month last, the 8 shown months before it are still a run.
-    masked = mask_months(c, {date(2025, 9, 1)})
-    assert set(kinds(masked)) == set(months(20)[12:]) and len(kinds(masked)) == 8
-
-
-def test_the_shown_signals_are_the_same_whichever_side_the_suppressed_month_is_on():
-    hidden = {date(2025, 5, 1)}
-    above = chart(BASELINE + [(20, 36)] * 4 + [(20, 36)] + [(20, 36)] * 4)
-    below = chart(BASELINE + [(20, 36)] * 4 + [(16, 36)] + [(20, 36)] * 4)
-    assert kinds(above) != kinds(below)  # exact: a run of 9, or none
-    assert kinds(mask_months(above, hidden)) == kinds(mask_months(below, hidden))
-
-
-# --- property: the chart agrees with a plain re-statement of the rules.
-
-
-def reference(counts: list[tuple[int, int]], baseline: int) -> dict[int, set[str]]:
-    """Month index -> signal kinds, computed the long way."""
-    data = [i for i, (_, n) in enumerate(counts) if n > 0]
-    base = data[:baseline]
-    if len(base) < 2:
-        return {}
-    centre = sum(counts[i][0] for i in base) / sum(counts[i][1] for i in base)
-    out: dict[int, set[str]] = {i: set() for i in data}
-    for i in data if 0 < centre < 1 else []:
-        k, n = counts[i]
-        spread = 3 * math.sqrt(centre * (1 - centre) / n)
-        if k / n > min(1, centre + spread) + 1e-9:
-            out[i].add("above_upper_limit")
-        elif k / n < max(0, centre - spread) - 1e-9:
-            out[i].add("below_lower_limit")
-    sided = [(i, 1 if counts[i][0] / counts[i][1] > centre else -1) for i in data]
-    sided = [(i, s) for i, s in sided if abs(counts[i][0] / counts[i][1] - centre) > 1e-9]
-    for start in range(len(sided)):
-        end = start
-        while end < len(sided) and sided[end][1] == sided[start][1]:
-            end += 1
-        if end - start >= 8:
-            kind = "run_above_centre" if sided[start][1] > 0 else "run_below_centre"
-            for i, _ in sided[start:end]:
-                out[i].add(kind)
-    return {i: s for i, s in out.items() if s}
-
-
-month_counts = st.integers(0, 12).flatmap(
-    lambda n: st.tuples(st.integers(0, n), st.just(n)).map(lambda t: (t[0], t[1]))
+@pytest.mark.parametrize(
+    ("direction", "above", "below"),
+    [
+        ("lower_is_better", "concern", "improvement"),
+        ("higher_is_better", "improvement", "concern"),
+        ("neither", "neither", "neither"),
+    ],
 )
+def test_variation_reads_the_side_through_the_measures_direction(direction, above, below):
+    assert xmr(BASELINE + [0.2], direction).variation == above
+    assert xmr(BASELINE + [0.02], direction).variation == below
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(month_counts, max_size=40), st.integers(2, 15))
-def test_signals_agree_with_a_reference_implementation(counts, baseline):
-    c = chart(counts, baseline)
-    index = {m: i for i, m in enumerate(months(len(counts)))}
-    found = {index[p.month]: set(p.signals) for p in c.points if p.signals}
-    assert found == reference(counts, baseline)
+def test_a_falling_trend_above_the_mean_is_read_by_its_direction():
+    falling = [0.160, 0.150, 0.140, 0.130, 0.125, 0.12]
+    c = xmr([0.12, 0.10] * 6 + falling, "lower_is_better")  # the baseline ends below
+    assert c.points[-1].signals == ("trend",) and c.variation == "improvement"
+
+
+def test_incomplete_and_not_evaluable_periods_are_in_no_baseline_and_no_signal():
+    status = ["not evaluable"] * 2 + ["complete"] * 12 + ["incomplete"]
+    c = xmr([0.9, 0.9] + BASELINE + [0.9], status=status)
+    assert c.baseline == tuple(months(15)[2:14])
+    assert c.centre == pytest.approx(0.11)
+    assert flags(c) == {}  # 0.9 is far outside, but neither period is judged
+    assert c.latest.start == months(15)[13]
+    assert [p.variation for p in c.points][-1] == ""
+
+
+def test_an_incomplete_period_breaks_a_run():
+    status = ["complete"] * 15 + ["incomplete"] + ["complete"] * 4
+    c = xmr(BASELINE + [0.105] * 8, status=status)
+    assert flags(c) == {}
+
+
+def test_a_hidden_period_loses_its_signal_and_breaks_runs():
+    c = xmr(BASELINE + [0.105] * 7)
+    assert len(flags(c)) == 7
+    hidden = mark(c, frozenset({months(19)[15]}))
+    assert flags(hidden) == {}
+
+
+def test_fewer_than_two_baseline_periods_give_no_limits_and_no_signals():
+    one = xmr([0.1, 0.9], baseline=1)
+    assert one.centre == pytest.approx(0.1) and one.points[1].ucl is None and flags(one) == {}
+    assert not one.enough_baseline and one.variation == ""
+
+
+def test_a_short_baseline_is_provisional():
+    assert xmr(BASELINE[:6]).provisional and not xmr(BASELINE).provisional
+
+
+def test_p_chart_limits_depend_on_each_periods_denominator():
+    periods = [Period(m, 20, 100) for m in months(12)] + [Period(date(2025, 1, 1), 10, 25)]
+    c = chart("m", periods, "lower_is_better", 12, "p")
+    assert c.centre == pytest.approx(0.2)
+    assert c.points[0].ucl == pytest.approx(0.2 + 3 * math.sqrt(0.16 / 100))
+    assert c.points[-1].ucl == pytest.approx(0.2 + 3 * math.sqrt(0.16 / 25))
+
+
+def test_laney_widens_p_limits_by_the_spread_seen_between_periods():
+    counts = [(20, 100), (30, 100)] * 6
+    periods = [Period(m, k, n) for m, (k, n) in zip(months(12), counts, strict=True)]
+    c = chart("m", periods, "lower_is_better", 12, "laney")
+    sigma = math.sqrt(0.25 * 0.75 / 100)
+    z = [(k / n - 0.25) / sigma for k, n in counts]
+    sigma_z = statistics.fmean(abs(b - a) for a, b in zip(z, z[1:], strict=False)) / 1.128
+    assert c.points[0].ucl == pytest.approx(0.25 + 3 * sigma * sigma_z)
+
+
+def test_auto_is_xmr_for_steady_denominators_and_laney_where_they_vary():
+    assert chart_kind([100, 110, 90, 120]) == "xmr"
+    assert chart_kind([100, 100, 100, 200]) == "laney"
+
+
+def test_a_baseline_ratio_of_0_has_no_p_limits_but_a_shift_still_counts():
+    periods = [Period(m, 0, 50) for m in months(12)] + [Period(m, 1, 50) for m in months(19)[12:]]
+    c = chart("m", periods, "lower_is_better", 12, "p")
+    assert not c.has_limits and c.points[-1].signals == ("shift",)
+
+
+@pytest.mark.parametrize(
+    ("direction", "target", "assurance"),
+    [
+        ("lower_is_better", 0.20, "pass"),  # the target is above the upper limit
+        ("lower_is_better", 0.02, "fail"),  # below the lower limit
+        ("lower_is_better", 0.11, "hit_and_miss"),
+        ("higher_is_better", 0.20, "fail"),
+        ("higher_is_better", 0.02, "pass"),
+        ("neither", 0.20, ""),
+    ],
+)
+def test_assurance_compares_the_target_with_the_limits(direction, target, assurance):
+    assert xmr(BASELINE, direction, target=target).assurance == assurance
+    assert xmr(BASELINE, direction).assurance == ""
+
+
+def test_only_special_cause_concern_on_the_latest_complete_period_alerts():
+    concern = xmr(BASELINE + [0.3])
+    improvement = xmr(BASELINE + [0.01])
+    earlier = xmr(BASELINE + [0.3, 0.11])
+    incomplete = xmr(BASELINE + [0.3], status=["complete"] * 12 + ["incomplete"])
+    found = latest_concerns([concern, improvement, earlier, incomplete])
+    assert [(s.month, s.kind, s.variation) for s in found] == [
+        (months(13)[12], "outside_limits", "concern")
+    ]
+
+
+# A reference for the shift and trend rules: brute force over every window.
+def _reference(values: list[float], centre: float) -> set[int]:
+    found: set[int] = set()
+    for start in range(len(values)):
+        for end in range(start + 1, len(values) + 1):
+            window = values[start:end]
+            sides = {0 if abs(v - centre) < 1e-9 else (v > centre) - (v < centre) for v in window}
+            if len(window) >= 7 and sides in ({1}, {-1}):
+                found.update(range(start, end))
+            steps = {(b > a) - (b < a) for a, b in zip(window, window[1:], strict=False)}
+            if len(window) >= 6 and steps in ({1}, {-1}):
+                found.update(range(start, end))
+    return found
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=95, max_value=125), min_size=0, max_size=20))
+def test_shifts_and_trends_agree_with_a_brute_force_reference(later):
+    values = [v / 1000 for v in later]
+    c = xmr(BASELINE + values)
+    marked = {
+        i - 12 for i, kinds in flags(c).items() if {"shift", "trend"} & set(kinds) and i >= 12
+    }
+    expected = {i - 12 for i in _reference(BASELINE + values, c.centre) if i >= 12}
+    # Points beyond the baseline can only join a run through later points (the
+    # alternating baseline has no shift or trend of its own).
+    assert marked == expected

@@ -7,13 +7,17 @@ from urllib.parse import urlsplit
 
 from transforms.errors import ConfigError
 
-# [alerts]: an e-mail through an SMTP server, a webhook, or both.
+# [alerts]: an e-mail through an SMTP server, a webhook, Prefect notification blocks, or
+# any of them together.
 ALERT_KEYS = {
     "smtp_host": (str, "text"),
     "smtp_port": (int, "whole number"),
     "email_from": (str, "text"),
     "email_to": (list, "list of e-mail addresses"),
     "webhook_url": (str, "text"),
+    # Notification blocks saved on the Prefect server (e-mail, Microsoft Teams, Slack, a
+    # webhook...), named as the Prefect UI shows them: "<block type>/<block name>".
+    "prefect_blocks": (list, 'list of Prefect block names such as "slack-webhook/qi-team"'),
 }
 EMAIL_KEYS = ("smtp_host", "email_from", "email_to")
 
@@ -41,6 +45,12 @@ def check(value: object, where: str) -> dict[str, object]:
         raise ConfigError(f"{where}: e-mail alerts need all of {', '.join(EMAIL_KEYS)}")
     if "smtp_host" in value and not str(value["smtp_host"]).strip():
         raise ConfigError(f"{where}.smtp_host must not be empty")
+    for name in value.get("prefect_blocks", []):
+        if not isinstance(name, str) or name.count("/") != 1 or not all(name.split("/")):
+            raise ConfigError(
+                f"{where}.prefect_blocks: each must be a block's type and name, such as "
+                f'"slack-webhook/qi-team"; got {name!r}'
+            )
     if "webhook_url" in value:
         url = urlsplit(str(value["webhook_url"]))
         if url.scheme.lower() not in ("http", "https") or not url.hostname:
@@ -63,4 +73,6 @@ def describe(alerts: dict[str, object]) -> str:
         channels.append(f"e-mail through {alerts['smtp_host']} to {recipients} recipient(s)")
     if "webhook_url" in alerts:
         channels.append(f"webhook to {urlsplit(str(alerts['webhook_url'])).hostname}")
+    if alerts.get("prefect_blocks"):
+        channels.append(f"Prefect notification blocks {', '.join(alerts['prefect_blocks'])}")
     return "; ".join(channels) or "(none)"

@@ -163,11 +163,44 @@ class AuditConfig:
     max_quarantine_fraction: float = _setting(0.05, "b12audit default", 0, 1)
     reject_future_dates: bool = _setting(False, "issue 2 (shifted research extracts)")
     batch_rows: int = _setting(250_000, "b12audit default (memory bound of validation)", 1_000)
-    # Information governance: counts 1..7 are suppressed in shareable outputs.
+    # Information governance: counts 1..7 are hidden in shareable outputs.
     suppress_counts_up_to: int = _setting(7, "issue 2 (counts from 1 to 7 suppressed)", 1)
-    # --- Monthly measures and run charts (p-chart centre line and limits).
-    spc_baseline_months: int = _setting(
-        12, "b12audit default (limits from the first 12 months with data; issue 5)", 2, 120
+    # How the shareable measures are made safe: "round" (OpenSAFELY-style: counts from 1
+    # to suppress_counts_up_to hidden, every other count rounded to the nearest
+    # round_counts_to, ratios from the rounded counts) or "suppress" (exact counts, small
+    # ones and any that subtraction would give away hidden).
+    disclosure_policy: str = _setting(
+        "round",
+        "OpenSAFELY-style output checking (hide 1 to 7, round the rest)",
+        choices=("round", "suppress"),
+    )
+    round_counts_to: int = _setting(5, "OpenSAFELY-style output checking (nearest 5)", 1, 100)
+    # --- Measures and SPC (NHS "Making Data Count").
+    # A measure whose median monthly denominator (all sites) is below this is measured by
+    # quarter instead of by month; 0 measures every finding monthly.
+    quarterly_below_monthly_denominator: int = _setting(
+        20, "b12audit default (quarters where monthly denominators are small)", 0
+    )
+    spc_baseline_periods: int = _setting(
+        12, "NHS Making Data Count (limits from the first 12 complete periods)", 2, 120
+    )
+    # auto: an XmR chart unless the baseline's denominators vary by more than 25 % around
+    # their mean, then Laney's p' chart; or always "xmr", "p" or "laney".
+    spc_chart: str = _setting(
+        "auto",
+        "NHS Making Data Count (XmR); Laney p' where denominators vary",
+        choices=("auto", "xmr", "p", "laney"),
+    )
+    # Re-baselining: [spc_phases] finding = [dates]; each date starts a new phase of the
+    # chart with its own baseline (a change of pathway, say), drawn as a break.
+    spc_phases: dict[str, list[dt.date]] = field(
+        default_factory=dict,
+        metadata={"source": "site decision", "minimum": None, "maximum": None, "choices": None},
+    )
+    # Targets for the assurance icon: [measure_targets] finding = proportion (0 to 1).
+    measure_targets: dict[str, float] = field(
+        default_factory=dict,
+        metadata={"source": "site targets", "minimum": None, "maximum": None, "choices": None},
     )
     local_test_codes: dict[str, str] = field(
         default_factory=dict,
@@ -182,8 +215,8 @@ class AuditConfig:
     def sql_params(self) -> dict[str, object]:
         """The values bound as `$name` parameters in sql/ files."""
         values = asdict(self)
-        values.pop("local_test_codes")
-        values.pop("alerts")
+        for name in DICT_SETTINGS:
+            values.pop(name)
         return values
 
     def as_records(self) -> list[dict[str, object]]:
@@ -199,6 +232,34 @@ class AuditConfig:
             }
             for f in fields(self)
         ]
+
+
+# Settings that are TOML tables rather than values (never bound as SQL parameters).
+DICT_SETTINGS = ("local_test_codes", "alerts", "measure_targets", "spc_phases")
+
+
+def _targets(value: object, where: str) -> dict[str, float]:
+    """Each target is a proportion (that each names a finding, the registry checks:
+    transforms/rules/registry.py `check_named_findings`)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table of finding = proportion (0 to 1)")
+    for name, target in value.items():
+        if isinstance(target, bool) or not isinstance(target, int | float) or not 0 <= target <= 1:
+            raise ConfigError(f"{where}.{name} must be a proportion from 0 to 1, got {target!r}")
+    return {name: float(target) for name, target in value.items()}
+
+
+def _phases(value: object, where: str) -> dict[str, list[dt.date]]:
+    """Each finding's re-baselining dates, as TOML dates (sorted)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table of finding = [dates]")
+    for name, dates in value.items():
+        ok = isinstance(dates, list) and all(
+            isinstance(d, dt.date) and not isinstance(d, dt.datetime) for d in dates
+        )
+        if not ok:
+            raise ConfigError(f"{where}.{name} must be a list of TOML dates such as [2025-06-01]")
+    return {name: sorted(dates) for name, dates in value.items()}
 
 
 # The clinical switches a QI team chooses between; the report's sensitivity table flips each.
@@ -223,7 +284,8 @@ def flipped(config: AuditConfig, key: str) -> list[AuditConfig]:
 
 def _render(value: object) -> str:
     if isinstance(value, dict):
-        return ", ".join(f"{k} -> {v}" for k, v in sorted(value.items())) or "(none)"
+        shown = {k: ", ".join(map(str, v)) if isinstance(v, list) else v for k, v in value.items()}
+        return ", ".join(f"{k} -> {v}" for k, v in sorted(shown.items())) or "(none)"
     return "(latest date in the extract)" if value is None else str(value)
 
 
@@ -296,10 +358,14 @@ def _check_orders(config: AuditConfig, origin: str) -> None:
 
 
 def _check(name: str, value: object, f, origin: str) -> object:
-    default = f.default if f.name not in ("local_test_codes", "alerts") else {}
+    default = f.default if f.name not in DICT_SETTINGS else {}
     where = f"{origin}: {name}"
     if name == "alerts":
         return alert_settings.check(value, where)
+    if name == "measure_targets":
+        return _targets(value, where)
+    if name == "spc_phases":
+        return _phases(value, where)
     if name == "local_test_codes":
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise ConfigError(f'{where} must be a table of local code = "LOINC code"')

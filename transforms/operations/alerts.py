@@ -1,4 +1,5 @@
-"""Alerts: tell the configured channel when a run fails or a monthly measure signals.
+"""Alerts: tell the configured channel when a run fails or a care-gap measure shows
+special cause concern.
 
 Two channels, configured in the `[alerts]` table (transforms/alert_settings.py): an e-mail through
 an SMTP server (plain SMTP, upgraded with STARTTLS whenever the server offers it) and a
@@ -67,7 +68,8 @@ def run_failed(run_id: str, stage_or_none: str | None, error_summary: str) -> Al
 
 
 def measures_signalled(run_id: str, signals: list[dict], report_path: Path | str | None) -> Alert:
-    """The alert for measures that signal on their latest month.
+    """The alert for care-gap measures with special cause concern on their latest complete
+    period (transforms/operations/stages.py `latest_signals` chooses them).
 
     A signal is a dict or an object (transforms.outputs.spc.Signal) with measure, month and kind;
     only those three are read: anything else a caller passes (a count, a patient) is
@@ -82,8 +84,10 @@ def measures_signalled(run_id: str, signals: list[dict], report_path: Path | str
     lines = [f"- {s['measure']}, {s['month']}: {s['kind']}" for s in kept]
     report = str(report_path) if report_path is not None else None
     text = (
-        f"The b12audit run {run_id} found {len(kept)} signal(s) on the latest month of its "
-        "monthly measures (run charts):\n\n" + "\n".join(lines) + "\n\n"
+        f"The b12audit run {run_id} found special cause concern ({len(kept)} signal(s)) on "
+        "the latest complete period of its care-gap measures (SPC charts):\n\n"
+        + "\n".join(lines)
+        + "\n\n"
         f"Report: {report or '(not written)'}"
     )
     return Alert(
@@ -137,7 +141,7 @@ def _attempt(channel: str, target: str, deliver: Callable[[], None]) -> Delivery
     except Exception as exc:  # any failure of one channel is reported, never raised
         if isinstance(exc, urllib.error.HTTPError):
             exc.close()  # it holds the open response
-        return Delivery(channel, ok=False, error=_error_text(exc), target=target)
+        return Delivery(channel, ok=False, error=error_text(exc), target=target)
     return Delivery(channel, ok=True, target=target)
 
 
@@ -192,13 +196,13 @@ def _post(url: str, alert: Alert, timeout_s: float) -> None:
             raise urllib.error.HTTPError(url, response.status, response.reason, None, None)
 
 
-def _error_text(exc: Exception) -> str:
+def error_text(exc: Exception) -> str:
     # urllib wraps socket errors ("<urlopen error [Errno 111] ...>"): name the real one.
     if isinstance(exc, urllib.error.HTTPError):
         # The status only: never the response body or the URL.
         text = f"HTTPError: HTTP {exc.code} {exc.reason}"
     elif isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, Exception):
-        text = _error_text(exc.reason)
+        text = error_text(exc.reason)
     elif isinstance(exc, urllib.error.URLError):
         text = f"URLError: {exc.reason}"
     else:

@@ -47,6 +47,9 @@ create table if not exists run_files (run_id varchar, name varchar, sha256 varch
     action varchar);
 create table if not exists findings_by_run (run_id varchar, patient_id varchar,
     finding varchar, reason varchar, index_date date, episode integer, site varchar);
+-- The unit each finding is about (sql/report/finding_units.sql); null in runs recorded
+-- before units had keys.
+alter table findings_by_run add column if not exists unit_key varchar;
 """
 
 
@@ -242,8 +245,13 @@ def commit(
         _register(build, run_id, dropped, actions, data_names)
         build.execute(
             """
-            insert into hist.findings_by_run
-            select $run_id, patient_id, finding, reason, index_date, episode, site from findings
+            insert into hist.findings_by_run by name
+            select $run_id as run_id, f.patient_id, f.finding, f.reason, f.index_date,
+                f.episode, f.site, u.unit_key
+            from findings as f
+            left join finding_units as u
+                on u.finding = f.finding and u.patient_id = f.patient_id
+                and u.episode is not distinct from f.episode
             """,
             {"run_id": run_id},
         )

@@ -55,10 +55,15 @@ TABLE_COMMENTS = {
     "sensitivity": "Findings gained and lost if each clinical switch were flipped.",
     "run_metadata": "The run that built this database: manifest as JSON.",
     "run_log": "Every scheduled run: when, files, counts, configuration hash, outcome.",
-    "reaudit_diff": "Per patient and finding: newly flagged, resolved or still flagged.",
+    "reaudit_diff": "Per finding and unit: newly flagged, resolved or still flagged.",
+    "finding_units": "Each finding row's unit key (its date in its population), for the diff.",
     "worklist_items": "Care gaps to follow up: priority, state, action, evidence, annotation.",
     "worklist_annotations": "The care team's annotations file as loaded (latest per item shown).",
-    "measure_counts": "Exact monthly measures per finding, month and site.",
+    "measure_counts": "Exact measures per finding, period (month or quarter) and site.",
+    "measure_alerts": "Special cause concern on a care-gap measure's latest complete period.",
+    "measure_published": "Each complete period's counts as first published, and by which run.",
+    "measure_restatements": "Published periods a later run changed: both values, the cause.",
+    "spc_baselines": "Each fixed SPC baseline: chart kind, centre, spread, periods, run.",
     "source_drug_classes": "Drug classes a source format supplies (site mapping, OMOP).",
     "ref_concepts": "Code lists, one concept set per file (sql/reference/concepts/).",
     "ref_unit_conversions": "Unit conversion factors to canonical units.",
@@ -93,14 +98,19 @@ RUN_COLUMN_COMMENTS = {
 VIEWS = {
     "findings_current": (
         "select f.*, d.status as since_previous_run from findings as f "
-        "left join reaudit_diff as d using (patient_id, finding)",
-        "This run's findings, with since_previous_run: newly_flagged or still_flagged "
-        "(empty for the first run, and for rows still waiting on their window).",
+        "left join finding_units as u on u.finding = f.finding "
+        "and u.patient_id = f.patient_id and u.episode is not distinct from f.episode "
+        "left join reaudit_diff as d on d.finding = f.finding "
+        "and d.patient_id = f.patient_id and d.unit_key = u.unit_key",
+        "This run's findings, with since_previous_run for the finding's unit (patient, "
+        "folate episode, B12 course or result): newly_flagged or still_flagged (empty for "
+        "the first run, and for rows still waiting on their window).",
     ),
-    "measures_monthly": (
+    "measures": (
         "select * from measure_counts",
-        "Monthly measures per finding, month and site: exact numerator, denominator, rate "
-        "(shareable/measures_monthly.csv is the suppressed version).",
+        "Measures per finding, period and site: exact numerator, denominator, ratio, pending, "
+        "and whether the period is complete (shareable/measures.csv is the "
+        "disclosure-controlled version).",
     ),
     "worklist": (
         "select * from worklist_items",

@@ -22,9 +22,11 @@ from schemas.canonical import SCHEMAS
 from transforms import database
 from transforms.config import AuditConfig
 from transforms.operations import history, stages
+from transforms.operations import publish as publish_step
 from transforms.operations.manifest import build_manifest, inputs_with_counts
 from transforms.outputs import worklist_annotations
 from transforms.outputs.suppress import is_small
+from transforms.rules import registry
 
 
 class Runner:
@@ -62,6 +64,7 @@ class Run:
     record: dict = field(default_factory=dict)  # run_id, started_at and the run's facts
 
     def __post_init__(self) -> None:
+        registry.check_named_findings(self.config)
         self.record.setdefault("run_id", new_run_id())
         self.record.setdefault("started_at", dt.datetime.now().isoformat(timespec="seconds"))
 
@@ -145,6 +148,8 @@ def build(run: Run, runner: Runner, reads: FromHistory | None = None) -> Built:
         "data_end": scope["data_end"],
         "scope": scope,
         "previous_run_id": previous,
+        # What earlier runs published (frozen periods, fixed baselines): the last one's.
+        "published_db": str(run.out / publish_step.PUBLISHED_NAME),
         "inputs": inputs_with_counts(new_files, quarantined, loaded),
         **(reads.facts() if reads else {}),
     }

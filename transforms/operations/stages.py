@@ -17,7 +17,6 @@ from transforms.inputs import ingest as ingest_step
 from transforms.inputs import validate as validate_step
 from transforms.operations import history as history_step
 from transforms.operations import publish as publish_step
-from transforms.outputs import measures, spc
 from transforms.outputs import reaudit as reaudit_step
 from transforms.outputs import report as report_step
 from transforms.outputs import worklist_annotations as annotations_step
@@ -25,7 +24,6 @@ from transforms.rules import harmonise as harmonise_step
 from transforms.rules import populations
 from transforms.rules import sensitivity as sensitivity_step
 from transforms.rules import tag as tag_step
-from transforms.rules.registry import registry
 
 
 def ingest(db_path: Path, input_dir: Path, fmt: str | None = None) -> list[dict]:
@@ -120,19 +118,15 @@ def copy_run_log(db_path: Path, history_db: Path, run_id: str) -> None:
         )
 
 
-def latest_signals(db_path: Path, config: AuditConfig) -> list[dict]:
-    """Signals on each finding's newest month (measure, month, kind), for the alerts: only
-    those the shareable report shows too (a signal on a suppressed month would bound its
-    count). The descriptive tags are context, not practice to act on: they alert no one."""
+def latest_signals(db_path: Path) -> list[dict]:
+    """What alerts (measure, period, kind): the report stage's table measure_alerts, special
+    cause concern on a care-gap measure's latest complete period as the report shows it."""
     with connect(db_path) as con:
-        exact = con.execute("select * from measure_counts").df()
-        shown = measures.shareable(con, config)
-    charts = measures.shareable_charts(spc.p_charts(exact, config.spc_baseline_months), shown)
-    return [
-        {"measure": s.measure, "month": s.month.isoformat(), "kind": s.kind}
-        for s in spc.latest_signals(charts)
-        if registry()[s.measure].kind != "descriptive"
-    ]
+        rows = con.execute("select measure, period, kind from measure_alerts order by all")
+        return [
+            {"measure": m, "month": period.isoformat(), "kind": kind}
+            for m, period, kind in rows.fetchall()
+        ]
 
 
 def count_rows(db_path: Path, table: str) -> int:

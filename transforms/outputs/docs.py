@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, fields
 
-from transforms.config import AuditConfig
+from transforms.config import DICT_SETTINGS, AuditConfig
 from transforms.rules.populations import labels
 from transforms.rules.registry import FOLLOW_UPS, UNIT_LABELS, Finding, registry, render
 
@@ -91,7 +91,7 @@ def configuration_table() -> str:
     rows = [
         f"| `{f.name}` | {_default(f)} | {_allowed(f)} | {f.metadata['source']} |"
         for f in fields(AuditConfig)
-        if f.name not in ("local_test_codes", "alerts")
+        if f.name not in DICT_SETTINGS
     ]
     return "\n".join([head, *rows])
 

@@ -1,373 +1,143 @@
-"""Monthly measures: per finding, numerator, denominator and rate by month and site.
+"""Measures: per finding, numerator, denominator and ratio by period and site.
 
-`build` writes the exact counts (table `measure_counts`, sql/report/measures_monthly.sql).
-`shareable` is the version for shareable/measures_monthly.csv: counts from 1 to `up_to` are
-hidden, and more cells are hidden so that none can be worked out by subtraction. Each of
-these sets of cells adds up to a total that is published, so each is a group:
+`build` writes the exact counts (table `measure_counts`, sql/report/measures.sql).
+`shareable` is the version for shareable/measures.csv, by the configuration's
+`disclosure_policy`:
 
-- a (measure, month): the 'all sites' row is the sum of the sites;
-- a (measure, site) series of months, 'all sites' included: summary.csv publishes the
-  all-months total (of each count column, taken as published on its own to be safe);
-- for the numerator, the 'all sites' baseline months, and the later months: the run
-  chart's centre line is the baseline's rate, so with the baseline denominators shown it
-  gives the baseline total, and the series total minus it gives the later months' total.
+- "round" (the default, as OpenSAFELY publishes counts): every count from 1 to `up_to` is
+  hidden, every other count rounded to the nearest `round_counts_to` (0 stays 0), and the
+  ratio is the rounded numerator over the rounded denominator. Rounding blurs every count by
+  up to half the step, so no difference of published counts gives a small count exactly.
+- "suppress": exact counts, with counts from 1 to `up_to` hidden and more cells hidden so that
+  none can be worked out by subtraction (`suppress_measures`, below).
 
-A group is safe when none or at least two of its cells are hidden (one equation cannot
-settle two unknowns); a lone hidden cell makes the next-smallest cell hidden too, zeros
-included (a hidden zero is as unknown as any other hidden cell). No group is dropped for
-being small: a group of one cell is its own published total. So:
-
-- a cell that is the only one of a series that anyone could not tell (the rest are known
-  zeros) equals a total in summary.csv; it is hidden to protect another only when no other
-  cell will do, and then the smallest above 0 that is not an 'all sites' row, as
-  transforms/outputs/suppress.py hides the same total in summary.csv in that case;
-- where the baseline's or the later months' total cannot be protected by cells (a lone
-  hidden month whose partners are shown or known zeros; a baseline of one month always),
-  the chart's centre line is withheld (`centre_line_withheld`), so it gives no total.
-
-Each group protected on its own is not enough: two totals sharing hidden cells can give
-one away together. `disclosure.close_leaks` then checks every combination exactly, and
-hides more (or withholds the centre line) until none does.
-- Denominator minus numerator (the units without the finding) is a count too: when both
-  are shown it is never from 1 to `up_to` (the numerator is hidden instead).
+Suppression in detail: transforms/outputs/measures_suppress.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
-from typing import NamedTuple
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from transforms.config import AuditConfig
-from transforms.outputs import disclosure, spc
-from transforms.outputs.suppress import suppress_counts
-from transforms.sqlfiles import sql_text
+from transforms.outputs import spc
+from transforms.outputs.measures_suppress import ALL_SITES, COUNTS, suppress_measures
+from transforms.rules.harmonise import run_parameters
+from transforms.sqlfiles import run_file
 
-COUNTS = ("numerator", "denominator", "pending")
-ALL_SITES = "all sites"
+ORDER = "order by measure, interval_start, site = 'all sites' desc, site"
 
 
-def build(con: duckdb.DuckDBPyConnection) -> None:
+def build(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> None:
     """Creates table `measure_counts` (exact counts) from the populations table."""
-    con.execute(sql_text("report/measures_monthly.sql"))
+    run_file(con, "report/measures.sql", run_parameters(con, config))
+
+
+def exact(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute(f"select * from measure_counts {ORDER}").df()
 
 
 def shareable(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFrame:
-    """`measure_counts` with small-number and complementary suppression applied."""
-    exact = con.execute(
-        "select * from measure_counts order by measure, month, site = 'all sites' desc, site"
-    ).df()
-    return suppress_measures(exact, config.suppress_counts_up_to, config.spc_baseline_months)
+    """`measure_counts` with the configuration's disclosure policy applied."""
+    counts = exact(con)
+    if config.disclosure_policy == "round":
+        return round_measures(counts, config.suppress_counts_up_to, config.round_counts_to)
+    return suppress_measures(counts, config.suppress_counts_up_to, config.spc_baseline_periods)
 
 
-def shareable_charts(charts: list[spc.PChart], shown: pd.DataFrame) -> list[spc.PChart]:
-    """The charts with only what may be shared, for the report and the alerts: signals as
-    `spc.mask_months` leaves them (none on a month whose 'all sites' numerator or
-    denominator is suppressed in `shown`, the output of `shareable`; runs broken by one),
+def charts(
+    con: duckdb.DuckDBPyConnection,
+    config: AuditConfig,
+    shown: pd.DataFrame,
+    fixed: dict[str, dict] | None = None,
+    site: str = ALL_SITES,
+) -> list[spc.Chart]:
+    """Each measure's SPC chart from exact counts, with only what may be shared
+    (`shareable_charts`). `fixed`: measure -> {phase: Baseline} fixed by earlier runs
+    (transforms/outputs/measure_history.py). Under "suppress" every chart is a p chart: its
+    limits add no equation beyond the centre line's, which the suppression protects; the
+    XmR and Laney limits (a mean moving range) would add one it does not check."""
+    directions = dict(con.execute("select finding, direction from finding_definitions").fetchall())
+    kind = "p" if config.disclosure_policy == "suppress" else config.spc_chart
+    exact_charts = spc.charts(exact(con), directions, config, kind, fixed or {}, site)
+    return shareable_charts(exact_charts, shown, site)
+
+
+def round_measures(counts: pd.DataFrame, up_to: int, step: int) -> pd.DataFrame:
+    """Counts from 1 to `up_to` hidden, the rest rounded to the nearest `step`; the ratio
+    from the rounded counts. Same columns as `suppress_measures` gives."""
+    out = counts.reset_index(drop=True).copy()
+    for column in COUNTS:
+        values = out[column].to_numpy(dtype="int64")
+        hidden = (values >= 1) & (values <= up_to)
+        out[column] = pd.array(rounded(values, step), dtype="Int64").copy()
+        out.loc[hidden, column] = pd.NA
+        out[f"{column}_suppressed"] = hidden
+    shown = out["denominator"].fillna(0) > 0
+    ratio = out["numerator"].astype("Float64") / out["denominator"].astype("Float64")
+    out["ratio"] = ratio.where(shown, pd.NA)
+    out["centre_line_withheld"] = False
+    return out
+
+
+def rounded(values, step: int):
+    """To the nearest multiple of `step`. An integer is never exactly halfway between
+    multiples of an odd step; for an even step, halves round up."""
+    return (np.floor(np.asarray(values) / step + 0.5) * step).astype("int64")
+
+
+def shareable_charts(
+    charts_: list[spc.Chart], shown: pd.DataFrame, site: str = ALL_SITES
+) -> list[spc.Chart]:
+    """The charts with only what may be shared, for the report and the alerts: no signal
+    on a period whose 'all sites' numerator or denominator is hidden in `shown` (the output
+    of `shareable`), runs broken by one (its side of the line is unknown to the reader),
     and no centre line, limits or signals where suppression withheld the centre line
     (`centre_line_withheld`: drawn, it would give a suppressed count)."""
-    numerators = suppressed_months(shown, "numerator")
-    denominators = suppressed_months(shown, "denominator")
+    numerators = suppressed_periods(shown, "numerator", site)
+    denominators = suppressed_periods(shown, "denominator", site)
     withheld = set(shown.loc[shown["centre_line_withheld"], "measure"])
     return [
         _without_centre(c)
         if c.measure in withheld
-        else spc.mask_months(
-            c, numerators.get(c.measure, set()) | denominators.get(c.measure, set())
+        else spc.mark(
+            c,
+            frozenset(numerators.get(c.measure, set()) | denominators.get(c.measure, set())),
         )
-        for c in charts
+        if c.enough_baseline
+        else c
+        for c in charts_
     ]
 
 
-def _without_centre(chart: spc.PChart) -> spc.PChart:
+def _without_centre(chart: spc.Chart) -> spc.Chart:
     # The limits are the centre line plus or minus a spread that the counts give.
-    no_centre = [replace(p, signals=(), lcl=None, ucl=None) for p in chart.points]
-    return replace(chart, centre=None, points=tuple(no_centre))
+    bare = [
+        replace(
+            p,
+            signals=(),
+            variation="",
+            centre=None,
+            lcl=None,
+            ucl=None,
+            lower_near=None,
+            upper_near=None,
+        )
+        for p in chart.points
+    ]
+    return replace(chart, centre=None, points=tuple(bare))
 
 
-def suppressed_months(shown: pd.DataFrame, column: str) -> dict[str, set[date]]:
-    """measure -> months whose 'all sites' `column` (numerator or denominator) is suppressed."""
-    totals = shown[(shown["site"] == ALL_SITES) & shown[f"{column}_suppressed"]]
-    months: dict[str, set[date]] = {}
-    for measure, month in zip(totals["measure"], totals["month"], strict=True):
-        months.setdefault(measure, set()).add(pd.Timestamp(month).date())
-    return months
-
-
-def suppress_measures(exact: pd.DataFrame, up_to: int, baseline_months: int) -> pd.DataFrame:
-    """Columns measure, month, site, numerator, denominator, pending, rate in; the same with
-    hidden counts blank, `<count>_suppressed` flags, and rate blank where either is hidden."""
-    out = exact.reset_index(drop=True).copy()
-    values = {c: out[c].to_numpy(dtype="int64") for c in COUNTS}
-    hidden = {c: (values[c] >= 1) & (values[c] <= up_to) for c in COUNTS}
-    months, series = _groups(out)
-    centre_lines = _centre_line_groups(out, baseline_months)
-    zeros = _known_zeros(out)
-    roles = {c: _roles(out, values[c], zeros[c], months, series) for c in COUNTS}
-    # summary.csv hides a series total from 1 to `up_to`: such a series is no equation.
-    groups = {
-        c: months + [g for g in series if not _small(values[c][g].sum(), up_to)] for c in COUNTS
-    }
-    roles = {c: roles[c]._replace(members=_members(len(out), groups[c])) for c in COUNTS}
-    exact_check = _measures(out, months, series, centre_lines, values, up_to)
-    withheld: set[str] = set()
-    while True:
-        changed = True
-        while changed:
-            changed = _hide_small_complements(values, hidden, up_to)
-            for column in COUNTS:
-                for cells in groups[column]:
-                    changed |= _protect_group(values[column], hidden[column], roles[column], cells)[
-                        0
-                    ]
-            for baseline, later in centre_lines.values():
-                changed |= _protect_centre_line(values, hidden, roles, baseline, later, up_to)
-        withheld |= {m.name for m in exact_check if _gives_away(hidden, m.baseline, m.later)}
-        if not disclosure.close_leaks(exact_check, values, hidden, withheld, up_to):
-            break
-    out["centre_line_withheld"] = out["measure"].isin(withheld)
-    for column in COUNTS:
-        out[column] = out[column].astype("Int64").mask(hidden[column])
-        out[f"{column}_suppressed"] = hidden[column]
-    either = hidden["numerator"] | hidden["denominator"]
-    out["rate"] = out["rate"].astype("Float64").mask(either)
-    return out
-
-
-def _measures(
-    table: pd.DataFrame,
-    months: list[np.ndarray],
-    series: list[np.ndarray],
-    centre_lines: dict[str, tuple[np.ndarray, np.ndarray]],
-    values: dict,
-    up_to: int,
-) -> list[disclosure.Measure]:
-    """Each measure's cells and what is published about them, for the exact check."""
-    is_total = (table["site"] == ALL_SITES).to_numpy()
-    measure_of = table["measure"].to_numpy()
-    none = np.array([], dtype=int)
-    shown = {c: _summary_shows(table, series, values[c], up_to) for c in COUNTS}
-    found = []
-    for name in pd.unique(measure_of):
-        own_months = [g for g in months if measure_of[g[0]] == name]
-        own_series = [i for i, g in enumerate(series) if measure_of[g[0]] == name]
-        published = {c: [series[i] for i in own_series if shown[c][i]] for c in COUNTS}
-        totals_first = [np.concatenate([g[is_total[g]], g[~is_total[g]]]) for g in own_months]
-        baseline, later = centre_lines.get(name, (none, none))
-        rows = np.flatnonzero(measure_of == name)
-        found.append(disclosure.Measure(name, rows, totals_first, published, baseline, later))
-    return found
-
-
-def _summary_shows(
-    table: pd.DataFrame, series: list[np.ndarray], values: np.ndarray, up_to: int
-) -> list[bool]:
-    """Per series, whether summary.csv shows its total: its own rule (suppress_counts) on
-    each measure's totals by site, small ones and their complements hidden."""
-    first = [g[0] for g in series]
-    totals = pd.DataFrame(
-        {
-            "finding": table["measure"].to_numpy()[first],
-            "site": table["site"].to_numpy()[first],
-            "reason": "(all)",
-            "count": [int(values[g].sum()) for g in series],
-            "denominator": 0,
-            "denominator_meaning": "-",
-        }
-    )
-    # In summary.csv's order (sites by name), so ties break as they do there.
-    ordered = totals.sort_values(["finding", "site"], kind="stable")
-    shown = ~suppress_counts(ordered, up_to)["suppressed"]
-    return shown.set_axis(ordered.index).sort_index().tolist()
-
-
-def _gives_away(hidden: dict, baseline: np.ndarray, later: np.ndarray) -> bool:
-    """Whether the centre line, drawn, would give a hidden count that no cell could cover:
-    one baseline month hidden (its rate, or the total less the shown months), or one later
-    month's numerator hidden after a baseline with hidden numerators, every baseline
-    denominator shown (the series total less the baseline total gives it)."""
-    base = hidden["numerator"][baseline] | hidden["denominator"][baseline]
-    shown_denominators = not hidden["denominator"][baseline].any()
-    later_lone = hidden["numerator"][later].sum() == 1 and hidden["numerator"][baseline].any()
-    return base.sum() == 1 or (shown_denominators and later_lone)
-
-
-def _periods(table: pd.DataFrame, baseline_months: int) -> pd.Series:
-    """'baseline' for the first `baseline_months` months with a denominator in each measure's
-    'all sites' series (the months the p-chart's centre line comes from), else 'later'."""
-    period = pd.Series("later", index=table.index)
-    totals = table[(table["site"] == ALL_SITES) & (table["denominator"] > 0)]
-    for _, series in totals.sort_values("month").groupby("measure"):
-        period[series.index[:baseline_months]] = "baseline"
-    return period
-
-
-def _groups(table: pd.DataFrame) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The sets of cells (row positions) that add up to a published total, for every count
-    column: a month's sites with its 'all sites' row; and a site's months, 'all sites'
-    too (the series). Groups of one cell included: the cell is the total."""
-    by_month = table.groupby(["measure", "month"], sort=False).indices
-    by_site = table.groupby(["measure", "site"], sort=False).indices
-    return [np.asarray(g) for g in by_month.values()], [np.asarray(g) for g in by_site.values()]
-
-
-def _centre_line_groups(
-    table: pd.DataFrame, baseline_months: int
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """measure -> the 'all sites' rows of its baseline months and of its later months."""
-    is_total = table["site"] == ALL_SITES
-    period = _periods(table, baseline_months)[is_total]
-    groups = {}
-    for measure, rows in table[is_total].groupby("measure", sort=False):
-        in_baseline = (period[rows.index] == "baseline").to_numpy()
-        index = rows.index.to_numpy()
-        groups[measure] = (index[in_baseline], index[~in_baseline])
-    return groups
-
-
-class Roles(NamedTuple):
-    """Per cell of one count column: never worth hiding to protect another (`known`: anyone
-    can tell it is 0), hidden for that only as a last resort (`pinned`: it equals a total
-    in summary.csv), and the 'all sites' rows."""
-
-    known: np.ndarray
-    pinned: np.ndarray
-    is_total: np.ndarray
-    members: tuple = ()  # per cell, the groups with a published total holding it
-
-
-def _members(size: int, groups: list[np.ndarray]) -> list[list[np.ndarray]]:
-    members: list[list[np.ndarray]] = [[] for _ in range(size)]
-    for group in groups:
-        for cell in group:
-            members[cell].append(group)
-    return members
-
-
-def _roles(
-    table: pd.DataFrame,
-    values: np.ndarray,
-    known: np.ndarray,
-    months: list[np.ndarray],
-    series: list[np.ndarray],
-) -> Roles:
-    """A cell is pinned when it is the only cell of its series that is not known. Known
-    zeros spread: a pinned 0 (summary.csv shows it), the sites of an 'all sites' 0, and
-    the 'all sites' row of a month whose sites are all 0."""
-    is_total = (table["site"] == ALL_SITES).to_numpy()
-    known, pinned = known.copy(), np.zeros(len(table), dtype=bool)
-    while True:
-        before = known.copy()
-        for cells in series:
-            open_cells = cells[~known[cells]]
-            pinned[open_cells] = len(open_cells) == 1
-        known |= pinned & (values == 0)
-        for cells in months:
-            zero = known[cells] & (values[cells] == 0)
-            if zero[is_total[cells]].any() or zero[~is_total[cells]].all():
-                known[cells] = True  # counts are never negative
-        if (known == before).all():
-            return Roles(known, pinned & ~known, is_total)
-
-
-def _small(count: int, up_to: int) -> bool:
-    return 1 <= count <= up_to
-
-
-def _protect_centre_line(
-    values: dict,
-    hidden: dict,
-    roles: dict,
-    baseline: np.ndarray,
-    later: np.ndarray,
-    up_to: int,
-) -> bool:
-    """While the baseline denominators are shown, the centre line gives the baseline
-    numerator total, and the series total (summary.csv, unless small) less it the later
-    one: protect both with cells. Where cells cannot (a lone hidden cell whose partners are
-    all shown or known zeros), `shareable_charts` withholds the centre line instead."""
-    if len(baseline) == 0 or hidden["denominator"][baseline].any():
-        return False
-    numerators, shut = values["numerator"], hidden["numerator"]
-    in_baseline = _protect_group(numerators, shut, roles["numerator"], baseline)[0]
-    withheld = shut[baseline].sum() == 1  # `shareable_charts` draws no centre line then
-    if withheld or _small(numerators[np.concatenate([baseline, later])].sum(), up_to):
-        return in_baseline
-    return _protect_group(numerators, shut, roles["numerator"], later)[0] or in_baseline
-
-
-def _hide_small_complements(values: dict, hidden: dict, up_to: int) -> bool:
-    """Hides the numerator where denominator - numerator (units without the finding) would
-    be a shown count from 1 to `up_to`."""
-    without = values["denominator"] - values["numerator"]
-    newly = ~hidden["numerator"] & ~hidden["denominator"] & (without >= 1) & (without <= up_to)
-    hidden["numerator"] |= newly
-    return bool(newly.any())
-
-
-def _known_zeros(table: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Cells anyone can tell are 0, so hiding them protects nothing: an 'all sites' row in a
-    month with no site rows (every count 0), and a numerator whose denominator is 0."""
-    has_sites = table[table["site"] != ALL_SITES].groupby(["measure", "month"]).size()
-    keys = pd.MultiIndex.from_frame(table[["measure", "month"]])
-    lone_total = ((table["site"] == ALL_SITES) & ~keys.isin(has_sites.index)).to_numpy()
-    no_units = (table["denominator"] == 0).to_numpy()
-    return {"numerator": lone_total | no_units, "denominator": lone_total, "pending": lone_total}
-
-
-def _protect_group(
-    values: np.ndarray, hidden: np.ndarray, roles: Roles, cells: np.ndarray
-) -> tuple[bool, bool]:
-    """Cells bound by one known sum: if exactly one is hidden, hide another (`_complement`).
-    Returns (hid one, had a lone hidden cell)."""
-    if hidden[cells].sum() != 1:
-        return False, False
-    chosen = _complement(values, hidden, roles, cells, cells[~hidden[cells] & ~roles.known[cells]])
-    if chosen is None:
-        return False, True
-    hidden[chosen] = True
-    return True, True
-
-
-def _complement(
-    values: np.ndarray, hidden: np.ndarray, roles: Roles, group: np.ndarray, others: np.ndarray
-) -> int | None:
-    """The cell of `others` to hide so `group` keeps no lone hidden cell: one that is not
-    pinned, burdening its other groups least (`_burden`), then the smallest; else, as
-    transforms/outputs/suppress.py picks among summary.csv's totals, the smallest pinned
-    site above 0, else an 'all sites' row; a pinned 0 never (summary.csv shows it)."""
-    free = others[~roles.pinned[others]]
-    if len(free):
-        burden = [(_burden(int(c), hidden, roles, group), values[c], c) for c in free]
-        return int(min(burden)[2])
-    sites = others[~roles.is_total[others] & (values[others] > 0)]
-    if len(sites):
-        return int(sites[np.argmin(values[sites])])
-    totals = others[roles.is_total[others] & (values[others] > 0)]
-    return int(totals[0]) if len(totals) else None
-
-
-def _burden(cell: int, hidden: np.ndarray, roles: Roles, group: np.ndarray) -> tuple:
-    """What hiding `cell` asks of its other groups: how many it leaves with a lone hidden
-    cell that only pinned cells could cover (so it could never be covered), how many with
-    a lone hidden cell to cover, less how many lone ones it covers. A greedy choice that
-    ignored this could hide a cell whose month is completed only by a pinned site, whose
-    series total in summary.csv would then give it away."""
-    stuck = lone = covered = 0
-    for other in roles.members[cell]:
-        if other is group:
-            continue
-        shut = int(hidden[other].sum())
-        if shut == 1:
-            covered += 1
-        elif shut == 0:
-            rest = other[(other != cell) & ~roles.known[other]]
-            if roles.pinned[rest].all():
-                stuck += 1
-            else:
-                lone += 1
-    return (stuck, lone - covered)
+def suppressed_periods(
+    shown: pd.DataFrame, column: str, site: str = ALL_SITES
+) -> dict[str, set[date]]:
+    """measure -> periods whose `column` (numerator or denominator) is hidden at `site`."""
+    totals = shown[(shown["site"] == site) & shown[f"{column}_suppressed"]]
+    periods: dict[str, set[date]] = {}
+    for measure, start in zip(totals["measure"], totals["interval_start"], strict=True):
+        periods.setdefault(measure, set()).add(pd.Timestamp(start).date())
+    return periods

@@ -1,5 +1,6 @@
-"""Re-audit diff: patients newly flagged, resolved and still flagged, per finding, against
-the previous published run (sql/report/reaudit_diff.sql).
+"""Re-audit diff: units (patients, folate episodes, B12 courses, confirming results) newly
+flagged, resolved and still flagged, per finding, against the previous published run
+(sql/report/reaudit_diff.sql), each unit keyed by sql/report/finding_units.sql.
 
 The patient-level rows are the table `reaudit_diff` (and `patient_level/reaudit_diff.csv`);
 the shareable counts per finding suppress 1 to 7 and protect the totals they add up to.
@@ -14,7 +15,7 @@ import pandas as pd
 
 from transforms.database import sql_quote
 from transforms.outputs.suppress import is_small
-from transforms.sqlfiles import sql_text
+from transforms.sqlfiles import run_file, sql_text
 
 STATUSES = ("newly_flagged", "resolved", "still_flagged")
 # Sums a reader can find elsewhere: this run's flagged patients (newly + still) and the
@@ -24,19 +25,26 @@ PAIRS = (("newly_flagged", "still_flagged"), ("resolved", "still_flagged"))
 
 PREVIOUS_FINDINGS = (
     "create or replace temp table previous_findings (patient_id varchar, "
-    "finding varchar, reason varchar, index_date date, episode integer, site varchar)"
+    "finding varchar, reason varchar, index_date date, episode integer, site varchar, "
+    "unit_key varchar)"
 )
+# A run recorded before units had keys: a patient unit keys as '', another by its episode
+# number (so one diff after the upgrade can show such units as resolved and newly flagged).
+OLD_UNIT_KEY = "if(episode is null, '', 'episode ' || episode)"
 DIFF = "create or replace table reaudit_diff as {}"
 
 
 def compare(con: duckdb.DuckDBPyConnection, history_db: Path, previous_run: str | None) -> None:
-    """Creates `reaudit_diff`; empty when there is no previous run to compare with."""
+    """Creates `finding_units` and `reaudit_diff` (empty when there is no previous run to
+    compare with)."""
+    run_file(con, "report/finding_units.sql", {})
     con.execute(PREVIOUS_FINDINGS)
     if previous_run is not None:
         con.execute(f"attach '{sql_quote(str(history_db))}' as hist (read_only)")
         try:
             con.execute(
-                "insert into previous_findings select * exclude (run_id) "
+                "insert into previous_findings select patient_id, finding, reason, "
+                f"index_date, episode, site, coalesce(unit_key, {OLD_UNIT_KEY}) "
                 "from hist.findings_by_run where run_id = $run",
                 {"run": previous_run},
             )
@@ -51,6 +59,7 @@ def compare_with_published(con: duckdb.DuckDBPyConnection, published: Path) -> s
     """A one-off run into an output folder that already holds a published database: the
     diff against that run's findings. Returns its run id (None, and an empty diff, when
     there is no published database yet)."""
+    run_file(con, "report/finding_units.sql", {})
     if not published.exists():
         create_empty(con)
         return None
@@ -58,9 +67,21 @@ def compare_with_published(con: duckdb.DuckDBPyConnection, published: Path) -> s
     con.execute(f"attach '{sql_quote(str(published))}' as published (read_only)")
     try:
         (run_id,) = con.execute("select run_id from published.run_metadata").fetchone()
+        keyed = con.execute(
+            "select count(*) from duckdb_tables() where database_name = 'published' "
+            "and table_name = 'finding_units'"
+        ).fetchone()[0]
+        units = (
+            "left join published.finding_units as u on u.finding = f.finding and "
+            "u.patient_id = f.patient_id and u.episode is not distinct from f.episode"
+            if keyed
+            else "left join (select null as unit_key) as u on true"
+        )
+        old_key = OLD_UNIT_KEY.replace("episode", "f.episode")
         con.execute(
-            "insert into previous_findings select patient_id, finding, reason, index_date, "
-            "episode, site from published.findings"
+            "insert into previous_findings select f.patient_id, f.finding, f.reason, "
+            f"f.index_date, f.episode, f.site, coalesce(u.unit_key, {old_key}) "
+            f"from published.findings as f {units}"
         )
     finally:
         con.execute("detach published")
@@ -72,7 +93,7 @@ def create_empty(con: duckdb.DuckDBPyConnection) -> None:
     """A one-off run compares with nothing: the table exists, with no rows."""
     con.execute(
         "create or replace table reaudit_diff (patient_id varchar, finding varchar, "
-        "status varchar, site varchar)"
+        "unit_key varchar, status varchar, site varchar)"
     )
 
 

@@ -3,12 +3,14 @@
 Restricted files go to `patient_level/`: findings.csv and quarantine.csv (patient rows) and
 mapping_review.csv (the extract's own unmapped drug names and test codes, free text from the
 source). Shareable files (report.html, summary.csv, quarantine_summary.csv,
-evaluability.csv, sensitivity.csv, measures_monthly.csv) go to `shareable/` and carry no
+evaluability.csv, sensitivity.csv, measures.csv, measure_reports.json) go to `shareable/`
+and carry no
 identifiers and no unsuppressed count from 1 to 7. Large tables are written by DuckDB.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -17,7 +19,16 @@ import pandas as pd
 from schemas.canonical import CHECK_MEANING
 from transforms.config import AuditConfig
 from transforms.database import sql_quote
-from transforms.outputs import measures, reaudit, run_charts, spc, worklist
+from transforms.outputs import (
+    fhir_measures,
+    funnel,
+    measure_history,
+    measures,
+    reaudit,
+    run_charts,
+    spc,
+    worklist,
+)
 from transforms.outputs.report_html import ReportTables, render_report
 from transforms.outputs.suppress import is_small, suppress_column, suppress_counts
 from transforms.rules.harmonise import parameters
@@ -54,7 +65,8 @@ def write_outputs(
         "mapping_review": patient_dir / "mapping_review.csv",
         "evaluability": share_dir / "evaluability.csv",
         "sensitivity": share_dir / "sensitivity.csv",
-        "measures_monthly": share_dir / "measures_monthly.csv",
+        "measures": share_dir / "measures.csv",
+        "measure_reports": share_dir / "measure_reports.json",
         "report": share_dir / "report.html",
     }
     if run.get("previous_run_id"):
@@ -74,7 +86,7 @@ def write_outputs(
         evaluability=_suppressed_query(con, "report/evaluability.sql", params, "count", config),
         sensitivity=sensitivity_table(con, config),
         esr_overlap=esr_overlap(con, config),
-        **monthly_measures(con, config, paths["measures_monthly"]),
+        **measures_and_charts(con, config, paths, run),
         reaudit=_reaudit(con, config, paths),
     )
     for name in ("summary", "quarantine", "evaluability", "sensitivity"):
@@ -96,18 +108,76 @@ def _reaudit(con: duckdb.DuckDBPyConnection, config: AuditConfig, paths: dict):
     return frame
 
 
-def monthly_measures(
-    con: duckdb.DuckDBPyConnection, config: AuditConfig, csv_path: Path
+def measures_and_charts(
+    con: duckdb.DuckDBPyConnection, config: AuditConfig, paths: dict, run: dict
 ) -> dict[str, list]:
-    """Builds measure_counts, writes its suppressed version to `csv_path`, and returns the
-    report's run charts (drawn from the suppressed table) and signals (from exact counts,
-    less those that would tell a suppressed month's count: `measures.shareable_charts`)."""
-    measures.build(con)
-    shown = measures.shareable(con, config)
-    shown.to_csv(csv_path, index=False)
-    exact = con.execute("select * from measure_counts").df()
-    charts = measures.shareable_charts(spc.p_charts(exact, config.spc_baseline_months), shown)
-    return {"run_charts": run_charts.run_charts(charts, shown), "signals": spc.signals(charts)}
+    """Builds measure_counts, writes its shareable version as CSV and as FHIR
+    MeasureReports, and returns the report's SPC charts (points drawn from the shareable
+    table; limits and signals from exact counts, less those that would tell a hidden count:
+    `measures.shareable_charts`)."""
+    measures.build(con, config)
+    previous = measure_history.load(con, run.get("published_db"))
+    shareable = measures.shareable(con, config)
+    fixed = measure_history.fixed_baselines(previous, config)
+    charts = measures.charts(con, config, shareable, fixed)
+    measure_history.record(con, previous, charts, config, run)
+    write_alerts(con, charts)
+    shown = measure_history.with_record(con, shareable, run["run_id"])
+    shown[list(SHAREABLE_MEASURE_COLUMNS)].to_csv(paths["measures"], index=False)
+    reports = fhir_measures.bundle(shown, registry(), run["run_id"], dt.datetime.now())
+    paths["measure_reports"].write_text(reports, encoding="utf-8")
+    return {
+        "run_charts": run_charts.run_charts(charts, shown),
+        "signals": spc.signals(charts),
+        "restatements": measure_history.shareable_restatements(con, config, run["run_id"]),
+        **by_site(con, config, shown),
+    }
+
+
+def write_alerts(con: duckdb.DuckDBPyConnection, charts: list[spc.Chart]) -> None:
+    """Table measure_alerts: what a scheduled run tells the alert channels, from the very
+    charts the report draws: special cause concern on a care-gap measure's latest complete
+    period (spc.latest_concerns), never a status or descriptive measure."""
+    care_gaps = {name for name, f in registry().items() if f.kind == "care_gap"}
+    rows = [
+        (s.measure, s.month, s.kind) for s in spc.latest_concerns(charts) if s.measure in care_gaps
+    ]
+    con.execute(
+        "create or replace table measure_alerts (measure varchar, period date, kind varchar)"
+    )
+    if rows:
+        con.executemany("insert into measure_alerts values (?, ?, ?)", rows)
+
+
+def by_site(con: duckdb.DuckDBPyConnection, config: AuditConfig, shown: pd.DataFrame) -> dict:
+    """Per care-gap measure: a chart for each site (their own baselines, computed each
+    run, never alerted on) and the funnel plot of its latest complete period."""
+    care_gaps = {name for name, f in registry().items() if f.kind == "care_gap"}
+    sites = sorted(set(shown["site"]) - {measures.ALL_SITES})
+    site_charts: dict[str, list] = {m: [] for m in care_gaps}
+    for site in sites:
+        charts = measures.charts(con, config, shown, site=site)
+        for chart in run_charts.run_charts(
+            [c for c in charts if c.measure in care_gaps], shown, site
+        ):
+            site_charts[chart.measure].append((site, chart))
+    exact = measures.exact(con)
+    plots = {m: funnel.funnel(m, exact, shown) for m in care_gaps}
+    return {
+        "site_charts": site_charts,
+        "funnels": {m: funnel.funnel_svg(p) for m, p in plots.items() if p is not None},
+    }
+
+
+# shareable/measures.csv, in the shape measures are published in (OpenSAFELY's measures).
+# fmt: off
+SHAREABLE_MEASURE_COLUMNS = (
+    "measure", "period", "interval_start", "interval_end", "site", "numerator", "denominator",
+    "ratio", "pending", "status", "status_reason", "first_published_run", "restated",
+    "numerator_suppressed", "denominator_suppressed", "pending_suppressed",
+    "centre_line_withheld",
+)
+# fmt: on
 
 
 def shareable_summary(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFrame:

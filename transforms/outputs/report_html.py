@@ -43,13 +43,28 @@ class ReportTables:
     evaluability: pd.DataFrame
     sensitivity: pd.DataFrame
     esr_overlap: pd.DataFrame
-    # Monthly measures: one chart per measure, and every signal (measure, month, kind).
+    # Measures: one chart per measure, every signal (measure, period, kind), and this run's
+    # restatements of past complete periods (measure_history.shareable_restatements).
     run_charts: list[RunChart] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
+    restatements: pd.DataFrame | None = None
+    # Per care-gap measure: [(site, its RunChart)] and the funnel plot's SVG.
+    site_charts: dict = field(default_factory=dict)
+    funnels: dict = field(default_factory=dict)
     # Re-audit diff against the previous run: finding, newly_flagged, resolved,
     # still_flagged (Int64, masked where suppressed) and a <column>_suppressed flag for each;
     # None when there is no previous run.
     reaudit: pd.DataFrame | None = None
+
+
+def _measures_policy(config: AuditConfig) -> str:
+    if config.disclosure_policy == "round":
+        return (
+            f"In the measures, counts from 1 to {config.suppress_counts_up_to} are hidden and "
+            f"every other count is rounded to the nearest {config.round_counts_to}; ratios "
+            "come from the rounded counts."
+        )
+    return "The measures are suppressed the same way."
 
 
 def render_report(tables: ReportTables, config: AuditConfig, run: dict) -> str:
@@ -62,7 +77,14 @@ def render_report(tables: ReportTables, config: AuditConfig, run: dict) -> str:
         f"format {escape(str(run.get('input_format', 'canonical')))}; data end "
         f"{escape(str(run['data_end']))}. Counts from 1 to {config.suppress_counts_up_to} are "
         "suppressed (shown as <span class=sup>suppressed</span>), as is any count that would "
-        "let one be worked out by subtraction.</p>",
+        f"let one be worked out by subtraction. {_measures_policy(config)}</p>",
+        "<h2>Measures and SPC charts</h2>"
+        + measures_section(
+            tables.run_charts,
+            tables.signals,
+            tables.restatements,
+            {"site_charts": tables.site_charts, "funnels": tables.funnels},
+        ),
         "<h2>Findings</h2><p class=note>Each finding's denominator is its own population. "
         "'(pending)' rows are not failures yet: their window reaches past the data end; they "
         "are not in the finding's total.</p>" + _counts_table(overall, with_site=False),
@@ -72,8 +94,6 @@ def render_report(tables: ReportTables, config: AuditConfig, run: dict) -> str:
         ),
         "<h2>By site</h2>" + _counts_table(by_site, with_site=True),
         "<h2>Since the previous run</h2>" + reaudit_section(tables.reaudit),
-        "<h2>Monthly measures and run charts</h2>"
-        + measures_section(tables.run_charts, tables.signals),
         "<h2>Descriptive tags</h2><p class=note>Context for reading the findings; never an "
         "input to any B12 or folate finding.</p>"
         + _counts_table(tags[tags["site"] == "all sites"], with_site=False),

@@ -1,11 +1,16 @@
-"""Run charts: one inline SVG p-chart per measure ('all sites'), for the shareable report.
+"""SPC charts: one inline SVG per measure ('all sites'), for the shareable report.
 
 Self-contained: no script, no fonts, images, stylesheets or links (the report opens with no
-network). The limits and signals come from exact counts (transforms/outputs/spc.py), but the chart
-is shareable, so a month whose count is suppressed in measures_monthly.csv is drawn with no
-point and no limits (the width of the limits would give its denominator away), only a small
-"suppressed" marker on the axis, and the signals are those of `spc.mask_months` (none on a
-suppressed month, and runs broken by one).
+network). Limits and signals come from exact counts (transforms/outputs/spc.py); what is
+drawn is shareable: each point is the period's ratio in shareable/measures.csv (rounded
+counts under the default policy), a period whose count is hidden is drawn with no point and
+no limits, only an "s" on the axis, and its signals are gone (`measures.shareable_charts`).
+
+In the NHS "Making Data Count" colours (orange and blue tell apart for colour-blind
+readers too, and each also differs in shape): a point of common-cause variation is grey,
+special cause improvement blue, concern orange, neither purple. A period that is not
+judged is greyed: incomplete (windows still open) as a hollow circle on a grey column, not
+evaluable (look-back before the data start) with no point and a hatched column.
 """
 
 from __future__ import annotations
@@ -17,21 +22,13 @@ from html import escape
 
 import pandas as pd
 
-from transforms.outputs.spc import PChart, Point, mask_months
+from transforms.outputs.spc import Chart, Point
+from transforms.outputs.spc_words import KIND_WORDS, VARIATION_WORDS, caption, period_label
+from transforms.outputs.svg import FONT, GREY, HIDDEN_INK, INK, LIMIT, VARIATION_COLOURS, el
 
-WIDTH, HEIGHT = 720, 250
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 16, 78  # the bottom holds month labels and the legend
+WIDTH, HEIGHT = 720, 260
+LEFT, RIGHT, TOP, BOTTOM = 60, 16, 16, 84  # the bottom holds period labels and the legend
 PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-COLOURS = {"point": "#3b6ea5", "outside": "#c0392b", "run": "#e67e22", "limit": "#888"}
-INK, SUPPRESSED_INK = "#222", "#a40"
-
-
-def el(tag: str, body: str = "", **attrs: object) -> str:
-    """One SVG element, attributes quoted and escaped (well-formed XML); `class_` is class,
-    other underscores are hyphens."""
-    names = {k: "class" if k == "class_" else k.replace("_", "-") for k in attrs}
-    text = "".join(f' {names[k]}="{escape(str(v), quote=True)}"' for k, v in attrs.items())
-    return f"<{tag}{text}>{body}</{tag}>" if body else f"<{tag}{text}/>"
 
 
 @dataclass(frozen=True)
@@ -39,50 +36,78 @@ class RunChart:
     measure: str
     svg: str
     caption: str
+    variation: str = ""
+    assurance: str = ""
+    variation_note: str = ""  # why there is no variation icon, when there is none
 
 
-def run_charts(charts: list[PChart], shareable: pd.DataFrame) -> list[RunChart]:
-    """Each measure's chart and caption, from the exact charts and the shareable table."""
-    totals = shareable[shareable["site"] == "all sites"]
+def run_charts(
+    charts: list[Chart], shareable: pd.DataFrame, site: str = "all sites"
+) -> list[RunChart]:
+    """Each measure's chart and caption at `site`, from the (shareable) charts and table."""
+    totals = shareable[shareable["site"] == site]
     return [
-        RunChart(c.measure, run_chart_svg(c, totals[totals["measure"] == c.measure]), caption(c))
+        RunChart(
+            c.measure,
+            run_chart_svg(c, totals[totals["measure"] == c.measure], site),
+            caption(c),
+            c.variation,
+            c.assurance,
+            _no_variation(c),
+        )
         for c in charts
     ]
 
 
-def run_chart_svg(chart: PChart, months: pd.DataFrame) -> str:
-    """`months`: the measure's 'all sites' rows of the shareable table, one per month."""
-    months = months.sort_values("month")
-    axis = [pd.Timestamp(m).date() for m in months["month"]]
+def _no_variation(chart: Chart) -> str:
+    if chart.variation:
+        return ""
+    latest = chart.latest
+    if latest is None:
+        return "no complete period yet"
+    if not latest.limits_from_baseline:
+        return "too few complete periods to judge"
+    return "latest complete period hidden (a small count)"
+
+
+def run_chart_svg(chart: Chart, periods: pd.DataFrame, site: str = "all sites") -> str:
+    """`periods`: the measure's rows of the shareable table at `site`, one per period."""
+    periods = periods.sort_values("interval_start")
+    axis = [pd.Timestamp(m).date() for m in periods["interval_start"]]
     hidden = {
-        month
-        for month, k, n in zip(
-            axis, months["numerator_suppressed"], months["denominator_suppressed"], strict=True
+        start
+        for start, k, n in zip(
+            axis, periods["numerator_suppressed"], periods["denominator_suppressed"], strict=True
         )
         if k or n
     }
-    # Signals come from exact counts: drop those that would tell a suppressed month's value.
-    chart = mask_months(chart, hidden)
-    shown = [p for p in chart.points if p.month not in hidden]
-    frame = _Frame(axis, _top(chart, shown))
-    label = f"Run chart (p-chart) of {chart.measure}, all sites, by month"
+    drawn_ratio = dict(zip(axis, periods["ratio"], strict=True))
+    record = _record(periods, axis)
+    shown = [p for p in chart.points if p.start not in hidden and not pd.isna(drawn_ratio[p.start])]
+    status = dict(zip(axis, periods["status"], strict=True))
+    frame = _Frame(axis, _top(chart, shown, drawn_ratio))
+    label = f"SPC chart ({KIND_WORDS[chart.kind]}) of {chart.measure}, {site}"
     parts = [
         el("title", escape(label)),
+        *(_greyed(frame, start, s) for start, s in status.items() if s != "complete"),
         _baseline_band(frame, chart),
         _axes(frame),
         _centre(frame, chart),
         _limit_steps(frame, shown, "ucl"),
         _limit_steps(frame, shown, "lcl"),
-        _line(frame, shown),
-        *(_marker(frame, p) for p in shown),
-        *(_suppressed(frame, m) for m in axis if m in hidden),
+        _line(frame, shown, drawn_ratio),
+        *(_break(frame, start) for start in chart.breaks if start in axis),
+        *(_marker(frame, p, drawn_ratio[p.start], record.get(p.start)) for p in shown),
+        *(_hidden(frame, m) for m in axis if m in hidden),
         _legend(),
     ]
     return el(
         "svg",
         "".join(parts),
-        class_="run-chart",
+        class_="run-chart" if site == "all sites" else "site-chart",
         data_measure=chart.measure,
+        data_site=site,
+        data_variation=chart.variation,
         role="img",
         aria_label=label,
         width=WIDTH,
@@ -93,29 +118,29 @@ def run_chart_svg(chart: PChart, months: pd.DataFrame) -> str:
 
 
 class _Frame:
-    """Month index and proportion to SVG coordinates."""
+    """Period index and proportion to SVG coordinates."""
 
-    def __init__(self, months: list[date], top: float):
-        self.months, self.top = months, top
-        self.step = PLOT_W / max(len(months), 1)
+    def __init__(self, periods: list[date], top: float):
+        self.periods, self.top = periods, top
+        self.step = PLOT_W / max(len(periods), 1)
 
-    def x(self, month: date) -> float:
-        return round(LEFT + (self.months.index(month) + 0.5) * self.step, 1)
+    def x(self, start: date) -> float:
+        return round(LEFT + (self.periods.index(start) + 0.5) * self.step, 1)
 
     def y(self, p: float) -> float:
         return round(TOP + PLOT_H * (1 - p / self.top), 1)
 
-    def slot(self, month: date) -> tuple[float, float]:
-        """The month's column: from half a step before its x to half a step after."""
-        x = self.x(month)
+    def slot(self, start: date) -> tuple[float, float]:
+        """The period's column: from half a step before its x to half a step after."""
+        x = self.x(start)
         return round(x - self.step / 2, 1), round(x + self.step / 2, 1)
 
 
-def _top(chart: PChart, shown: list[Point]) -> float:
+def _top(chart: Chart, shown: list[Point], drawn: dict) -> float:
     """The y axis' top: the next tenth above everything drawn, from 10 % to 100 %."""
-    drawn = [p.p for p in shown] + [p.ucl for p in shown if p.ucl is not None]
-    drawn += [chart.centre] if chart.centre is not None else []
-    return min(1.0, max(0.1, math.ceil(max(drawn, default=0) * 10 + 1e-9) / 10))
+    values = [float(drawn[p.start]) for p in shown] + [p.ucl for p in shown if p.ucl is not None]
+    values += [chart.centre] if chart.centre is not None else []
+    return min(1.0, max(0.1, math.ceil(max(values, default=0) * 10 + 1e-9) / 10))
 
 
 def _axes(frame: _Frame) -> str:
@@ -128,153 +153,172 @@ def _axes(frame: _Frame) -> str:
         y = frame.y(tick)
         parts.append(el("line", x1=LEFT - 4, x2=LEFT, y1=y, y2=y, stroke=INK))
         label = f"{tick:.0%}"
-        parts.append(el("text", label, x=LEFT - 6, y=y + 4, font_size=10, text_anchor="end"))
-    every = max(1, math.ceil(len(frame.months) / 12))  # at most 12 labels fit
-    for month in frame.months[::every]:
+        parts.append(el("text", label, x=LEFT - 6, y=y + 4, font_size=FONT, text_anchor="end"))
+    every = max(1, math.ceil(len(frame.periods) / 10))  # at most 10 labels fit
+    for start in frame.periods[::every]:
         parts.append(
             el(
                 "text",
-                f"{month:%Y-%m}",
+                period_label(start, frame.periods),
                 class_="month",
-                x=frame.x(month),
-                y=bottom + 14,
-                font_size=10,
+                x=frame.x(start),
+                y=bottom + 16,
+                font_size=FONT,
                 text_anchor="middle",
             )
         )
     return "".join(parts)
 
 
-def _baseline_band(frame: _Frame, chart: PChart) -> str:
-    if not chart.baseline_months:
-        return ""
-    start, end = frame.slot(chart.baseline_months[0])[0], frame.slot(chart.baseline_months[-1])[1]
-    band = el(
+def _greyed(frame: _Frame, start: date, status: str) -> str:
+    left, right = frame.slot(start)
+    word = "incomplete" if status == "incomplete" else "not evaluable"
+    return el(
         "rect",
-        el("title", "baseline months"),
-        x=start,
+        el("title", f"{period_label(start, frame.periods)}: {word}"),
+        class_=f"greyed {word.replace(' ', '-')}",
+        x=left,
         y=TOP,
-        width=round(end - start, 1),
+        width=round(right - left, 1),
         height=PLOT_H,
-        fill="#f2f2f2",
+        fill=GREY if status == "incomplete" else "#eeeeee",
+        stroke="none",
     )
-    return band + el("text", "baseline", x=start + 4, y=TOP + 11, font_size=10, fill="#666")
 
 
-def _centre(frame: _Frame, chart: PChart) -> str:
+def _baseline_band(frame: _Frame, chart: Chart) -> str:
+    if not chart.baseline:
+        return ""
+    start, end = frame.slot(chart.baseline[0])[0], frame.slot(chart.baseline[-1])[1]
+    line = el("line", x1=start, x2=end, y1=TOP + 2, y2=TOP + 2, stroke="#999", stroke_width=3)
+    text = el("text", "baseline", x=start + 4, y=TOP + 16, font_size=FONT, fill="#555")
+    return el("g", el("title", "baseline periods") + line + text, class_="baseline")
+
+
+def _centre(frame: _Frame, chart: Chart) -> str:
+    """Each phase's centre line, across its periods (one line with no re-baselining)."""
     if chart.centre is None:
         return ""
-    y = frame.y(chart.centre)
-    return el(
-        "line",
-        class_="centre",
-        x1=LEFT,
-        x2=LEFT + PLOT_W,
-        y1=y,
-        y2=y,
-        stroke=INK,
-        stroke_dasharray="6 3",
-    )
+    spans: dict = {}
+    for p in chart.points:
+        if p.centre is not None:
+            first, _, centre = spans.get(p.phase, (p.start, p.start, p.centre))
+            spans[p.phase] = (first, p.start, centre)
+    lines = [
+        el(
+            "line",
+            class_="centre",
+            x1=LEFT if phase is None else frame.slot(first)[0],
+            x2=LEFT + PLOT_W if phase == chart.points[-1].phase else frame.slot(last)[1],
+            y1=frame.y(centre),
+            y2=frame.y(centre),
+            stroke=INK,
+            stroke_dasharray="6 3",
+        )
+        for phase, (first, last, centre) in spans.items()
+    ]
+    return "".join(lines)
 
 
 def _limit_steps(frame: _Frame, shown: list[Point], which: str) -> str:
-    """A step line: flat across each month's column, joined across consecutive months;
-    a month with no point (suppressed, or no denominator) breaks it."""
+    """A step line: flat across each period's column, joined across consecutive periods;
+    a period with no point (hidden, or no denominator) breaks it."""
     path, previous = [], None
     for p in shown:
         value = getattr(p, which)
         if value is None:
             continue
-        i, y = frame.months.index(p.month), frame.y(value)
-        start, end = frame.slot(p.month)
+        i, y = frame.periods.index(p.start), frame.y(value)
+        start, end = frame.slot(p.start)
         path.append(f"V{y}H{end}" if previous == i - 1 else f"M{start} {y}H{end}")
         previous = i
     if not path:
         return ""
-    return el("path", class_=which, d="".join(path), fill="none", stroke=COLOURS["limit"])
+    return el("path", class_=which, d="".join(path), fill="none", stroke=LIMIT)
 
 
-def _line(frame: _Frame, shown: list[Point]) -> str:
-    """Joins consecutive months' points; a month with no point breaks the line."""
+def _line(frame: _Frame, shown: list[Point], drawn: dict) -> str:
+    """Joins consecutive periods' points; a period with no point breaks the line."""
     path, previous = [], None
     for p in shown:
-        i = frame.months.index(p.month)
-        path.append(f"{'L' if previous == i - 1 else 'M'}{frame.x(p.month)} {frame.y(p.p)}")
+        i = frame.periods.index(p.start)
+        x, y = frame.x(p.start), frame.y(float(drawn[p.start]))
+        path.append(f"{'L' if previous == i - 1 else 'M'}{x} {y}")
         previous = i
     if not path:
         return ""
-    return el("path", d="".join(path), fill="none", stroke=COLOURS["point"], stroke_width=1.2)
+    return el("path", d="".join(path), fill="none", stroke="#9a9a9a", stroke_width=1.2)
 
 
-def _marker(frame: _Frame, p: Point) -> str:
-    """A circle; a signal is a red diamond (outside the limits) or an orange square (run)."""
-    x, y = frame.x(p.month), frame.y(p.p)
+def _record(periods: pd.DataFrame, axis: list[date]) -> dict[date, tuple[str, bool]]:
+    """period -> (the run that first published it, restated by this run), where known."""
+    if "first_published_run" not in periods:
+        return {}
+    pairs = zip(axis, periods["first_published_run"], periods["restated"], strict=True)
+    return {start: (run, bool(again)) for start, run, again in pairs if isinstance(run, str)}
+
+
+def _break(frame: _Frame, start: date) -> str:
+    """A new phase (re-baselining): a vertical line before its first period."""
+    x = frame.slot(start)[0]
+    label = f"new baseline from {start:%Y-%m}"
+    line = el("line", x1=x, x2=x, y1=TOP, y2=TOP + PLOT_H, stroke=INK, stroke_width=2)
+    return el("g", el("title", label) + line, class_="phase-break")
+
+
+def _marker(frame: _Frame, p: Point, drawn: float, record: tuple | None = None) -> str:
+    """A filled circle in its variation's colour; hollow and grey when not judged; ringed
+    when this run restated it."""
+    x, y = frame.x(p.start), frame.y(float(drawn))
+    words = VARIATION_WORDS[p.variation] if p.judged else p.status
     kinds = "".join(f"; {k.replace('_', ' ')}" for k in p.signals)
-    title = el("title", f"{p.month:%Y-%m}: {p.p:.1%}{kinds}")
-    if any(k.endswith("limit") for k in p.signals):
-        diamond = f"M{x} {y - 6}L{x + 6} {y}L{x} {y + 6}L{x - 6} {y}Z"
-        return el("path", title, class_="signal outside", d=diamond, fill=COLOURS["outside"])
-    if p.signals:
-        square = {"x": x - 4.5, "y": y - 4.5, "width": 9, "height": 9}
-        return el("rect", title, class_="signal run", fill=COLOURS["run"], **square)
-    return el("circle", title, class_="point", cx=x, cy=y, r=3.5, fill=COLOURS["point"])
+    first_run, restated = record or (None, False)
+    frozen = (
+        f"; restated in this run (first published in {first_run})"
+        if restated
+        else (f"; frozen since run {first_run}" if first_run else "")
+    )
+    text = f"{period_label(p.start, frame.periods)}: {float(drawn):.1%}; {words}{kinds}{frozen}"
+    title = el("title", text)
+    if not p.judged:
+        return el(
+            "circle", title, class_="point greyed", cx=x, cy=y, r=4, fill="#fff", stroke="#999"
+        )
+    colour = VARIATION_COLOURS[p.variation or "common_cause"]
+    ring = {"stroke": INK, "stroke_width": 2} if restated else {}
+    kind = f"point {p.variation}" + (" restated" if restated else "")
+    return el("circle", title, class_=kind, cx=x, cy=y, r=4.5, fill=colour, **ring)
 
 
-def _suppressed(frame: _Frame, month: date) -> str:
+def _hidden(frame: _Frame, start: date) -> str:
     return el(
         "text",
-        "s" + el("title", f"{month:%Y-%m}: suppressed"),
+        "s" + el("title", f"{period_label(start, frame.periods)}: hidden (small count)"),
         class_="suppressed",
-        x=frame.x(month),
+        x=frame.x(start),
         y=TOP + PLOT_H - 4,
-        font_size=10,
+        font_size=FONT,
         text_anchor="middle",
-        fill=SUPPRESSED_INK,
+        fill=HIDDEN_INK,
     )
 
 
 def _legend() -> str:
     items = [
-        el("circle", cx=5, cy=0, r=3.5, fill=COLOURS["point"]),
-        el("text", "month", x=13, y=4),
-        el("path", d="M65 -5L70 0L65 5L60 0Z", fill=COLOURS["outside"]),
-        el("text", "outside the limits", x=76, y=4),
-        el("rect", x=180, y=-4.5, width=9, height=9, fill=COLOURS["run"]),
-        el("text", "run of 8+ on one side", x=194, y=4),
-        el("line", x1=330, x2=350, y1=0, y2=0, stroke=INK, stroke_dasharray="6 3"),
-        el("text", "centre line", x=355, y=4),
-        el("line", x1=430, x2=450, y1=0, y2=0, stroke=COLOURS["limit"]),
-        el("text", "3-sigma limits", x=455, y=4),
-        el("text", "s", x=548, y=4, fill=SUPPRESSED_INK),
-        el("text", "suppressed month", x=558, y=4),
+        el("circle", cx=5, cy=0, r=4.5, fill=VARIATION_COLOURS["common_cause"]),
+        el("text", "common cause", x=13, y=4),
+        el("circle", cx=115, cy=0, r=4.5, fill=VARIATION_COLOURS["improvement"]),
+        el("text", "improvement", x=123, y=4),
+        el("circle", cx=215, cy=0, r=4.5, fill=VARIATION_COLOURS["concern"]),
+        el("text", "concern", x=223, y=4),
+        el("circle", cx=290, cy=0, r=4, fill="#fff", stroke="#999"),
+        el("text", "incomplete", x=298, y=4),
+        el("line", x1=375, x2=395, y1=0, y2=0, stroke=INK, stroke_dasharray="6 3"),
+        el("text", "mean", x=400, y=4),
+        el("line", x1=445, x2=465, y1=0, y2=0, stroke=LIMIT),
+        el("text", "3-sigma limits", x=470, y=4),
+        el("text", "s", x=575, y=4, fill=HIDDEN_INK),
+        el("text", "hidden", x=585, y=4),
     ]
-    move = f"translate(16,{HEIGHT - 10})"
-    return el("g", "".join(items), class_="legend", font_size=11, transform=move)
-
-
-def caption(chart: PChart) -> str:
-    """One sentence on the chart: centre line, baseline months, limits (plain text)."""
-    if chart.centre is None and chart.baseline_months:
-        return (
-            "The centre line would tell a count that is suppressed: no centre line, limits or"
-            " signals."
-        )
-    if chart.centre is None:
-        return "No month has a denominator yet: nothing to chart."
-    first, last = chart.baseline_months[0], chart.baseline_months[-1]
-    months = len(chart.baseline_months)
-    text = (
-        f"Centre line {chart.centre:.1%}: the rate over the baseline, {months} month"
-        f"{'s' if months != 1 else ''} with data ({first:%Y-%m} to {last:%Y-%m})."
-    )
-    if not chart.enough_baseline:
-        return text + " Too few months for limits (at least 2 are needed): no signals yet."
-    if chart.centre_without_spread:
-        return text + (
-            f" A baseline rate of {chart.centre:.0%} has no spread, so there are no limits"
-            " and no outside-limit signals; runs of 8 still count."
-        )
-    text += " Limits at 3 sigma, wider in months with fewer units."
-    if chart.provisional:
-        text += " Limits are provisional: the baseline is shorter than configured."
-    return text
+    move = f"translate(16,{HEIGHT - 12})"
+    return el("g", "".join(items), class_="legend", font_size=FONT, transform=move)

@@ -83,7 +83,10 @@ def write_scope(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dict:
     medication_data_start earliest medication event: a course is new only if the drug
                           history reaches back far enough;
     medication_data_end   latest medication event, for "stopped" and loading windows;
-    data_end              the later of the two ends, for the report header.
+    data_end              the later of the two ends, for the report header;
+    data_start            the later of the first lab and the first medication event: from
+                          then on both histories exist, so a measure's look-back that
+                          reaches before it is not evaluable (sql/report/measures.sql).
     as_of_date, when set, is every end. Diagnoses never set a date: problem lists carry
     codes recorded years before, or after, the extract's labs and drugs. A diagnoses file
     counts as present even when empty: without one, the findings that need diagnoses are
@@ -93,7 +96,9 @@ def write_scope(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dict:
         """
         create or replace table audit_scope as
         with labs as (
-            select max(greatest(collected_at, coalesce(resulted_at, collected_at)))::date as last
+            select
+                min(collected_at)::date as first,
+                max(greatest(collected_at, coalesce(resulted_at, collected_at)))::date as last
             from lab_results as l
             left join local_test_codes as m on m.local_code = l.test_code
             where coalesce(m.loinc, l.test_code) not in (
@@ -106,6 +111,7 @@ def write_scope(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dict:
             coalesce($as_of::date, meds.last) as medication_data_end,
             coalesce($as_of::date, labs.last) as lab_data_end,
             coalesce($as_of::date, greatest(labs.last, meds.last)) as data_end,
+            greatest(labs.first, meds.first) as data_start,
             (select count(*) > 0 from duckdb_views()
              where schema_name = 'staging' and view_name like 'raw_diagnoses_%')
                 as diagnoses_present

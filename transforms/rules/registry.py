@@ -14,6 +14,9 @@ field, or a field out of its range stops the run naming the file and the field.
     direction = "lower_is_better"     # lower_is_better, higher_is_better or neither
     guideline = "Never administer folic acid before ..."
     definition = "... {b12_result_lookback_days} days ..."   # {setting}: its value
+    look_back = ["b12_result_lookback_days"]   # optional: the settings (days) a unit looks
+                                      # back over; a period starting less than the longest
+                                      # after the data start is not evaluable for the measure
     evidence = "<SQL over the worklist's phrases>"          # optional, per finding ...
 
     [reasons.never_tested]
@@ -45,6 +48,7 @@ from pathlib import Path
 import duckdb
 
 from transforms.config import AuditConfig
+from transforms.errors import ConfigError
 from transforms.sqlfiles import sql_dir
 
 KINDS = ("care_gap", "status", "descriptive")
@@ -108,6 +112,11 @@ class Finding:
     guideline: str
     definition: str
     reasons: tuple[Reason, ...]
+    look_back: tuple[str, ...] = ()
+
+    def look_back_days(self, config: AuditConfig) -> int:
+        """How far before a unit's date its finding looks (0: not at all)."""
+        return max((int(getattr(config, name)) for name in self.look_back), default=0)
 
     @property
     def reason_names(self) -> list[str | None]:
@@ -121,6 +130,15 @@ class Finding:
     def defined(self, config: AuditConfig) -> str:
         """The definition with this configuration's thresholds and windows."""
         return render(self.definition, config)
+
+
+def check_named_findings(config: AuditConfig) -> None:
+    """Every [measure_targets] and [spc_phases] key names a finding, or the run stops
+    before reading data."""
+    for setting in ("measure_targets", "spc_phases"):
+        unknown = sorted(set(getattr(config, setting)) - set(registry()))
+        if unknown:
+            raise ConfigError(f"{setting}: {unknown[0]!r} is not a finding")
 
 
 def render(text: str, config: AuditConfig) -> str:
@@ -156,7 +174,7 @@ def _entry(path: Path, populations: set[str]) -> Finding:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise RegistryError(f"{where}: not valid TOML ({exc})") from None
-    _check_keys(raw, (*REQUIRED, "reasons", *WORKLIST_FIELDS), where)
+    _check_keys(raw, (*REQUIRED, "reasons", "look_back", *WORKLIST_FIELDS), where)
     for key in REQUIRED:
         if not isinstance(raw.get(key), str) or not raw[key].strip():
             raise RegistryError(f"{where}: '{key}' is missing (a text is required)")
@@ -170,11 +188,19 @@ def _entry(path: Path, populations: set[str]) -> Finding:
         name=path.stem,
         **{key: " ".join(raw[key].split()) for key in REQUIRED},
         reasons=_reasons(raw, where),
+        look_back=_look_back(raw.get("look_back", []), where),
     )
     if finding.kind != "care_gap" and any(r.action for r in finding.reasons):
         raise RegistryError(f"{where}: only a care_gap is on the worklist (no severity or action)")
     _check_text(finding, where)
     return finding
+
+
+def _look_back(names: object, where: str) -> tuple[str, ...]:
+    settings = {f.name for f in fields(AuditConfig)}
+    if not isinstance(names, list) or not all(n in settings for n in names):
+        raise RegistryError(f"{where}: 'look_back' must be a list of settings (days)")
+    return tuple(names)
 
 
 def _reasons(raw: dict, where: str) -> tuple[Reason, ...]:
@@ -249,7 +275,7 @@ def write_tables(con: duckdb.DuckDBPyConnection, config: AuditConfig, labels: di
         "create or replace table finding_definitions (finding varchar, label varchar, "
         "kind varchar, unit varchar, unit_label varchar, population varchar, "
         "population_label varchar, "
-        "direction varchar, guideline varchar, definition varchar)"
+        "direction varchar, guideline varchar, definition varchar, look_back_days integer)"
     )
     con.execute(
         "create or replace table finding_reasons (finding varchar, reason varchar, "
@@ -258,11 +284,11 @@ def write_tables(con: duckdb.DuckDBPyConnection, config: AuditConfig, labels: di
     )
     findings = registry().values()
     con.executemany(
-        "insert into finding_definitions values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into finding_definitions values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (f.name, f.label, f.kind, f.unit, UNIT_LABELS[f.unit], f.population)
             + (labels[f.population], f.direction)
-            + (f.guideline, f.defined(config))
+            + (f.guideline, f.defined(config), f.look_back_days(config))
             for f in findings
         ],
     )
