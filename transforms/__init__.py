@@ -3,7 +3,7 @@
 - `inputs/`: source formats (adapters), ingest, validation and quarantine.
 - `rules/`: harmonise, the SQL steps and their order, tagging, populations, the finding
   registry, sensitivity.
-- `outputs/`: the report, charts, monthly measures, disclosure control, the worklist and
+- `outputs/`: the report, SPC charts, measures, disclosure control, the worklist and
   the re-audit diff.
 - `operations/`: the run sequence, the history of a drop folder, alerts, the manifest and
   publishing the analysts' database.

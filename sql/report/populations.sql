@@ -1,5 +1,5 @@
 -- Populations: every finding's units and what became of each, the one source of every
--- denominator (summary counts, monthly measures, evaluability, the worklist).
+-- denominator (summary counts, measures, evaluability, the worklist).
 -- Grain: one row per finding and unit of its population (finding_definitions.population:
 --   a patient, folate episode or B12 course; sql/populations/<population>.sql).
 -- status, status_reason: the unit's own, from its population ('evaluable', 'pending',

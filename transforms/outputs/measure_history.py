@@ -57,9 +57,14 @@ class Previous:
     manifest: dict = field(default_factory=dict)
 
 
+# Settings that change no count (the data end moves with every delivery anyway).
+NOT_DEFINING = ("as_of_date", "batch_rows")
+
+
 def definition(config: AuditConfig) -> str:
     """The settings that decide what a measure counts: a baseline holds under them only."""
-    text = json.dumps(config.sql_params(), sort_keys=True, default=str)
+    settings = {k: v for k, v in config.sql_params().items() if k not in NOT_DEFINING}
+    text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

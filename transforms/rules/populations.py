@@ -7,7 +7,7 @@ windows are judged against), with a `-- Label:` line naming it for readers. Each
 registry entry names its population. `build_units` writes every population into
 `population_units`; `build`, after tagging, writes `populations` (sql/report/populations.sql):
 each finding joined to its population's units with the outcome of each (flagged, not
-flagged, pending or not evaluable). Counts, monthly measures, evaluability and the worklist
+flagged, pending or not evaluable). Counts, measures, evaluability and the worklist
 read `populations`; no denominator is derived anywhere else.
 """
 
