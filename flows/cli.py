@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -162,6 +163,8 @@ def _run(args: argparse.Namespace) -> int:
             f"b12audit: internal error ({type(exc).__name__}); see the log above", file=sys.stderr
         )
         return 1
+    for warning in json.loads(Path(result["manifest"]).read_text()).get("warnings", []):
+        print(f"b12audit: warning: {warning}", file=sys.stderr)
     print(f"b12audit: report   {result['report']}")
     print(f"b12audit: findings {result['findings']}")
     print(f"b12audit: manifest {result['manifest']}")

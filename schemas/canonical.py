@@ -16,9 +16,14 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 
-# Date `YYYY-MM-DD`, optionally followed by a time of day `HH:MM[:SS[.ffffff]]`.
+# Date `YYYY-MM-DD`, optionally followed by a time of day `HH:MM[:SS[.fraction]]` (up to 9
+# digits: Spark writes nanoseconds) and, after a time, an offset as exports write one: `Z`,
+# `+01:00`, `+0100` or `+01`. The offset is dropped when the row is typed (sql/macros.sql
+# `local_time`): the time is read as the local time written, so the day stays the
+# patient's day (docs/input-formats.md says how each format's offsets are read).
 ISO_DATE_OR_DATETIME = (
-    r"^\d{4}-\d{2}-\d{2}(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?)?$"
+    r"^\d{4}-\d{2}-\d{2}(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?"
+    r"(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?)?$"
 )
 # What is trimmed from both ends of a value: spaces only, exactly as DuckDB's trim() in
 # sql/load/ does, so a value these checks pass is a value the typing there can cast.
@@ -153,7 +158,9 @@ def patients(future_limit: dt.date | None = None) -> pa.DataFrameSchema:
     )
 
 
-CODE_SYSTEMS = ("ICD10CM", "ICD9CM", "SNOMED")
+# LOCAL: a site's own codes (an OMOP local concept, id 2,000,000,000 or more, in a site
+# vocabulary): loaded, on no list, counted in evaluability.csv.
+CODE_SYSTEMS = ("ICD10CM", "ICD9CM", "SNOMED", "LOCAL")
 
 
 def _known_code_system(text: pd.Series) -> pd.Series:
@@ -168,7 +175,7 @@ def diagnoses(future_limit: dt.date | None = None) -> pa.DataFrameSchema:
                 "Diagnosis code as recorded, with or without the dot (D51.0, D510)."
             ),
             "code_system": _text(
-                "ICD10CM, ICD9CM or SNOMED (any case).",
+                "ICD10CM, ICD9CM, SNOMED or LOCAL (a site's own codes; any case).",
                 pa.Check(_known_code_system, name="code_system_known"),
                 nullable=False,
             ),
@@ -187,10 +194,10 @@ def diagnoses(future_limit: dt.date | None = None) -> pa.DataFrameSchema:
 CHECK_MEANING = {
     "not_nullable": "required value is missing",
     "not_blank": "value is only spaces",
-    "iso_date": "not an ISO date YYYY-MM-DD or date-time YYYY-MM-DD[T ]HH:MM[:SS]",
+    "iso_date": "not an ISO date YYYY-MM-DD or date-time YYYY-MM-DD[T ]HH:MM[:SS][offset]",
     "not_in_future": "date after the run date (reject_future_dates = true)",
     "drug_code_or_name": "neither drug_code nor drug_name is given",
-    "code_system_known": "code_system is not ICD10CM, ICD9CM or SNOMED",
+    "code_system_known": "code_system is not ICD10CM, ICD9CM, SNOMED or LOCAL",
     "csv_too_many_columns": "CSV row has more fields than the header",
     "csv_missing_columns": "CSV row has fewer fields than the header",
     "csv_invalid_encoding": "CSV row is not valid UTF-8",

@@ -46,3 +46,15 @@ create or replace temp macro measured(comparator, x, unit) as
 create or replace temp macro html_text(x) as
     replace(replace(replace(replace(replace(coalesce(x::varchar, ''),
         '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'), '''', '&#x27;');
+
+-- A validated ISO date or date-time (schemas/canonical.py) as a TIMESTAMP: the local time as
+-- written. An offset after the time (Z, +01:00, -0500, +01) is dropped, not applied: a B12
+-- drawn at 23:30-05:00 was drawn that evening, on that day, where the patient was (a
+-- conversion to UTC would move it to the next day). Fractions past microseconds are cut.
+create or replace temp macro local_time(text) as cast(
+    regexp_replace(
+        trim(text),
+        '^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)\d*(?:Z|[+-]\d{2}(?::?\d{2})?)?$',
+        '\1'
+    ) as timestamp
+);

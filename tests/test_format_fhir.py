@@ -3,6 +3,7 @@ what happens to a line that is not one resource of the file's type."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from tests.conftest import query
 from transforms import database
 from transforms.config import AuditConfig
 from transforms.errors import InputError
+from transforms.inputs import adapters
 from transforms.inputs.adapters import fhir
 from transforms.operations import manifest, stages
 
@@ -124,6 +126,33 @@ def labs(tmp_path: Path, *observations: dict, patients: list | None = None) -> l
 
 
 # --- detecting the format and naming the files ----------------------------------------------
+
+
+def test_gzipped_bulk_files_are_read_like_ndjson(tmp_path):
+    folder = export(tmp_path / "in", {"Condition.ndjson": [condition()]})
+    for name in ("Observation.ndjson", "Condition.ndjson"):
+        text = (folder / name).read_bytes()
+        (folder / f"{name}.gz").write_bytes(gzip.compress(text))
+        (folder / name).unlink()
+    db = tmp_path / "work" / "build.duckdb"
+    database.create_build_database(db)
+    files = stages.ingest(db, folder, "fhir")
+    stages.validate(db, LAX, files, tmp_path / "work")
+    assert sorted((f["file"], f["table"], f["rows_read"]) for f in files) == [
+        ("Condition.ndjson.gz", "diagnoses", 1),
+        ("MedicationAdministration.ndjson", "medications", 1),
+        ("Observation.ndjson.gz", "lab_results", 1),
+    ]
+    assert query(db, "select test_code from lab_results") == [("2132-9",)]
+    assert query(db, "select code from diagnoses") == [("G62.9",)]
+    assert fhir.detect(folder) and adapters.detect(folder) == "fhir"
+
+
+def test_a_folder_of_only_gzipped_files_is_a_fhir_export(tmp_path):
+    folder = tmp_path / "gz"
+    folder.mkdir()
+    (folder / "Observation.ndjson.gz").write_bytes(gzip.compress(line(b12()).encode() + b"\n"))
+    assert adapters.detect(folder) == "fhir"
 
 
 def test_a_folder_with_ndjson_files_is_a_fhir_export(tmp_path):
@@ -370,7 +399,7 @@ def test_a_patient_becomes_a_patients_row(tmp_path):
         ("MedicationRequest", "completed", "ordered"),
         ("MedicationRequest", "on-hold", "held"),
         ("MedicationRequest", "cancelled", "discontinued"),
-        ("MedicationRequest", "stopped", "discontinued"),
+        ("MedicationRequest", "stopped", "ordered"),  # ordered then; stopped at a later date
         ("MedicationRequest", "draft", "other"),
         ("MedicationRequest", "a-status-not-in-r4", "other"),
     ],
@@ -427,6 +456,51 @@ def test_an_administration_its_drug_dose_route_and_time(tmp_path):
             "IM",
             None,
         )
+    ]
+
+
+FOLIC = {"coding": [{"system": RXNORM, "code": "310410", "display": "folic acid 1 MG Oral Tablet"}]}
+
+
+def test_a_medication_reference_names_its_drug_from_the_exports_medication_file(tmp_path):
+    by_reference = administration(
+        id="a1",
+        medicationCodeableConcept=None,
+        medicationReference={"reference": "Medication/med-folic"},
+    )
+    missing = administration(
+        id="a2",
+        medicationCodeableConcept=None,
+        medicationReference={"reference": "Medication/nowhere", "display": "Folic acid 5mg"},
+    )
+    medication = {"resourceType": "Medication", "id": "med-folic", "code": FOLIC}
+    run = Run(
+        tmp_path,
+        {
+            "MedicationAdministration.ndjson": [by_reference, missing],
+            "Medication.ndjson": [medication],
+        },
+    )
+    assert run.rows("select drug_code, drug_name from medications order by source_line") == [
+        ("310410", "folic acid 1 MG Oral Tablet"),
+        (None, "Folic acid 5mg"),  # not in the export: the reference's own display
+    ]
+    assert run.quarantine() == []
+    assert run.counts()[("Medication.ndjson", "not_audited")] == (1, 0, 0, 1)
+
+
+def test_a_medication_reference_to_a_contained_medication_is_followed(tmp_path):
+    given = administration(
+        medicationCodeableConcept=None,
+        medicationReference={"reference": "#m"},
+        contained=[
+            {"resourceType": "Organization", "id": "m", "name": "not a drug"},
+            {"resourceType": "Medication", "id": "m", "code": FOLIC},
+        ],
+    )
+    run = Run(tmp_path, {"MedicationAdministration.ndjson": [given]})
+    assert run.rows("select drug_code, drug_name from medications") == [
+        ("310410", "folic acid 1 MG Oral Tablet")
     ]
 
 

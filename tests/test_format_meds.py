@@ -4,6 +4,8 @@ tables (transforms/inputs/adapters/meds.py, sql/reference/meds_codes.csv)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from html import escape
 from pathlib import Path
 
 import pyarrow as pa
@@ -295,6 +297,34 @@ def test_diagnosis_codes_give_code_and_code_system(tmp_path):
     ]
 
 
+def test_codes_in_the_standard_vocabulary_slash_code_form_are_read(tmp_path):
+    """As meds_etl writes an OMOP CDM out as MEDS."""
+    rows = [
+        event(1, None, "Gender/M"),
+        event(1, DAY, "LOINC/718-7", 101.0, unit="g/L"),
+        event(1, DAY, "RxNorm/2001499"),
+        event(1, DAY, "ATC/B03BA03"),
+        event(1, DAY, "ICD10CM/D51.0"),
+        event(1, DAY, "ICD9CM/281.0"),
+        event(1, DAY, "SNOMED/84027009"),
+        event(1, DAY, "Visit/IP"),
+    ]
+    write_shard(tmp_path, rows)
+    files, db = load(tmp_path, tmp_path)
+    assert query(db, "select patient_id, sex from patients") == [("1", "M")]
+    assert query(db, "select test_code, result from lab_results") == [("718-7", "101.0")]
+    assert query(
+        db, "select drug_code, drug_name, event_type from medications order by source_line"
+    ) == [("2001499", None, "administered"), ("B03BA03", None, "administered")]
+    assert query(db, "select code, code_system from diagnoses order by source_line") == [
+        ("D51.0", "ICD10CM"),
+        ("281.0", "ICD9CM"),
+        ("84027009", "SNOMED"),
+    ]
+    assert query(db, "select count(*) from quarantine") == [(0,)]
+    assert counts(files)[("data/train/0.parquet", "not_audited")] == 1  # the visit
+
+
 # Patients -------------------------------------------------------------------------------
 
 
@@ -474,3 +504,19 @@ def test_a_site_pattern_file_without_a_pattern_column_stops_the_run(tmp_path):
     (tmp_path / "meds_codes.csv").write_text("regex,table\n^X$,lab_results\n")
     with pytest.raises(InputError, match=r"^meds_codes\.csv: missing column 'pattern'"):
         load(tmp_path, tmp_path)
+
+
+def test_a_run_that_reads_rows_but_audits_no_medications_says_so_loudly(tmp_path):
+    from tests.conftest import publish_run
+
+    write_shard(
+        tmp_path / "in",
+        [event(1, DAY, "LOINC/2132-9", 150.0, unit="pg/mL"), event(1, DAY, "DRUG/unknown")],
+    )
+    result = publish_run(tmp_path / "in", tmp_path / "out")
+    manifest_ = json.loads(Path(result["manifest"]).read_text())
+    [warning] = manifest_["warnings"]
+    assert warning.startswith("No medications were audited (2 rows read)")
+    html = result["report"].read_text()
+    assert f"<p class=warn>{escape(warning)}</p>" in html
+    assert "No medication events" in html and "None" not in html.split("<h2>Inputs")[0]

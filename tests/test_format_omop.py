@@ -200,6 +200,41 @@ def test_a_malformed_date_is_quarantined_with_its_line_and_text(tmp_path):
     assert rows == [(10, "collected_at", "31/12/2024")]
 
 
+def test_datetimes_with_a_time_zone_as_eunomia_writes_them_load(tmp_path):
+    measurement = omop_rows(
+        "measurement_id person_id measurement_concept_id measurement_date "
+        "measurement_datetime value_as_number unit_source_value",
+        (1, 1, 3000593, "1998-10-03", "1998-10-03T00:00:00Z", 150, "pg/mL"),
+        (2, 1, 3000593, "1998-10-04", "1998-10-04T08:30:00+01:00", 160, "pg/mL"),
+        (3, 1, 3000593, "1998-10-05", "1998-10-05T23:30:00.000-05:00", 170, "pg/mL"),
+    )
+    drugs = omop_rows(
+        "drug_exposure_id person_id drug_concept_id drug_exposure_start_date "
+        "drug_exposure_start_datetime drug_type_concept_id drug_source_value",
+        (1, 1, 0, "1998-10-06", "1998-10-06T00:00:00Z", 38000177, "folic acid 5 mg tablet"),
+    )
+    conditions = omop_rows(
+        "condition_occurrence_id person_id condition_concept_id condition_start_date "
+        "condition_start_datetime condition_source_value",
+        (1, 1, 0, "1998-10-07", "1998-10-07T00:00:00Z", "D51.0"),
+    )
+    tables = {"MEASUREMENT.csv": measurement, "DRUG_EXPOSURE.csv": drugs}
+    db = load(
+        extract(tmp_path / "x", **tables, **{"CONDITION_OCCURRENCE.csv": conditions}), tmp_path
+    )
+    assert query(db, "select count(*) from quarantine") == [(0,)]
+    # Midnight, with or without a zone, is how ETLs fill a datetime they lack: the date.
+    assert query(
+        db, "select collected_at::varchar, collected_has_time from lab_results order by 1"
+    ) == [
+        ("1998-10-03 00:00:00", False),
+        ("1998-10-04 08:30:00", True),
+        ("1998-10-05 23:30:00", True),  # the local time written: still 5 October
+    ]
+    assert query(db, "select event_at::varchar from medications") == [("1998-10-06 00:00:00",)]
+    assert query(db, "select recorded_at::varchar from diagnoses") == [("1998-10-07 00:00:00",)]
+
+
 def test_without_a_vocabulary_the_standard_concept_ids_map_to_loinc(tmp_path):
     folder = extract(tmp_path / "x", **{"measurement.csv": MEASUREMENT})
     rows = query(
@@ -371,6 +406,30 @@ def test_diagnoses_take_the_source_concept_then_the_standard_then_the_source_val
     ]
 
 
+def test_a_local_source_concept_loads_as_a_local_code_on_no_list(tmp_path):
+    """The MIMIC-IV demo CDM: most conditions have a local source concept (id 2 billion or
+    more, a mimiciv_ vocabulary) and no standard one."""
+    concept = CONCEPT + omop_rows(
+        "concept_id concept_name domain_id vocabulary_id concept_code",
+        (2000001234, "Cholera due to vibrio", "Condition", "mimiciv_icd9_diag", "0010"),
+    )
+    conditions = omop_rows(
+        "condition_occurrence_id person_id condition_concept_id condition_start_date "
+        "condition_source_value condition_source_concept_id",
+        (1, 1, 0, "2024-05-01", "0010", 2000001234),
+        (2, 1, 900004, "2024-05-02", "0010", 2000001234),  # mapped: the SNOMED standard
+    )
+    folder = extract(
+        tmp_path / "x", **{"CONDITION_OCCURRENCE.csv": conditions, "CONCEPT.csv": concept}
+    )
+    db = load(folder, tmp_path, harmonise=True)
+    assert query(db, "select count(*) from quarantine") == [(0,)]
+    assert query(db, "select code, code_system from diagnoses order by source_line") == [
+        ("0010", "LOCAL"),
+        ("84027009", "SNOMED"),
+    ]
+
+
 def test_persons_give_sex_birth_date_and_the_care_site_as_site_for_every_table(tmp_path):
     labs = omop_rows(
         "measurement_id person_id measurement_concept_id measurement_date",
@@ -518,6 +577,15 @@ def test_a_missing_required_column_stops_the_run_naming_file_and_column(tmp_path
         match=r"MEASUREMENT\.csv: missing required OMOP column "
         r"'measurement_concept_id'",
     ):
+        load(folder, tmp_path)
+
+
+def test_a_file_without_a_header_line_says_so(tmp_path):
+    folder = extract(tmp_path / "x")
+    (folder / "MEASUREMENT.csv").write_text(
+        "1,1,3000593,2024-05-01,0,0\n2,1,3000593,2024-05-02,0,0\n"
+    )
+    with pytest.raises(InputError, match=r"MEASUREMENT\.csv: line 1 names none of table"):
         load(folder, tmp_path)
 
 

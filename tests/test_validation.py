@@ -232,6 +232,38 @@ def test_dates_padded_with_spaces_load_and_with_tabs_are_quarantined_not_crashed
     ]
 
 
+def test_date_times_as_exports_write_them_load_at_the_local_time_written(tmp_path):
+    folder = extract(tmp_path)
+    (folder / "lab_results.csv").write_text(
+        "patient_id,test_code,result,unit,collected_at\n"
+        "zulu,2132-9,150,pg/mL,1998-10-03T00:00:00Z\n"
+        "plus,2132-9,150,pg/mL,2024-03-01T08:15:00+01:00\n"
+        "minus,2132-9,150,pg/mL,2024-03-01T23:30:00-0500\n"
+        "hours,2132-9,150,pg/mL,2024-03-01T08:15+01\n"
+        "nanos,2132-9,150,pg/mL,2024-03-01 08:15:00.123456789\n"
+        "space,2132-9,150,pg/mL,2024-03-01 08:15\n"
+        "dayzone,2132-9,150,pg/mL,2024-03-01Z\n"
+        "badzone,2132-9,150,pg/mL,2024-03-01T08:15:00+25:00\n"
+    )
+    db = run_stages(folder, LENIENT, tmp_path / "work")
+    # The offset is dropped, not applied: 23:30 at -05:00 stays on 1 March.
+    assert query(
+        db, "select patient_id, collected_at::varchar from lab_results order by source_line"
+    ) == [
+        ("zulu", "1998-10-03 00:00:00"),
+        ("plus", "2024-03-01 08:15:00"),
+        ("minus", "2024-03-01 23:30:00"),
+        ("hours", "2024-03-01 08:15:00"),
+        ("nanos", "2024-03-01 08:15:00.123456"),
+        ("space", "2024-03-01 08:15:00"),
+    ]
+    # An offset only ever follows a time of day, and an hour is at most 23.
+    assert query(db, "select source_line, check_name from quarantine order by 1") == [
+        (8, "iso_date"),
+        (9, "iso_date"),
+    ]
+
+
 def test_a_medication_needs_a_code_or_a_name(tmp_path):
     meds = """
         patient_id | drug_code | drug_name | event_type   | event_at

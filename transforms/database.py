@@ -31,8 +31,13 @@ def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
         },
     )
     con.execute("set enable_progress_bar = false")
-    con.execute(sql_text("macros.sql"))
+    define_macros(con)
     return con
+
+
+def define_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """The shared macros, on a connection or a cursor (each has its own temporary ones)."""
+    con.execute(sql_text("macros.sql"))
 
 
 def create_build_database(db_path: Path) -> None:

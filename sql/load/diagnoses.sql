@@ -9,7 +9,7 @@ select
     trim(r.code) as code,
     replace(upper(trim(r.code)), '.', '') as code_key,
     upper(trim(r.code_system)) as code_system,
-    cast(trim(r.recorded_at) as timestamp) as recorded_at,
+    local_time(r.recorded_at) as recorded_at,
     nullif(trim(r.site), '') as site,
     r.source_file,
     r.source_line

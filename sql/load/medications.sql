@@ -8,7 +8,7 @@ select
     nullif(upper(trim(r.drug_code)), '') as drug_code,
     r.drug_name,
     lower(trim(r.event_type)) as event_type,
-    cast(trim(r.event_at) as timestamp) as event_at,
+    local_time(r.event_at) as event_at,
     length(trim(r.event_at)) > 10 as event_has_time,
     r.dose,
     r.dose_unit,

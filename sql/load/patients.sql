@@ -6,7 +6,7 @@ select
     r.source_file || ':' || r.source_line as row_id,
     trim(r.patient_id) as patient_id,
     nullif(trim(r.sex), '') as sex,
-    cast(nullif(trim(r.birth_date), '') as timestamp)::date as birth_date,
+    local_time(nullif(trim(r.birth_date), ''))::date as birth_date,
     nullif(trim(r.site), '') as site,
     r.source_file,
     r.source_line

@@ -22,6 +22,7 @@ import pandera.pandas as pa
 import pyarrow
 
 from schemas.canonical import SCHEMAS, known_columns
+from transforms import database
 from transforms.config import AuditConfig
 from transforms.errors import InputError
 from transforms.inputs.ingest import file_view
@@ -77,6 +78,7 @@ def validate_and_load(
     failures: list[pd.DataFrame] = []
     load_sql = f"insert into {source.table} {sql_text(f'load/{source.table}.sql')}"
     writer = con.cursor()  # the reader's connection is busy until the stream ends
+    database.define_macros(writer)  # a cursor has no temporary macros of its own
     # Each batch commits on its own: one transaction per file held the whole file's rows
     # in memory (2.4 GB at 10M rows, past the memory limit) and was no faster.
     reader = con.sql(f"select * from {file_view(source.table, source.index)}")

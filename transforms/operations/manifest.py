@@ -82,6 +82,23 @@ def inputs_with_counts(
     return rows
 
 
+AUDITED_TABLES = ("lab_results", "medications")
+
+
+def warnings(inputs: list[dict], audited: dict[str, int]) -> list[str]:
+    """Loud words for a run that read rows but has none of a table the findings need
+    (`audited`: rows per canonical table in the audit, a schedule's history included): an
+    extract whose codes the format's patterns do not read gives "no findings" otherwise."""
+    read = sum(f["rows_read"] for f in inputs)
+    return [
+        f"No {table.replace('_', ' ')} were audited ({read} rows read): the findings that "
+        "need them are empty, not clear. Check the format's code patterns and drug and test "
+        "lists (docs/input-formats.md) and the mapping review."
+        for table in AUDITED_TABLES
+        if read and not audited.get(table)
+    ]
+
+
 def build_manifest(run: dict, config: AuditConfig) -> dict:
     inputs = run["inputs"]
     return {

@@ -23,7 +23,7 @@ from transforms import database
 from transforms.config import AuditConfig
 from transforms.operations import history, stages
 from transforms.operations import publish as publish_step
-from transforms.operations.manifest import build_manifest, inputs_with_counts
+from transforms.operations.manifest import build_manifest, inputs_with_counts, warnings
 from transforms.outputs import worklist_annotations
 from transforms.outputs.suppress import is_small
 from transforms.rules import registry
@@ -153,6 +153,10 @@ def build(run: Run, runner: Runner, reads: FromHistory | None = None) -> Built:
         "inputs": inputs_with_counts(new_files, quarantined, loaded),
         **(reads.facts() if reads else {}),
     }
+    audited = {t: stages.count_rows(run.build_db, t) for t in ("lab_results", "medications")}
+    facts["warnings"] = warnings(facts["inputs"], audited)
+    for warning in facts["warnings"]:
+        runner.log("warning: %s", warning)
     notes = worklist_annotations.find(run.input_dir, run.annotations)
     rows = runner.stage("annotations", stages.annotations, run.build_db, notes)
     facts["annotations"] = {"file": notes.name, "rows": rows} if notes else None

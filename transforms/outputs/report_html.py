@@ -32,6 +32,7 @@ table{border-collapse:collapse;margin:.5rem 0 1.5rem}
 th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:left;font-size:.9rem}
 th{background:#f2f2f2} td.n{text-align:right;font-variant-numeric:tabular-nums}
 .sup{color:#a40;font-style:italic} .note{color:#555;font-size:.9rem}
+.warn{color:#922b21;font-weight:bold;border-left:4px solid #922b21;padding-left:.5rem}
 """
 
 
@@ -77,7 +78,8 @@ def render_report(tables: ReportTables, config: AuditConfig, run: dict) -> str:
         f"format {escape(str(run.get('input_format', 'canonical')))}; data end "
         f"{escape(str(run['data_end']))}. Counts from 1 to {config.suppress_counts_up_to} are "
         "suppressed (shown as <span class=sup>suppressed</span>), as is any count that would "
-        f"let one be worked out by subtraction. {_measures_policy(config)}</p>",
+        f"let one be worked out by subtraction. {_measures_policy(config)}</p>"
+        + "".join(f"<p class=warn>{escape(w)}</p>" for w in run.get("warnings", [])),
         "<h2>Measures and SPC charts</h2>"
         + measures_section(
             tables.run_charts,
@@ -140,10 +142,11 @@ ON_TREATMENT_NOTE = (
 
 def _evaluability(frame: pd.DataFrame, run: dict) -> str:
     scope = run["scope"]
+    start, end = scope["medication_data_start"], scope["medication_data_end"]
+    meds = f"Medication history {start} to {end}" if start else "No medication events"
+    labs = f"lab results to {scope['lab_data_end']}" if scope["lab_data_end"] else "no lab results"
     lead = (
-        f"<p class=note>Medication history {escape(str(scope['medication_data_start']))} to "
-        f"{escape(str(scope['medication_data_end']))}; lab results to "
-        f"{escape(str(scope['lab_data_end']))}; diagnoses file "
+        f"<p class=note>{escape(meds)}; {escape(labs)}; diagnoses file "
         f"{'present' if scope['diagnoses_present'] else 'absent'}.</p>"
     )
     return lead + _frame_table(frame, ["finding", "status", "counted", "count"])

@@ -30,7 +30,7 @@ WHAT_EACH_HOLDS = {
     "site": "mapping.toml beside the site's CSV files",
     "omop": "OMOP CDM tables such as person, measurement, drug_exposure (.csv or .parquet)",
     "meds": "a data/ folder of MEDS Parquet shards",
-    "fhir": "FHIR bulk export NDJSON files such as Observation.ndjson",
+    "fhir": "FHIR bulk export NDJSON files such as Observation.ndjson (or .ndjson.gz)",
 }
 
 

@@ -34,6 +34,7 @@ its part reads as json_invalid and, after a lone CR, line numbers run one ahead.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import re
 from pathlib import Path
@@ -43,7 +44,14 @@ import duckdb
 from transforms.database import sql_quote
 from transforms.errors import InputError
 from transforms.inputs import ingest
-from transforms.inputs.adapters.fhir_resources import RESOURCES, Resource, with_reference
+from transforms.inputs.adapters.fhir_resources import (
+    MEDICATION_RESOURCE_SHAPE,
+    RESOURCES,
+    Resource,
+    drug_code,
+    drug_name,
+    with_reference,
+)
 from transforms.inputs.ingest import NOT_AUDITED, SourceFile
 from transforms.sqlfiles import sql_dir
 
@@ -72,7 +80,7 @@ def detect(input_dir: Path) -> bool:
 def stage(con: duckdb.DuckDBPyConnection, input_dir: Path) -> list[SourceFile]:
     files = list(_ndjson_files(input_dir))
     if not files:
-        raise InputError(f"{input_dir}: no FHIR NDJSON files (*.ndjson) found")
+        raise InputError(f"{input_dir}: no FHIR NDJSON files (*.ndjson, *.ndjson.gz) found")
     resources = with_reference(_statuses(), _code_systems())
     typed = [(_resource_type(path), path) for path in files]
     _check_required(input_dir, {resources[t].table for t, _ in typed if t in resources})
@@ -84,6 +92,9 @@ def stage(con: duckdb.DuckDBPyConnection, input_dir: Path) -> list[SourceFile]:
         if resource_type == "Patient"
     ]
     _create_patient_sites(con, patient_lines)
+    _create_medications(
+        con, [path for resource_type, path in typed if resource_type == "Medication"]
+    )
     for resource_type, path in typed:
         if resource_type == "Patient":
             continue
@@ -94,14 +105,30 @@ def stage(con: duckdb.DuckDBPyConnection, input_dir: Path) -> list[SourceFile]:
     return sources
 
 
+NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz")  # bulk exports are often gzipped
+
+
 def _ndjson_files(input_dir: Path):
-    return sorted(p for p in input_dir.iterdir() if p.is_file() and p.suffix.lower() == ".ndjson")
+    return sorted(
+        p for p in input_dir.iterdir() if p.is_file() and p.name.lower().endswith(NDJSON_SUFFIXES)
+    )
+
+
+def _stem(path: Path) -> str:
+    """The name without .ndjson or .ndjson.gz."""
+    name = path.name
+    return name[: -len(".ndjson.gz")] if name.lower().endswith(".gz") else name[: -len(".ndjson")]
+
+
+def _open(path: Path):
+    """The file's bytes, decompressed when gzipped (DuckDB's reader does the same by name)."""
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
 
 
 def _resource_type(path: Path) -> str | None:
     """The audited resource type the file holds: named in the file name, and confirmed by
     its first resource; when the name names none, its first resource's type."""
-    words = {w.lower() for w in re.split(r"[^A-Za-z]+", path.name[: -len(".ndjson")]) if w}
+    words = {w.lower() for w in re.split(r"[^A-Za-z]+", _stem(path)) if w}
     named = [t for t in RESOURCES if t.lower() in words]
     if len(named) > 1:
         raise InputError(f"{path.name}: the file name names several resource types")
@@ -120,7 +147,7 @@ def _first_resource_type(path: Path, must_find: bool) -> str | None:
     resources would otherwise go unaudited unseen."""
     tried = 0
     try:
-        with path.open("rb") as handle:
+        with _open(path) as handle:
             for line in handle:
                 if not line.strip():
                     continue
@@ -131,8 +158,9 @@ def _first_resource_type(path: Path, must_find: bool) -> str | None:
                 tried += 1
                 if tried == FIRST_LINES_TRIED:
                     break
-    except OSError as exc:
-        raise InputError(f"{path.name}: unreadable ({exc.strerror})") from None
+    except (OSError, EOFError) as exc:  # gzip: a truncated or corrupt archive
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"{path.name}: unreadable ({reason})") from None
     if tried and must_find:
         raise InputError(
             f"{path.name}: none of its first {tried} lines is a JSON resource, and the file "
@@ -177,12 +205,17 @@ def _stage_resource(
 
 
 def _dialect(path: Path) -> dict:
-    """The strict reader, unless the file holds a carriage return anywhere."""
-    with path.open("rb") as handle:
+    """The strict reader, unless the file holds a carriage return anywhere. A gzipped file
+    gets a buffer of twice the longest line: DuckDB cannot size it from the file, and its
+    own choice (16 longest lines, 1 GiB) would not fit the memory limit."""
+    gzipped = (
+        {"buffer_size": 2 * DIALECT["max_line_size"]} if path.name.lower().endswith(".gz") else {}
+    )
+    with _open(path) as handle:
         while chunk := handle.read(8 << 20):
             if b"\r" in chunk:
-                return MIXED_LINE_ENDS
-    return DIALECT
+                return MIXED_LINE_ENDS | gzipped
+    return DIALECT | gzipped
 
 
 def _classified(
@@ -246,7 +279,8 @@ def _select(resource: Resource, lines: str) -> str:
     join comes after the columns are made, with the patients' sites as the side held in
     memory (ingest.lookup), so a file of any size streams through it."""
     own = ", ".join(f'{expr} as "{col}"' for col, expr in resource.columns.items())
-    own = f"(select {own}, source_row from {lines} where kind = 'ok') as f"
+    joins = resource.joins.format(medications=ingest.lookup("staging.fhir_medications"))
+    own = f"(select {own}, source_row from {lines} {joins} where kind = 'ok') as f"
     columns = {col: f'f."{col}"' for col in resource.columns}
     if resource.table == "patients":  # a patient's site is its own managingOrganization
         return f"select {ingest.canonical_select(resource.table, columns)} from {own}"
@@ -271,6 +305,25 @@ def _create_patient_sites(con: duckdb.DuckDBPyConnection, patient_lines: list[st
         "create or replace table staging.fhir_patient_sites as select patient_id, "
         f"min(site) as site from ({' union all '.join(selects)}) "
         "where patient_id is not null group by all"
+    )
+
+
+def _create_medications(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
+    """Medication id -> its code and name, over every Medication file of the export, for
+    the medicationReference of MedicationAdministration, Dispense and Request. The files
+    themselves are counted as not audited (they hold drugs, not events)."""
+    shape = sql_quote(json.dumps(MEDICATION_RESOURCE_SHAPE))
+    selects = [
+        f"select r.id as medication_id, {drug_code('r.code')} as code, "
+        f"{drug_name('r.code')} as name from (select json_transform(line, '{shape}') as r "
+        f"from {ingest.csv_reader(path, ['line'], _dialect(path), ignore_errors=True)} "
+        "where json_valid(line)) where r.resourceType = 'Medication'"
+        for path in paths
+    ] or ["select null::varchar as medication_id, null::varchar as code, null::varchar as name"]
+    con.execute(
+        "create or replace table staging.fhir_medications as select medication_id, "
+        f"min(code) as code, min(name) as name from ({' union all '.join(selects)}) "
+        "where medication_id is not null group by all"
     )
 
 

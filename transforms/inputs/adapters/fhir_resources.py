@@ -31,7 +31,14 @@ QUANTITY = {"value": "VARCHAR", "comparator": "VARCHAR", "unit": "VARCHAR", "cod
 DOSAGE = {"route": CONCEPT, "dose": QUANTITY}
 INSTRUCTION = [{"route": CONCEPT, "doseAndRate": [{"doseQuantity": QUANTITY}]}]
 COMMON = {"resourceType": "VARCHAR", "id": "VARCHAR", "status": "VARCHAR", "subject": REFERENCE}
-MEDICATION = {"medicationCodeableConcept": CONCEPT, "medicationReference": REFERENCE}
+CONTAINED = [{"resourceType": "VARCHAR", "id": "VARCHAR", "code": CONCEPT}]
+MEDICATION = {
+    "medicationCodeableConcept": CONCEPT,
+    "medicationReference": REFERENCE,
+    "contained": CONTAINED,
+}
+# A Medication resource of the export (Medication.ndjson): what a reference to it names.
+MEDICATION_RESOURCE_SHAPE = {"resourceType": "VARCHAR", "id": "VARCHAR", "code": CONCEPT}
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,7 @@ class Resource:
     columns: dict[str, str]  # canonical column -> SQL over r
     retracted: str  # SQL: the resource was recorded in error (counted, not audited)
     retracted_shape: dict = field(default_factory=dict)  # fields `retracted` reads, but status
+    joins: str = ""  # SQL joined to the lines before the columns are made (aliases they use)
 
     @property
     def structure(self) -> str:
@@ -145,20 +153,48 @@ OBSERVATION = Resource(
 )
 
 
+def drug_code(concept: str) -> str:
+    """A medication concept's code: RxNorm, else ATC, else the first coding's."""
+    return (
+        f"coalesce({coded(concept, RXNORM)}.code, {coded(concept, ATC)}.code, "
+        f"{concept}.coding[1].code)"
+    )
+
+
+def drug_name(concept: str) -> str:
+    """A medication concept's name: RxNorm's display, else its text, else the first display."""
+    return (
+        f"coalesce({coded(concept, RXNORM)}.display, {concept}.text, {concept}.coding[1].display)"
+    )
+
+
+# The Medication a medicationReference names: `#id` among the resource's contained ones, or
+# `Medication/id` in the export's Medication files (staging.fhir_medications, made by
+# fhir.py from them, joined as `m`).
+CONTAINED_MEDICATION = (
+    "list_filter(r.contained, lambda c: c.resourceType = 'Medication' "
+    "and '#' || c.id = r.medicationReference.reference)[1].code"
+)
+MEDICATION_JOIN = " left join {medications} as m on m.medication_id = " + ref_id(
+    "r.medicationReference.reference", "Medication"
+)
+
+
 def medication(shape: dict, event_at: str, dose: str, route: str, org: str) -> Resource:
     """A Medication* resource: the drug from medicationCodeableConcept (RxNorm, else ATC,
-    else the first coding) or the display of a medicationReference. event_type is filled
-    in from sql/reference/fhir_medication_status.csv (with_reference)."""
+    else the first coding), else from the Medication its medicationReference names (a
+    contained one, or one in the export's Medication files), else the reference's display.
+    event_type is filled in from sql/reference/fhir_medication_status.csv (with_reference)."""
     concept = "r.medicationCodeableConcept"
     return Resource(
         "medications",
         MEDICATION | shape,
         {
             "patient_id": PATIENT,
-            "drug_code": f"coalesce({coded(concept, RXNORM)}.code, {coded(concept, ATC)}.code, "
-            f"{concept}.coding[1].code)",
-            "drug_name": f"coalesce({coded(concept, RXNORM)}.display, {concept}.text, "
-            f"{concept}.coding[1].display, r.medicationReference.display)",
+            "drug_code": f"coalesce({drug_code(concept)}, "
+            f"{drug_code(CONTAINED_MEDICATION)}, m.code)",
+            "drug_name": f"coalesce({drug_name(concept)}, {drug_name(CONTAINED_MEDICATION)}, "
+            "m.name, r.medicationReference.display)",
             "event_type": "null",
             "event_at": fhir_time(event_at),
             "dose": number_text(f"{dose}.value"),
@@ -167,6 +203,7 @@ def medication(shape: dict, event_at: str, dose: str, route: str, org: str) -> R
             "site": site(org),
         },
         ENTERED_IN_ERROR,
+        joins=MEDICATION_JOIN,
     )
 
 

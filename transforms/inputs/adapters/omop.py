@@ -199,6 +199,12 @@ def _columns(source: SourceFile, omop_table: str, header: list[str]) -> dict[str
     # Line 1 may be data, not a header: name only the OMOP columns we expected.
     lowered = [c.lower() for c in header]
     wanted = set(REQUIRED_COLUMNS[omop_table]) | set(omop_tables.OPTIONAL.get(omop_table, ()))
+    if not wanted & set(lowered):
+        raise InputError(
+            f"{source.name}: line 1 names none of table {omop_table}'s columns (such as "
+            f"{REQUIRED_COLUMNS[omop_table][0]!r}); an OMOP file needs a header line of CDM "
+            "column names (some exports write none: add it)"
+        )
     twice = sorted({c for c in lowered if lowered.count(c) > 1})
     if twice:
         what = f"column {twice[0]!r}" if twice[0] in wanted else "a column name"

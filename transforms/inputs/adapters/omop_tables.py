@@ -64,7 +64,8 @@ OPTIONAL = {
 DRUG_CODE = r"^([0-9]{1,8}|[A-Z][0-9]{2}[A-Z]{2}[0-9]{2})$"
 # A datetime at exactly midnight is how OMOP ETLs fill a datetime they do not have
 # (Synthea does, for every row): it reads as the date alone.
-MIDNIGHT = r"^\d{4}-\d{2}-\d{2}[T ]00:00(:00(\.0*)?)?$"
+# With an offset too: Eunomia's and many R and Spark exports write `1998-10-03T00:00:00Z`.
+MIDNIGHT = r"^\d{4}-\d{2}-\d{2}[T ]00:00(:00(\.0*)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 DATE_TIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
 ISO_DAY = r"^\d{4}-\d{2}-\d{2}"
 # The code system of a bare condition_source_value, when no concept names it (last resort).
@@ -73,6 +74,7 @@ SOURCE_CODE_SYSTEM = (
     ("ICD9CM", r"^([0-9]{3}|E[0-9]{3})(\.?[0-9]{1,2})?$"),
     ("SNOMED", r"^[0-9]{6,18}$"),
 )
+LOCAL_CONCEPTS = 2_000_000_000  # OMOP's first id for a site's own (local) concepts
 # OMOP gender concepts (CDM conventions; Synthea27Nj's PERSON pairs them with M and F).
 MALE, FEMALE = 8507, 8532
 
@@ -258,18 +260,21 @@ def _medications(con, f: OmopFile) -> tuple[dict, str, str]:
 
 def _diagnoses(con, f: OmopFile) -> tuple[dict, str, str]:
     """code and code_system: condition_source_concept_id's concept when it is ICD10CM,
-    ICD9CM or SNOMED; else condition_concept_id's when it is; else whichever concept
-    there is, with its own vocabulary (validation then names it, e.g. Read); else
-    condition_source_value, its system read from its shape."""
+    ICD9CM or SNOMED; else condition_concept_id's when it is; else a local source concept
+    as LOCAL; else whichever concept there is, with its own vocabulary (validation then
+    names it, e.g. Read); else condition_source_value, its system read from its shape."""
     known = "('ICD10CM', 'ICD9CM', 'SNOMED')"
     source_value = _blank(f.text("condition_source_value"))
     shape = " ".join(
         f"when regexp_matches(upper({source_value}), '{pattern}') then '{system}'"
         for system, pattern in SOURCE_CODE_SYSTEM
     )
+    # A local concept (OMOP reserves ids from 2,000,000,000 for a site's own vocabularies,
+    # mimiciv_... in the MIMIC-IV demo) is valid but on no list: code system LOCAL.
     pick = (
         f"case when sc.vocabulary_id in {known} then sc.{{0}} "
         f"when cc.vocabulary_id in {known} then cc.{{0}} "
+        f"when sc.concept_id >= {LOCAL_CONCEPTS} then {{2}} "
         "when sc.concept_id is not null then sc.{0} "
         "when cc.concept_id is not null then cc.{0} "
         "else {1} end"
@@ -277,8 +282,8 @@ def _diagnoses(con, f: OmopFile) -> tuple[dict, str, str]:
     system_from_shape = f"case when {source_value} is null then null {shape} else 'unknown' end"
     select = {
         "patient_id": f"trim({f.text('person_id')})",
-        "code": pick.format("code", source_value),
-        "code_system": pick.format("vocabulary_id", system_from_shape),
+        "code": pick.format("code", source_value, "sc.code"),
+        "code_system": pick.format("vocabulary_id", system_from_shape, "'LOCAL'"),
         "recorded_at": _when(f, "condition_start_datetime", "condition_start_date"),
     }
     joins = (
