@@ -385,6 +385,35 @@ CONDITIONS = omop_rows(
 )
 
 
+def test_an_unmapped_drug_takes_the_drug_its_source_concept_maps_to(tmp_path):
+    concept = CONCEPT + omop_rows(
+        "concept_id concept_name domain_id vocabulary_id concept_code",
+        (45000001, "Cyanocobalamin 1000 MCG/ML (NDC)", "Drug", "NDC", "00000-1111-22"),
+    )
+    relationship = omop_rows(
+        "concept_id_1 concept_id_2 relationship_id",
+        (45000001, 900001, "Maps to"),
+        (900001, 45000001, "Mapped from"),
+    )
+    drugs = omop_rows(
+        "drug_exposure_id person_id drug_concept_id drug_exposure_start_date "
+        "drug_type_concept_id drug_source_concept_id drug_source_value",
+        (1, 1, 0, "2024-05-01", 32818, 45000001, "B12 1mg amp"),
+        (2, 1, 0, "2024-05-02", 32818, 0, "paracetamol 500 mg"),
+    )
+    tables = {"drug_exposure.csv": drugs, "concept.csv": concept}
+    folder = extract(tmp_path / "x", **tables, **{"concept_relationship.csv": relationship})
+    rows = query(
+        load(folder, tmp_path, harmonise=True),
+        "select m.drug_code, m.drug_name, c.drug_class from medications as m "
+        "join medication_classes as c using (row_id) order by m.source_line",
+    )
+    assert rows == [
+        ("309594", "vitamin B12 1 MG/ML Injectable Solution", "b12_treatment"),
+        (None, "paracetamol 500 mg", "other"),
+    ]
+
+
 def test_diagnoses_take_the_source_concept_then_the_standard_then_the_source_value(tmp_path):
     folder = extract(
         tmp_path / "x", **{"CONDITION_OCCURRENCE.csv": CONDITIONS, "CONCEPT.csv": CONCEPT}
@@ -592,7 +621,7 @@ def test_a_file_without_a_header_line_says_so(tmp_path):
 def test_other_table_files_are_listed_not_read_with_their_hash(tmp_path):
     folder = extract(tmp_path / "x")
     write_table(folder / "OBSERVATION.csv", omop_rows("observation_id person_id", (1, 1)))
-    pq.write_table(pa.table({"concept_id_1": [1, 2]}), folder / "concept_relationship.parquet")
+    pq.write_table(pa.table({"cohort_definition_id": [1, 2]}), folder / "cohort.parquet")
     (folder / "README.txt").write_text("not a table\n")
     db = tmp_path / "build.duckdb"
     database.create_build_database(db)
@@ -601,9 +630,9 @@ def test_other_table_files_are_listed_not_read_with_their_hash(tmp_path):
         "DRUG_EXPOSURE.csv",
         "MEASUREMENT.csv",
         "OBSERVATION.csv",
-        "concept_relationship.parquet",
+        "cohort.parquet",
     ]
-    for name in ("OBSERVATION.csv", "concept_relationship.parquet"):
+    for name in ("OBSERVATION.csv", "cohort.parquet"):
         digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
         assert (files[name]["table"], files[name]["rows_read"]) == ("not_read", 0)
         assert files[name]["sha256"] == digest
@@ -731,7 +760,9 @@ def test_synthea_every_row_read_is_loaded_or_quarantined(synthea):
     )
     # Every other table file of the folder is listed, hashed, as not read.
     not_read = sorted(f["file"] for f in files if f["table"] == "not_read")
-    assert len(not_read) == 31 and "OBSERVATION.csv" in not_read
+    assert len(not_read) == 30 and "OBSERVATION.csv" in not_read
+    vocabulary = {f["file"] for f in files if f["table"] == "vocabulary"}
+    assert "CONCEPT_RELATIONSHIP.csv" in vocabulary  # read for its "Maps to"
     visits = next(f for f in files if f["file"] == "VISIT_OCCURRENCE.csv")
     assert visits["table"] == "vocabulary" and visits["rows_read"] > 0
 

@@ -13,6 +13,7 @@ LABS = """
     p1         | LOCB12    | Vit B12 (local)  | 300    | pg/mL | 2024-06-01
     p2         | MAPPED    | Vit B12 (mapped) | 420    | pg/mL | 2024-05-01
     p2         | 1742-6    | ALT (gamma)      | 30     | U/L   | 2024-05-01
+    p3         | 271026005 | Hemoglobin (SNOMED) | 131 | g/L   | 2024-05-01
     late       | 718-7     | Haemoglobin      | 135    | g/L   | 2025-12-31
 """
 MEDS = """
@@ -24,6 +25,7 @@ MEDS = """
     p2         | LOC-FA    | Folic acid 5 mg tab          | dispensed    | 2024-05-01 | oral
     p2         |           | Hydroxocobalamin 1 mg/mL inj | administered | 2024-07-01 | IM
     p3         |           | Paracetamol 1 g              | administered | 2024-05-01 | oral
+    p3         | 9999999   |                              | administered | 2024-05-02 | oral
 """
 
 
@@ -31,9 +33,11 @@ def test_the_review_list_names_relevant_codes_and_drugs_on_no_list(audit):
     db = audit.run(LABS, MEDS, local_test_codes={"MAPPED": "2132-9"})
     rows = query(db, sql_text("report/mapping_review.sql"))
     assert rows == [
+        ("drug", "9999999", None, "unnamed code on no list", 1),  # cannot tell by name
         ("drug", "LOC-FA", "Folic acid 5 mg tab", "code on no list; matched by name only", 1),
         ("drug", None, "Cobalamin 1 mg inj", "on no list", 1),
         ("lab test", "LOCB12", "Vit B12 (local)", "test code on no list", 2),
+        ("lab test", "271026005", "Hemoglobin (SNOMED)", "test code on no list", 1),
     ]
 
 

@@ -2,7 +2,11 @@
 -- audit but are on no code list, so a site can complete its mapping (a local lab code goes
 -- in the configuration's [local_test_codes]; a drug code in reference/concepts/drug_*.csv).
 -- Looks relevant: the test code or name, or the drug code or name, matches (any case)
---   b12 / b-12 / b 12, cobalamin, folic, folate, mma (a whole word), methylmalon, homocyst.
+--   b12 / b-12 / b 12, cobalamin, folic, folate, mma (a whole word), methylmalon, homocyst;
+--   and for a lab test also the context analytes: haemoglobin / hemoglobin, hb or hgb, mcv
+--   (whole words), mean corpuscular, sedimentation, esr (whole word). A drug with a code
+--   and no name cannot be judged by name: every such code on no list is listed, 'unnamed
+--   code on no list' (a MEDS RxNorm/ or ATC/ code, say), so a site can check it.
 -- Grain: one row per distinct (kind, code, name), with the number of rows it appears on.
 --   lab test: a lab_results code (after local_test_codes) on no lab_* concept set;
 --   drug: a medication whose class is 'other' (no code and no name pattern matched), or
@@ -22,20 +26,27 @@ labs as (
     left join local_test_codes as m on m.local_code = l.test_code
     where coalesce(m.loinc, l.test_code) not in (select code from lab_codes)
         and regexp_matches(lower(coalesce(l.test_code, '') || ' ' || coalesce(l.test_name, '')),
-            'b[- ]?12|cobalamin|folic|folate|\bmma\b|methylmalon|homocyst')
+            'b[- ]?12|cobalamin|folic|folate|\bmma\b|methylmalon|homocyst'
+            || '|ha?emoglobin|\bhg?b\b|\bmcv\b|mean corpuscular|sedimentation|\besr\b')
     group by all
 ),
 
 drugs as (
     select
         'drug' as kind, drug_code as code, drug_name as name,
-        if(drug_class = 'other', 'on no list', 'code on no list; matched by name only')
-            as status,
+        case
+            when drug_class <> 'other' then 'code on no list; matched by name only'
+            when drug_name is null then 'unnamed code on no list'
+            else 'on no list'
+        end as status,
         count(*) as rows
     from medication_classes
     where (drug_class = 'other' or (matched_by = 'name' and drug_code is not null))
-        and regexp_matches(lower(coalesce(drug_code, '') || ' ' || coalesce(drug_name, '')),
-            'b[- ]?12|cobalamin|folic|folate|\bmma\b|methylmalon|homocyst')
+        and (
+            (drug_class = 'other' and drug_name is null and drug_code is not null)
+            or regexp_matches(lower(coalesce(drug_code, '') || ' ' || coalesce(drug_name, '')),
+                'b[- ]?12|cobalamin|folic|folate|\bmma\b|methylmalon|homocyst')
+        )
     group by all
 ),
 

@@ -41,6 +41,7 @@ TABLES = {
     "visit_occurrence": "vocabulary",
     "concept": "vocabulary",
     "concept_ancestor": "vocabulary",
+    "concept_relationship": "vocabulary",
 }
 REQUIRED_TABLES = ("measurement", "drug_exposure")
 # The CDM's required columns that the mapping reads; every other column read is optional.
@@ -59,6 +60,7 @@ REQUIRED_COLUMNS = {
     "visit_occurrence": ("visit_occurrence_id",),
     "concept": ("concept_id", "concept_name", "vocabulary_id", "concept_code"),
     "concept_ancestor": ("ancestor_concept_id", "descendant_concept_id"),
+    "concept_relationship": ("concept_id_1", "concept_id_2", "relationship_id"),
 }
 FILE_NAME = re.compile(rf"^({'|'.join(TABLES)})\.(csv|parquet)$", re.I)
 ANY_TABLE_FILE = re.compile(r"\.(csv|parquet)$", re.I)

@@ -46,6 +46,7 @@ OPTIONAL = {
         "quantity",
         "route_concept_id",
         "drug_source_value",
+        "drug_source_concept_id",
         "route_source_value",
         "dose_unit_source_value",
         "visit_occurrence_id",
@@ -227,8 +228,10 @@ def _reject_unknown_operators(con, f: OmopFile, operator_join: str, unknown: str
 
 
 def _medications(con, f: OmopFile) -> tuple[dict, str, str]:
-    """drug_code: the RxNorm code of drug_concept_id, else drug_source_value when it is a
-    code. drug_name: the concept's name, else drug_source_value. event_type from
+    """drug_code: the RxNorm code of drug_concept_id, else of the concept
+    drug_source_concept_id "Maps to" (concept_relationship), else drug_source_value when it
+    is a code. drug_name: the concept's name, else the mapped one's, else
+    drug_source_value. event_type from
     drug_type_concept_id (sql/reference/omop_drug_types.csv; unlisted -> other). route:
     route_concept_id's name, else route_source_value. dose: quantity, only with a
     dose_unit_source_value: a bare quantity counts units dispensed (30 tablets), no dose."""
@@ -238,18 +241,26 @@ def _medications(con, f: OmopFile) -> tuple[dict, str, str]:
     dosed = f"{unit} is not null and try_cast({quantity} as double) > 0"
     select = {
         "patient_id": f"trim({f.text('person_id')})",
-        "drug_code": f"coalesce(d.rxnorm_code, "
+        "drug_code": f"coalesce(d.rxnorm_code, dm.rxnorm_code, "
         f"if(regexp_matches({source_value}, '{DRUG_CODE}'), {source_value}, null))",
-        "drug_name": f"coalesce(d.name, {source_value})",
+        "drug_name": f"coalesce(d.name, dm.name, {source_value})",
         "event_type": "coalesce(t.event_type, 'other')",
         "event_at": _when(f, "drug_exposure_start_datetime", "drug_exposure_start_date"),
         "dose": f"if({dosed}, {quantity}, null)",
         "dose_unit": f"if({dosed}, {unit}, null)",
         "route": f"coalesce(rt.route, {_blank(f.text('route_source_value'))})",
     }
+    # drug_concept_id 0 (unmapped by the ETL): the drug its source concept "Maps to".
+    source_concept = (
+        f.concept_id("drug_source_concept_id") if f.has("drug_source_concept_id") else "null"
+    )
     joins = (
         f" left join {ingest.lookup('staging.omop_drug_concept')} as d"
         f" on d.concept_id = {f.concept_id('drug_concept_id')}"
+        f" left join {ingest.lookup('staging.omop_drug_maps_to')} as mt"
+        f" on mt.source_id = {source_concept}"
+        f" left join {ingest.lookup('staging.omop_drug_concept')} as dm"
+        " on dm.concept_id = mt.target_id"
         f" left join {ingest.lookup('staging.omop_drug_type')} as t"
         f" on t.concept_id = {f.concept_id('drug_type_concept_id')}"
         f" left join {ingest.lookup('staging.omop_route')} as rt"

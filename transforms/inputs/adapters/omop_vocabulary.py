@@ -12,6 +12,8 @@ the maps hold only the project's reference ids (sql/reference/omop_*.csv):
 - omop_route        route concept id -> route text sql/reference/routes.csv reads
                     ("Intramuscular route" -> "intramuscular").
 - omop_drug_concept drug concept id -> RxNorm code (RxNorm vocabulary only) and name.
+- omop_drug_maps_to a drug source concept (an NDC, a local code) -> the standard drug
+                    concept it "Maps to" (concept_relationship), for drug_concept_id 0.
 - omop_condition_concept condition concept id -> code and vocabulary.
 - omop_drug_type    drug_type_concept_id -> event_type.
 - omop_person_site  person -> site: person.care_site_id, named by care_site.
@@ -51,6 +53,7 @@ def stage(con: duckdb.DuckDBPyConnection, by_table: dict[str, list[OmopFile]]) -
     _lab_concepts(con)
     for create_map in (_units, _operators, _routes, _drug_types, _drug_concepts, _conditions):
         create_map(con)
+    _drug_maps(con, by_table["concept_relationship"])
     _ingredient_classes(con, by_table["concept_ancestor"])
     _person_and_visit_sites(con, by_table)
 
@@ -193,6 +196,33 @@ def _conditions(con: duckdb.DuckDBPyConnection) -> None:
         group by concept_id
         """,
         {"vocabularies": list(DIAGNOSIS_VOCABULARIES)},
+    )
+
+
+def _drug_maps(con: duckdb.DuckDBPyConnection, files: list[OmopFile]) -> None:
+    """Source drug concept -> the drug concept it "Maps to", when that is a drug the
+    vocabulary names (staging.omop_drug_concept); only those rows of a relationship file
+    that may be as big as Athena's (tens of millions) are kept."""
+    con.execute("create table staging.omop_drug_maps_to (source_id bigint, target_id bigint)")
+    if not files:
+        return
+
+    def columns(f: OmopFile) -> str:
+        return (
+            f"{f.concept_id('concept_id_1')} as source_id, "
+            f"{f.concept_id('concept_id_2')} as target_id, "
+            f"trim({f.text('relationship_id')}) as relationship_id"
+        )
+
+    con.execute(
+        f"""
+        insert into staging.omop_drug_maps_to
+        select source_id, min(target_id)
+        from ({_union(files, columns)})
+        where relationship_id = 'Maps to' and source_id <> target_id
+          and target_id in (select concept_id from staging.omop_drug_concept)
+        group by source_id
+        """
     )
 
 
