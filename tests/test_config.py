@@ -97,6 +97,8 @@ def test_a_file_sets_values_and_maps_local_codes(tmp_path):
         ("[measure_targets]\nfolate_before_b12 = 5", "measure_targets.folate_before_b12 must"),
         ("[spc_phases]\nfolate_before_b12 = 2025-06-01", "spc_phases.folate_before_b12 must"),
         ('[spc_phases]\nfolate_before_b12 = ["2025-06"]', "a list of TOML dates"),
+        ('vocabulary_dir = "/no/such/folder"', "vocabulary_dir: /no/such/folder is not a folder"),
+        ("vocabulary_dir = 3", "vocabulary_dir must be the path of a folder"),
     ],
 )
 def test_a_bad_configuration_names_the_key_and_what_is_allowed(tmp_path, text, message):
@@ -126,6 +128,20 @@ def test_targets_and_phases_are_kept_and_must_name_findings(tmp_path):
     typo = load_config(write(tmp_path, "[measure_targets]\nfolate_before_b13 = 0.05\n"))
     with pytest.raises(ConfigError, match="measure_targets: 'folate_before_b13' is not a finding"):
         Run(tmp_path, tmp_path / "out", typo)
+
+
+def test_a_vocabulary_folder_needs_concept_and_concept_ancestor(tmp_path):
+    folder = tmp_path / "athena"
+    folder.mkdir()
+    (folder / "CONCEPT.csv").write_text("concept_id\n")
+    text = f'vocabulary_dir = "{folder}"\n'
+    with pytest.raises(ConfigError, match="has no CONCEPT_ANCESTOR.csv or .parquet"):
+        load_config(write(tmp_path, text))
+    (folder / "concept_ancestor.parquet").write_bytes(b"")
+    config = load_config(write(tmp_path, text))
+    assert config.vocabulary_dir == str(folder.resolve())
+    shown = {r["key"]: r["value"] for r in config.as_records()}
+    assert shown["vocabulary_dir"] == "athena"  # the folder's name only, never its path
 
 
 def test_the_guideline_switch_defaults():

@@ -807,3 +807,32 @@ def test_the_sample_writer_keeps_an_events_own_site_through_its_visit(tmp_path):
     events = "select 1, site from medications union all select 2, site from diagnoses order by 1"
     assert query(db, events) == [(1, "away"), (2, "north")]
     assert query(db, "select site from patients") == [("north",)]
+
+
+def test_a_vocabulary_folder_classes_another_formats_drugs_by_ingredient(tmp_path, audit):
+    """An Athena download (tab-separated, upper-case names) named by `vocabulary_dir`,
+    for a canonical extract whose drugs carry RxNorm codes on no list and no name."""
+    vocabulary = tmp_path / "athena"
+    vocabulary.mkdir()
+    (vocabulary / "CONCEPT.csv").write_text(
+        "concept_id\tconcept_name\tdomain_id\tvocabulary_id\tconcept_code\n"
+        "1308738\tvitamin B12\tDrug\tRxNorm\t11248\n"
+        "40000001\tvitamin B12 1 MG/ML Injectable Solution [Brand]\tDrug\tRxNorm\t7777001\n"
+        "40000002\tparacetamol 500 MG Oral Tablet\tDrug\tRxNorm\t7777002\n"
+    )
+    (vocabulary / "CONCEPT_ANCESTOR.csv").write_text(
+        "ancestor_concept_id\tdescendant_concept_id\n1308738\t40000001\n"
+    )
+    meds = """
+        patient_id | drug_code | drug_name | event_type   | event_at
+        -----------+-----------+-----------+--------------+-----------
+        p1         | 7777001   |           | administered | 2024-05-01
+        p1         | 7777002   |           | administered | 2024-05-02
+    """
+    classes = "select drug_code, drug_class from medication_classes order by 1"
+    assert query(audit.run("", meds), classes) == [("7777001", "other"), ("7777002", "other")]
+    with_vocabulary = audit.run("", meds, vocabulary_dir=str(vocabulary))
+    assert query(with_vocabulary, classes) == [
+        ("7777001", "b12_treatment"),
+        ("7777002", "other"),
+    ]

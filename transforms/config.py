@@ -159,6 +159,11 @@ class AuditConfig:
     esr_min_age_years: int = _setting(18, f"{REFERENCE} 4 (Miller rule derived in adults)", 0, 130)
     # The data end for "pending" decisions; None = the latest date in the extract.
     as_of_date: dt.date | None = _setting(None, "issue 2 (latest date in the extract)")
+    # An OMOP vocabulary folder (an Athena download: CONCEPT and CONCEPT_ANCESTOR, any case,
+    # .csv tab- or comma-separated, or .parquet) for an extract in another format: every
+    # RxNorm drug under cyanocobalamin, hydroxocobalamin or folic acid is then classed by
+    # its ingredient (transforms/inputs/adapters/omop.py `vocabulary_classes`).
+    vocabulary_dir: str | None = _setting(None, "site vocabulary (none: the code lists only)")
     # --- Validation.
     max_quarantine_fraction: float = _setting(0.05, "b12audit default", 0, 1)
     reject_future_dates: bool = _setting(False, "issue 2 (shifted research extracts)")
@@ -227,7 +232,7 @@ class AuditConfig:
                 "key": f.name,
                 "value": alert_settings.describe(self.alerts)
                 if f.name == "alerts"
-                else _render(getattr(self, f.name)),
+                else _render(getattr(self, f.name), f.name),
                 "source": f.metadata["source"],
             }
             for f in fields(self)
@@ -247,6 +252,21 @@ def _targets(value: object, where: str) -> dict[str, float]:
         if isinstance(target, bool) or not isinstance(target, int | float) or not 0 <= target <= 1:
             raise ConfigError(f"{where}.{name} must be a proportion from 0 to 1, got {target!r}")
     return {name: float(target) for name, target in value.items()}
+
+
+def _vocabulary_dir(value: object, where: str) -> str:
+    """A folder holding an OMOP concept and concept_ancestor table (a path from the
+    working directory, or absolute)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where} must be the path of a folder, as text")
+    folder = Path(value).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"{where}: {value} is not a folder")
+    names = {p.name.lower() for p in folder.iterdir()}
+    for table in ("concept", "concept_ancestor"):
+        if not {f"{table}.csv", f"{table}.parquet"} & names:
+            raise ConfigError(f"{where}: {value} has no {table.upper()}.csv or .parquet")
+    return str(folder.resolve())
 
 
 def _phases(value: object, where: str) -> dict[str, list[dt.date]]:
@@ -282,11 +302,15 @@ def flipped(config: AuditConfig, key: str) -> list[AuditConfig]:
     return [replace(config, **{key: option}) for option in options if option != current]
 
 
-def _render(value: object) -> str:
+def _render(value: object, name: str = "") -> str:
+    if name == "vocabulary_dir" and value is not None:
+        return Path(str(value)).name  # the folder's name only: a path can name a person
     if isinstance(value, dict):
         shown = {k: ", ".join(map(str, v)) if isinstance(v, list) else v for k, v in value.items()}
         return ", ".join(f"{k} -> {v}" for k, v in sorted(shown.items())) or "(none)"
-    return "(latest date in the extract)" if value is None else str(value)
+    if value is None:
+        return "(latest date in the extract)" if name == "as_of_date" else "(none)"
+    return str(value)
 
 
 def load_config(path: Path | None) -> AuditConfig:
@@ -370,6 +394,8 @@ def _check(name: str, value: object, f, origin: str) -> object:
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise ConfigError(f'{where} must be a table of local code = "LOINC code"')
         return {str(k).strip(): v.strip() for k, v in value.items()}
+    if name == "vocabulary_dir":
+        return _vocabulary_dir(value, where)
     if name == "as_of_date":
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return value

@@ -99,7 +99,7 @@ def configuration_table() -> str:
 def _default(f) -> str:
     value = f.default if f.default is not MISSING else None
     if value is None:
-        return "(latest date in the extract)"
+        return "(latest date in the extract)" if f.name == "as_of_date" else "(none)"
     return f"`{str(value).lower() if isinstance(value, bool) else value}`"
 
 
@@ -111,6 +111,8 @@ def _allowed(f) -> str:
         return "`true`, `false`"
     if f.name == "as_of_date":
         return "a TOML date"
+    if f.name == "vocabulary_dir":
+        return "a folder with CONCEPT and CONCEPT_ANCESTOR"
     low, high = meta["minimum"], meta["maximum"]
     kind = "whole number" if isinstance(f.default, int) else "number"
     if low is not None and high is not None:

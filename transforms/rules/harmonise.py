@@ -8,9 +8,12 @@ route spellings are the other reference files.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
 from transforms.config import AuditConfig
+from transforms.inputs.adapters import omop
 from transforms.rules import populations, registry
 from transforms.rules.steps import ordered, steps_in
 from transforms.sqlfiles import run_file, sql_dir
@@ -53,6 +56,8 @@ def load_reference(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> None:
         con.executemany(
             "insert into local_test_codes values (?, ?)", list(config.local_test_codes.items())
         )
+    if config.vocabulary_dir:
+        omop.vocabulary_classes(con, Path(config.vocabulary_dir))
     _load_source_code_maps(con)
     registry.write_tables(con, config, populations.labels())
 

@@ -142,6 +142,33 @@ def stage(con: duckdb.DuckDBPyConnection, input_dir: Path) -> list[SourceFile]:
     return sorted([f.source for f in files] + not_read, key=lambda s: s.index)
 
 
+VOCABULARY_TABLES = ("concept", "concept_ancestor", "concept_relationship")
+
+
+def vocabulary_classes(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    """A site's OMOP vocabulary (configuration `vocabulary_dir`) for an extract in another
+    format: every drug under the B12 and folic acid ingredients is added to
+    staging.source_drug_classes by its RxNorm code and name, as an OMOP extract's own
+    vocabulary would add it (omop_vocabulary.stage). An OMOP extract reads its own."""
+    exists = con.execute(
+        "select count(*) from duckdb_tables() "
+        "where schema_name = 'staging' and table_name = 'omop_concept'"
+    ).fetchone()[0]
+    if exists:
+        raise InputError(
+            "vocabulary_dir: an OMOP extract reads the concept tables in its own folder; "
+            "put the vocabulary there instead"
+        )
+    paths = sorted(p for p in folder.iterdir() if p.is_file())
+    files = [
+        _open(con, path, index)
+        for index, path in enumerate(paths)
+        if (match := FILE_NAME.match(path.name)) and match[1].lower() in VOCABULARY_TABLES
+    ]
+    by_table = {t: [f for f in files if f.omop_table == t] for t in VOCABULARY_TABLES}
+    omop_vocabulary.classes(con, by_table)
+
+
 def discover(
     con: duckdb.DuckDBPyConnection, input_dir: Path
 ) -> tuple[list[OmopFile], list[SourceFile]]:

@@ -58,6 +58,13 @@ def stage(con: duckdb.DuckDBPyConnection, by_table: dict[str, list[OmopFile]]) -
     _person_and_visit_sites(con, by_table)
 
 
+def classes(con: duckdb.DuckDBPyConnection, by_table: dict[str, list[OmopFile]]) -> None:
+    """Only the drug classes, from a vocabulary beside an extract in another format."""
+    _concepts(con, by_table["concept"])
+    _drug_concepts(con)
+    _ingredient_classes(con, by_table["concept_ancestor"])
+
+
 def _reference(name: str) -> str:
     path = sql_dir() / "reference" / name
     return (
