@@ -382,6 +382,7 @@ CONDITIONS = omop_rows(
     (5, 2, 0, "2024-05-05", "", "281.0", 0),
     (6, 2, 0, "2024-05-06", "", 44054006, 0),
     (7, 2, 0, "2024-05-07", "", "pernicious", 0),
+    (8, 2, 0, "2024-05-08", "", "E9502", 0),
 )
 
 
@@ -426,6 +427,7 @@ def test_diagnoses_take_the_source_concept_then_the_standard_then_the_source_val
         (5, "G629", "ICD10CM", "2024-05-04 00:00:00"),
         (6, "281.0", "ICD9CM", "2024-05-05 00:00:00"),
         (7, "44054006", "SNOMED", "2024-05-06 00:00:00"),
+        (9, "E9502", "ICD9CM", "2024-05-08 00:00:00"),  # E9xx: ICD-9 (ICD-10's E ends at E89)
     ]
     # A Read concept is passed on as such, and an unrecognised bare code as 'unknown':
     # validation refuses both code systems.

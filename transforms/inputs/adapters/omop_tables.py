@@ -71,6 +71,9 @@ DATE_TIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
 ISO_DAY = r"^\d{4}-\d{2}-\d{2}"
 # The code system of a bare condition_source_value, when no concept names it (last resort).
 SOURCE_CODE_SYSTEM = (
+    # ICD-9-CM external causes E800-E999 first where ICD-10-CM cannot be meant: its chapter
+    # E ends at E89, so an E9xx code is ICD-9 (E8xx codes are both shapes: read as ICD-10).
+    ("ICD9CM", r"^E9[0-9]{2}(\.?[0-9])?$"),
     ("ICD10CM", r"^[A-TV-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$"),
     ("ICD9CM", r"^([0-9]{3}|E[0-9]{3})(\.?[0-9]{1,2})?$"),
     ("SNOMED", r"^[0-9]{6,18}$"),
