@@ -17,6 +17,7 @@ from datetime import date
 
 import pandas as pd
 
+from transforms.outputs.spc import binomial_sigma
 from transforms.outputs.svg import FONT, INK, LIMIT, VARIATION_COLOURS, el
 
 WIDTH, HEIGHT = 520, 280
@@ -42,7 +43,7 @@ class Funnel:
 
 
 def limits(centre: float, n: int, z: float) -> tuple[float, float]:
-    spread = z * math.sqrt(centre * (1 - centre) / n)
+    spread = z * binomial_sigma(centre, n)
     return max(0.0, centre - spread), min(1.0, centre + spread)
 
 

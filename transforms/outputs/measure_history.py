@@ -32,6 +32,7 @@ from transforms.config import AuditConfig
 from transforms.database import sql_quote
 from transforms.outputs.measures import rounded
 from transforms.outputs.spc import Baseline, Chart
+from transforms.outputs.suppress import is_small
 
 TABLES = {
     "measure_published": "measure varchar, interval_start date, site varchar, "
@@ -255,7 +256,7 @@ def shareable_restatements(
 def _shown_ratio(k: int, n: int, config: AuditConfig) -> float | None:
     if config.disclosure_policy != "round":
         return None
-    if any(1 <= c <= config.suppress_counts_up_to for c in (k, n)):
+    if any(is_small(c, config.suppress_counts_up_to) for c in (k, n)):
         return None
     k, n = (rounded(c, config.round_counts_to) for c in (k, n))
     return k / n if n else None

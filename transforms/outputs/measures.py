@@ -27,6 +27,7 @@ from transforms.config import AuditConfig
 from transforms.outputs import spc
 from transforms.outputs.measures_suppress import ALL_SITES, COUNTS, suppress_measures
 from transforms.rules.harmonise import run_parameters
+from transforms.rules.registry import registry
 from transforms.sqlfiles import run_file
 
 ORDER = "order by measure, interval_start, site = 'all sites' desc, site"
@@ -41,29 +42,29 @@ def exact(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute(f"select * from measure_counts {ORDER}").df()
 
 
-def shareable(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFrame:
-    """`measure_counts` with the configuration's disclosure policy applied."""
-    counts = exact(con)
+def shareable(counts: pd.DataFrame, config: AuditConfig) -> pd.DataFrame:
+    """The exact counts (`exact`) with the configuration's disclosure policy applied."""
     if config.disclosure_policy == "round":
         return round_measures(counts, config.suppress_counts_up_to, config.round_counts_to)
     return suppress_measures(counts, config.suppress_counts_up_to, config.spc_baseline_periods)
 
 
 def charts(
-    con: duckdb.DuckDBPyConnection,
+    counts: pd.DataFrame,
     config: AuditConfig,
     shown: pd.DataFrame,
     fixed: dict[str, dict] | None = None,
     site: str = ALL_SITES,
 ) -> list[spc.Chart]:
-    """Each measure's SPC chart from exact counts, with only what may be shared
-    (`shareable_charts`). `fixed`: measure -> {phase: Baseline} fixed by earlier runs
-    (transforms/outputs/measure_history.py). Under "suppress" every chart is a p chart: its
-    limits add no equation beyond the centre line's, which the suppression protects; the
-    XmR and Laney limits (a mean moving range) would add one it does not check."""
-    directions = dict(con.execute("select finding, direction from finding_definitions").fetchall())
+    """Each measure's SPC chart at `site` from the exact counts (`exact`), with only what
+    may be shared (`shareable_charts`). `fixed`: measure -> {phase: Baseline} fixed by
+    earlier runs (transforms/outputs/measure_history.py). Under "suppress" every chart is
+    a p chart: its limits add no equation beyond the centre line's, which the suppression
+    protects; the XmR and Laney limits (a mean moving range) would add one it does not
+    check."""
+    directions = {name: f.direction for name, f in registry().items()}
     kind = "p" if config.disclosure_policy == "suppress" else config.spc_chart
-    exact_charts = spc.charts(exact(con), directions, config, kind, fixed or {}, site)
+    exact_charts = spc.charts(counts, directions, config, kind, fixed or {}, site)
     return shareable_charts(exact_charts, shown, site)
 
 

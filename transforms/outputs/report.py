@@ -116,12 +116,14 @@ def measures_and_charts(
     table; limits and signals from exact counts, less those that would tell a hidden count:
     `measures.shareable_charts`)."""
     measures.build(con, config)
+    exact = measures.exact(con)
     previous = measure_history.load(con, run.get("published_db"))
-    shareable = measures.shareable(con, config)
+    shareable = measures.shareable(exact, config)
     fixed = measure_history.fixed_baselines(previous, config)
-    charts = measures.charts(con, config, shareable, fixed)
+    charts = measures.charts(exact, config, shareable, fixed)
     measure_history.record(con, previous, charts, config, run)
-    write_alerts(con, charts)
+    care_gaps = {name for name, f in registry().items() if f.kind == "care_gap"}
+    write_alerts(con, charts, care_gaps)
     shown = measure_history.with_record(con, shareable, run["run_id"])
     shown[list(SHAREABLE_MEASURE_COLUMNS)].to_csv(paths["measures"], index=False)
     reports = fhir_measures.bundle(shown, registry(), run["run_id"], dt.datetime.now())
@@ -130,15 +132,16 @@ def measures_and_charts(
         "run_charts": run_charts.run_charts(charts, shown),
         "signals": spc.signals(charts),
         "restatements": measure_history.shareable_restatements(con, config, run["run_id"]),
-        **by_site(con, config, shown),
+        **by_site(exact, config, shown, care_gaps),
     }
 
 
-def write_alerts(con: duckdb.DuckDBPyConnection, charts: list[spc.Chart]) -> None:
+def write_alerts(
+    con: duckdb.DuckDBPyConnection, charts: list[spc.Chart], care_gaps: set[str]
+) -> None:
     """Table measure_alerts: what a scheduled run tells the alert channels, from the very
     charts the report draws: special cause concern on a care-gap measure's latest complete
     period (spc.latest_concerns), never a status or descriptive measure."""
-    care_gaps = {name for name, f in registry().items() if f.kind == "care_gap"}
     rows = [
         (s.measure, s.month, s.kind) for s in spc.latest_concerns(charts) if s.measure in care_gaps
     ]
@@ -149,19 +152,19 @@ def write_alerts(con: duckdb.DuckDBPyConnection, charts: list[spc.Chart]) -> Non
         con.executemany("insert into measure_alerts values (?, ?, ?)", rows)
 
 
-def by_site(con: duckdb.DuckDBPyConnection, config: AuditConfig, shown: pd.DataFrame) -> dict:
+def by_site(
+    exact: pd.DataFrame, config: AuditConfig, shown: pd.DataFrame, care_gaps: set[str]
+) -> dict:
     """Per care-gap measure: a chart for each site (their own baselines, computed each
     run, never alerted on) and the funnel plot of its latest complete period."""
-    care_gaps = {name for name, f in registry().items() if f.kind == "care_gap"}
     sites = sorted(set(shown["site"]) - {measures.ALL_SITES})
     site_charts: dict[str, list] = {m: [] for m in care_gaps}
     for site in sites:
-        charts = measures.charts(con, config, shown, site=site)
+        charts = measures.charts(exact, config, shown, site=site)
         for chart in run_charts.run_charts(
             [c for c in charts if c.measure in care_gaps], shown, site
         ):
             site_charts[chart.measure].append((site, chart))
-    exact = measures.exact(con)
     plots = {m: funnel.funnel(m, exact, shown) for m in care_gaps}
     return {
         "site_charts": site_charts,

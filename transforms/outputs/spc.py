@@ -279,14 +279,15 @@ def _spread(kind: str, baseline: list[Period], centre: float) -> float:
         return 0.0
     values = [p.ratio for p in baseline]
     if kind == "laney":
-        values = [(p.ratio - centre) / _binomial_sigma(centre, p.denominator) for p in baseline]
+        values = [(p.ratio - centre) / binomial_sigma(centre, p.denominator) for p in baseline]
     ranges = [abs(b - a) for a, b in zip(values, values[1:], strict=False)]
     mean_range = statistics.fmean(ranges)
     screened = [r for r in ranges if r < MR_SCREEN * mean_range] if kind == "xmr" else ranges
     return statistics.fmean(screened) / D2 if screened else 0.0
 
 
-def _binomial_sigma(centre: float, n: int) -> float:
+def binomial_sigma(centre: float, n: int) -> float:
+    """The binomial standard deviation of a proportion `centre` over `n` units."""
     return math.sqrt(centre * (1 - centre) / n)
 
 
@@ -311,7 +312,7 @@ def _sigma(kind: str, centre: float, spread: float, n: int) -> float:
     one by one vary at least that much, so a narrower estimate is the moving range's own
     sampling noise (with 11 moving ranges it is often 25 % low) and would cry wolf (the
     floor Spiegelhalter's overdispersed funnel plots use: inflate, never shrink)."""
-    binomial = _binomial_sigma(centre, n) if 0.0 < centre < 1.0 else 0.0
+    binomial = binomial_sigma(centre, n) if 0.0 < centre < 1.0 else 0.0
     if kind == "xmr":
         return max(spread, binomial)
     return binomial * (max(spread, 1.0) if kind == "laney" else 1.0)
