@@ -26,7 +26,8 @@ from transforms.config import AuditConfig
 from transforms.errors import InputError
 from transforms.inputs import adapters
 from transforms.inputs.adapters import omop_tables, omop_vocabulary
-from transforms.operations import stages
+from transforms.operations import manifest, stages
+from transforms.sqlfiles import sql_text
 
 WRITER = Path(__file__).resolve().parents[1] / "data" / "sample" / "writers" / "omop.py"
 SYNTHEA = Path(__file__).resolve().parents[2] / "shared" / "data" / "omop-synthea27nj"
@@ -437,6 +438,63 @@ def test_diagnoses_take_the_source_concept_then_the_standard_then_the_source_val
     ]
 
 
+def test_a_measurement_coded_only_by_a_snomed_concept_is_named_in_the_mapping_review(tmp_path):
+    concept = CONCEPT + omop_rows(
+        "concept_id concept_name domain_id vocabulary_id concept_code",
+        (4000001, "Hemoglobin measurement", "Measurement", "SNOMED", 104142005),
+    )
+    labs = omop_rows(
+        "measurement_id person_id measurement_concept_id measurement_date value_as_number "
+        "measurement_source_value",
+        (1, 1, 4000001, "2024-05-01", 9.1, "LAB42"),
+        (2, 1, 4000001, "2024-05-02", 9.4, ""),
+        (3, 1, 3000593, "2024-05-02", 150, "B12"),
+    )
+    folder = extract(tmp_path / "x", **{"MEASUREMENT.csv": labs, "CONCEPT.csv": concept})
+    db = load(folder, tmp_path, harmonise=True)
+    review = query(db, sql_text("report/mapping_review.sql"))
+    assert review == [
+        ("lab test", "LAB42", "Hemoglobin measurement", "test code on no list", 1),
+        ("lab test", "OMOP:4000001", "Hemoglobin measurement", "test code on no list", 1),
+    ]
+
+
+def test_undotted_e_and_v_codes_are_icd9_in_a_file_of_icd9_codes(tmp_path):
+    # SynPUF's claims: bare ICD-9 codes, no concepts. E8798 is E879.8 and V5869 is V58.69
+    # there; beside codes only ICD-10-CM writes (D51.0), the same shapes read as ICD-10-CM.
+    icd9_era = omop_rows(
+        "condition_occurrence_id person_id condition_concept_id condition_start_date "
+        "condition_source_value",
+        (1, 1, 0, "2009-05-01", "2859"),
+        (2, 1, 0, "2009-05-02", "E8798"),
+        (3, 1, 0, "2009-05-03", "V5869"),
+        (4, 1, 0, "2009-05-04", "E879.8"),
+    )
+    mixed = icd9_era + omop_rows(
+        "condition_occurrence_id person_id condition_concept_id condition_start_date "
+        "condition_source_value",
+        (5, 1, 0, "2019-05-05", "D51.0"),
+    )
+    systems = {}
+    for name, table in (("icd9", icd9_era), ("mixed", mixed)):
+        folder = extract(tmp_path / name, **{"condition_occurrence.csv": table})
+        db = load(folder, tmp_path)
+        systems[name] = query(db, "select code, code_system from diagnoses order by source_line")
+    assert systems["icd9"] == [
+        ("2859", "ICD9CM"),
+        ("E8798", "ICD9CM"),
+        ("V5869", "ICD9CM"),
+        ("E879.8", "ICD9CM"),  # dotted after three digits: ICD-9 in any file
+    ]
+    assert systems["mixed"] == [
+        ("2859", "ICD9CM"),
+        ("E8798", "ICD10CM"),
+        ("V5869", "ICD10CM"),
+        ("E879.8", "ICD9CM"),
+        ("D51.0", "ICD10CM"),
+    ]
+
+
 def test_a_local_source_concept_loads_as_a_local_code_on_no_list(tmp_path):
     """The MIMIC-IV demo CDM: most conditions have a local source concept (id 2 billion or
     more, a mimiciv_ vocabulary) and no standard one."""
@@ -838,3 +896,13 @@ def test_a_vocabulary_folder_classes_another_formats_drugs_by_ingredient(tmp_pat
         ("7777001", "b12_treatment"),
         ("7777002", "other"),
     ]
+    # The manifest records each concept table's hash, so a changed vocabulary is visible.
+    config = AuditConfig(vocabulary_dir=str(vocabulary))
+    before = manifest.vocabulary_versions(config)
+    assert sorted(before) == ["CONCEPT.csv", "CONCEPT_ANCESTOR.csv"]
+    (vocabulary / "CONCEPT_ANCESTOR.csv").write_text(
+        "ancestor_concept_id\tdescendant_concept_id\n1308738\t40000002\n"
+    )
+    after = manifest.vocabulary_versions(config)
+    assert after["CONCEPT.csv"] == before["CONCEPT.csv"]
+    assert after["CONCEPT_ANCESTOR.csv"] != before["CONCEPT_ANCESTOR.csv"]

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from schemas.canonical import SCHEMAS
 from transforms.config import AuditConfig
+from transforms.inputs import ingest
+from transforms.inputs.adapters import omop
 from transforms.sqlfiles import sql_dir
 
 PACKAGES = ("b12audit", "duckdb", "pandas", "pandera", "prefect", "pyarrow")
@@ -111,4 +113,14 @@ def build_manifest(run: dict, config: AuditConfig) -> dict:
         "code_version": code_version(),
         "package_versions": package_versions(),
         "rule_versions": rule_versions(),
+        "vocabulary_versions": vocabulary_versions(config),
     }
+
+
+def vocabulary_versions(config: AuditConfig) -> dict[str, str]:
+    """sha256 of each concept table in the configured vocabulary_dir, by file name: the
+    drug classes it adds change with it (the folder's path is not recorded)."""
+    if not config.vocabulary_dir:
+        return {}
+    files = omop.vocabulary_files(Path(config.vocabulary_dir))
+    return {p.name: ingest.hash_file(p)[0][:16] for p in files}

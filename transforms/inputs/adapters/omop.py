@@ -145,6 +145,17 @@ def stage(con: duckdb.DuckDBPyConnection, input_dir: Path) -> list[SourceFile]:
 VOCABULARY_TABLES = ("concept", "concept_ancestor", "concept_relationship")
 
 
+def vocabulary_files(folder: Path) -> list[Path]:
+    """The concept tables in a vocabulary folder, by name."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and (match := FILE_NAME.match(p.name))
+        and match[1].lower() in VOCABULARY_TABLES
+    )
+
+
 def vocabulary_classes(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
     """A site's OMOP vocabulary (configuration `vocabulary_dir`) for an extract in another
     format: every drug under the B12 and folic acid ingredients is added to
@@ -159,12 +170,7 @@ def vocabulary_classes(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
             "vocabulary_dir: an OMOP extract reads the concept tables in its own folder; "
             "put the vocabulary there instead"
         )
-    paths = sorted(p for p in folder.iterdir() if p.is_file())
-    files = [
-        _open(con, path, index)
-        for index, path in enumerate(paths)
-        if (match := FILE_NAME.match(path.name)) and match[1].lower() in VOCABULARY_TABLES
-    ]
+    files = [_open(con, path, index) for index, path in enumerate(vocabulary_files(folder))]
     by_table = {t: [f for f in files if f.omop_table == t] for t in VOCABULARY_TABLES}
     omop_vocabulary.classes(con, by_table)
 

@@ -72,12 +72,19 @@ ISO_DAY = r"^\d{4}-\d{2}-\d{2}"
 # The code system of a bare condition_source_value, when no concept names it (last resort).
 SOURCE_CODE_SYSTEM = (
     # ICD-9-CM external causes E800-E999 first where ICD-10-CM cannot be meant: its chapter
-    # E ends at E89, so an E9xx code is ICD-9 (E8xx codes are both shapes: read as ICD-10).
+    # E ends at E89, so an E9xx code is ICD-9 (undotted E8xx and Vxx codes are both shapes:
+    # ICD-10 unless the file's other bare codes are all ICD-9, see ICD9_FILE).
     ("ICD9CM", r"^E9[0-9]{2}(\.?[0-9])?$"),
     ("ICD10CM", r"^[A-TV-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$"),
     ("ICD9CM", r"^([0-9]{3}|E[0-9]{3})(\.?[0-9]{1,2})?$"),
     ("SNOMED", r"^[0-9]{6,18}$"),
 )
+# In a file of ICD-9 era (bare numeric ICD-9 codes and no letter ICD-10 cannot share with
+# ICD-9), an undotted E or V code is ICD-9's external cause (E8798 = E879.8) or
+# supplementary code (V5869 = V58.69): SynPUF's claims are such a file.
+ICD9_NUMERIC = r"^[0-9]{3}(\.?[0-9]{1,2})?$"
+ICD10_ONLY = r"^[A-DF-TW-Z][0-9]"
+ICD9_FILE = ("ICD9CM", r"^(E[0-9]{3}[0-9]?|V[0-9]{2}[0-9]{0,2})$")
 LOCAL_CONCEPTS = 2_000_000_000  # OMOP's first id for a site's own (local) concepts
 # OMOP gender concepts (CDM conventions; Synthea27Nj's PERSON pairs them with M and F).
 MALE, FEMALE = 8507, 8532
@@ -272,6 +279,20 @@ def _medications(con, f: OmopFile) -> tuple[dict, str, str]:
     return select, joins, ""
 
 
+def _icd9_era(con, f: OmopFile) -> bool:
+    """Whether the file's bare condition_source_values include ICD-9 numeric codes and no
+    code only ICD-10-CM writes (a letter other than E or V then a digit)."""
+    if not f.has("condition_source_value"):
+        return False
+    value = f"upper(trim({f.text('condition_source_value')}))"
+    icd9, icd10 = con.execute(
+        f"select count(*) filter (where regexp_matches({value}, '{ICD9_NUMERIC}')),"
+        f" count(*) filter (where regexp_matches({value}, '{ICD10_ONLY}'))"
+        f" from {f.rows(numbered=False)}"
+    ).fetchone()
+    return icd9 > 0 and icd10 == 0
+
+
 def _diagnoses(con, f: OmopFile) -> tuple[dict, str, str]:
     """code and code_system: condition_source_concept_id's concept when it is ICD10CM,
     ICD9CM or SNOMED; else condition_concept_id's when it is; else a local source concept
@@ -279,9 +300,10 @@ def _diagnoses(con, f: OmopFile) -> tuple[dict, str, str]:
     names it, e.g. Read); else condition_source_value, its system read from its shape."""
     known = "('ICD10CM', 'ICD9CM', 'SNOMED')"
     source_value = _blank(f.text("condition_source_value"))
+    shapes = ((ICD9_FILE,) if _icd9_era(con, f) else ()) + SOURCE_CODE_SYSTEM
     shape = " ".join(
         f"when regexp_matches(upper({source_value}), '{pattern}') then '{system}'"
-        for system, pattern in SOURCE_CODE_SYSTEM
+        for system, pattern in shapes
     )
     # A local concept (OMOP reserves ids from 2,000,000,000 for a site's own vocabularies,
     # mimiciv_... in the MIMIC-IV demo) is valid but on no list: code system LOCAL.

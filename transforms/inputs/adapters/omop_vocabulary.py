@@ -5,7 +5,8 @@ vocabularies and domains a mapping uses, and concept id 0 ("No matching concept"
 the maps below are cut from it, so no view joins a big table. Without a concept table
 the maps hold only the project's reference ids (sql/reference/omop_*.csv):
 - omop_lab_concept  concept id -> LOINC code and name: LOINC concepts, then the standard
-                    ids of clinical reference 1.4 for ids the vocabulary does not hold.
+                    ids of clinical reference 1.4 for ids the vocabulary does not hold,
+                    then other Measurement concepts by name alone (no LOINC code).
 - omop_unit         unit concept id -> UCUM code.
 - omop_operator     operator_concept_id -> <, <=, =, >=, >: the reference ids, then any
                     concept named as one of those symbols.
@@ -117,6 +118,15 @@ def _lab_concepts(con: duckdb.DuckDBPyConnection) -> None:
         from {_reference("omop_lab_concepts.csv")}
         where concept_id::bigint not in (
             select concept_id from staging.omop_concept where vocabulary_id = 'LOINC')
+        union all
+        -- Any other measurement concept (a SNOMED "Hemoglobin measurement", say) gives its
+        -- name only: the test is on no list, and the mapping review names it by its concept.
+        select concept_id, null, any_value(concept_name)
+        from staging.omop_concept
+        where domain_id = 'Measurement' and vocabulary_id <> 'LOINC'
+            and concept_id not in (
+                select concept_id::bigint from {_reference("omop_lab_concepts.csv")})
+        group by concept_id
         """
     )
 
