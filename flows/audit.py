@@ -17,7 +17,7 @@ from prefect import Task, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
-from transforms.config import load_config
+from transforms.config import load_config, with_overrides
 from transforms.operations import sequence
 
 
@@ -60,9 +60,12 @@ def audit(
     config_path: str | None = None,
     input_format: str | None = None,
     annotations_path: str | None = None,
+    report_scope: dict | None = None,
 ) -> dict:
-    """Runs every stage; returns where the report, manifest and database are."""
+    """Runs every stage; returns where the report, manifest and database are.
+    `report_scope`: report_site, period_start, period_end given on the command line."""
     config = load_config(Path(config_path) if config_path else None)
+    config = with_overrides(config, report_scope or {}, "command line")
     notes = Path(annotations_path) if annotations_path else None
     run = sequence.Run(Path(input_dir), Path(out_dir), config, input_format, notes)
     result = sequence.one_off(run, PrefectRunner())

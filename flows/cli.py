@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import logging
 import os
+import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
-from transforms.config import ConfigError, load_config
+import pandas as pd
+
+from transforms.config import ConfigError, load_config, with_overrides
 from transforms.errors import InputError
+from transforms.inputs import adapters
 from transforms.inputs.adapters import FORMATS
-from transforms.outputs import worklist_annotations
+from transforms.operations.out_folder import RunInProgress
+from transforms.operations.publish import PublishBlocked
+from transforms.outputs import headline, pdf, worklist_annotations
 from transforms.rules import registry
 
 # The temporary Prefect API server takes 18-27 s to start here, past Prefect's default
@@ -30,8 +39,14 @@ DEFAULT_TIMEZONE = "UTC"
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="b12audit", description=__doc__)
+    top.add_argument("--version", action="version", version=f"b12audit {_version()}")
     commands = top.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="audit an extract folder")
+    run = commands.add_parser(
+        "run",
+        help="audit an extract folder",
+        description="Audits the extract in INPUT_DIR against the B12 guideline and publishes "
+        "the report, worklist and analysts' database into --out.",
+    )
     _add_extract_arguments(
         run, "input_dir", "folder of lab_results, medications, patients", "extract's"
     )
@@ -42,9 +57,56 @@ def parser() -> argparse.ArgumentParser:
         help="the care team's worklist annotations (CSV; default: INPUT_DIR/annotations.csv "
         "if there is one)",
     )
+    _add_scope(run)
+    run.add_argument(
+        "--debug", action="store_true", help="show full tracebacks of input errors too"
+    )
     _add_schedule(commands)
     _add_serve(commands)
+    _add_report(commands)
     return top
+
+
+def _iso_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date such as 2025-01-31") from None
+
+
+def _add_scope(command) -> None:
+    """What the report covers: one site, and the measured period (the configuration's
+    report_site, period_start and period_end, which these override)."""
+    command.add_argument("--site", default=None, help="one site's report, beside all sites")
+    command.add_argument(
+        "--from",
+        dest="period_start",
+        type=_iso_date,
+        default=None,
+        help="first day of the period the report covers (default: the data start)",
+    )
+    command.add_argument(
+        "--to",
+        dest="period_end",
+        type=_iso_date,
+        default=None,
+        help="last day of the period the report covers (default: the data end)",
+    )
+
+
+def _add_report(commands) -> None:
+    report = commands.add_parser(
+        "report",
+        help="a finished run's report, printed to PDF",
+        description="Names a finished run's report; with --pdf, prints it to an A4 PDF "
+        "(shareable/report.pdf) with headless Chromium.",
+    )
+    report.add_argument("run_dir", type=Path, help="the run's folder (OUT/runs/<run id>)")
+    report.add_argument(
+        "--pdf",
+        action="store_true",
+        help="write shareable/report.pdf (A4) with headless Chromium",
+    )
 
 
 def _add_extract_arguments(command, folder: str, folder_help: str, whose: str) -> None:
@@ -94,6 +156,9 @@ def _add_serve(commands) -> None:
     serve = commands.add_parser(
         "serve",
         help="run the registered deployments' scheduled and triggered runs (Ctrl-C stops)",
+        description="Serves the scheduled-audit deployments registered with `b12audit "
+        "schedule` on the Prefect server at PREFECT_API_URL: each scheduled or triggered "
+        "run audits its drop folder. Runs until Ctrl-C.",
     )
     serve.add_argument(
         "--name",
@@ -109,19 +174,47 @@ def main(argv: list[str] | None = None) -> int:
         return _schedule(args)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "report":
+        return _report(args)
     return _run(args)
 
 
-def _unusable(config: Path | None, folder: Path) -> str | None:
-    """Why the configuration or folder cannot be used, checked before any data is read
-    (and, for a schedule, before a run a month from now would find out)."""
+def _scope(args: argparse.Namespace) -> dict:
+    """--site, --from and --to as configuration settings (ISO text: a flow parameter)."""
+    given = {
+        "report_site": args.site,
+        "period_start": args.period_start,
+        "period_end": args.period_end,
+    }
+    return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in given.items() if v}
+
+
+def _unusable(args: argparse.Namespace, folder: Path, scope: dict | None = None) -> str | None:
+    """Why the configuration, folder or output folder cannot be used, checked before
+    Prefect starts and any data is read (and, for a schedule, before a run a month from
+    now would find out)."""
     try:
-        registry.check_named_findings(load_config(config))
+        loaded = with_overrides(load_config(args.config), scope or {}, "command line")
+        registry.check_named_findings(loaded)
     except ConfigError as exc:
         return f"configuration error: {exc}"
+    if args.out.exists() and not args.out.is_dir():
+        return f"output error: --out {args.out}: is a file, not a folder"
     if not folder.is_dir():
         return f"input error: {folder}: not a folder"
+    if args.command == "run":
+        try:
+            adapters.preflight(folder, args.format)
+        except InputError as exc:
+            return f"input error: {exc}"
     return None
+
+
+def _version() -> str:
+    try:
+        return metadata.version("b12audit")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 def _use_prefect_defaults() -> None:
@@ -131,7 +224,8 @@ def _use_prefect_defaults() -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if problem := _unusable(args.config, args.input_dir):
+    scope = _scope(args)
+    if problem := _unusable(args, args.input_dir, scope):
         return _fail(problem)
     notes = worklist_annotations.find(args.input_dir, args.annotations)
     try:
@@ -142,7 +236,12 @@ def _run(args: argparse.Namespace) -> int:
     except worklist_annotations.AnnotationsError as exc:
         return _fail(f"input error: {exc}")
     _use_prefect_defaults()
+    from flows import temporary_server
     from flows.audit import audit  # imported late: Prefect reads the settings above
+
+    temporary_server.die_with_this_process()
+    if not args.debug:
+        quiet_input_errors()
 
     try:
         result = audit(
@@ -151,7 +250,11 @@ def _run(args: argparse.Namespace) -> int:
             str(args.config) if args.config else None,
             args.format,
             str(notes) if notes else None,
+            scope,
         )
+    except (PublishBlocked, RunInProgress) as exc:
+        exc.__traceback__ = None
+        return _fail(f"not published: {exc}")
     except InputError as exc:
         # Drop the traceback: its frames hold DuckDB objects that would otherwise outlive
         # the interpreter and make the bindings print leak warnings at exit.
@@ -163,8 +266,12 @@ def _run(args: argparse.Namespace) -> int:
             f"b12audit: internal error ({type(exc).__name__}); see the log above", file=sys.stderr
         )
         return 1
-    for warning in json.loads(Path(result["manifest"]).read_text()).get("warnings", []):
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    for warning in manifest.get("warnings", []):
         print(f"b12audit: warning: {warning}", file=sys.stderr)
+    summary = pd.read_csv(result["summary"], keep_default_na=False, na_values=[""])
+    for line in headline.console_lines(summary, manifest["report_scope"]["site"]):
+        print(f"b12audit: {line}")
     print(f"b12audit: report   {result['report']}")
     print(f"b12audit: findings {result['findings']}")
     print(f"b12audit: manifest {result['manifest']}")
@@ -172,8 +279,31 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+# What the user fixes (input, a busy database or output folder), not a defect.
+USER_ERRORS = (InputError, PublishBlocked, RunInProgress)
+
+
+class _NoInputErrorTraceback(logging.Filter):
+    """An input error is the user's to fix, not a defect: Prefect's log keeps its one-line
+    message and loses the traceback (`--debug` keeps it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], USER_ERRORS):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_input_errors() -> None:
+    """On every handler of Prefect's loggers (a logger's own filter misses its children)."""
+    names = [n for n in logging.root.manager.loggerDict if n.startswith("prefect")]
+    for logger in (logging.getLogger(n) for n in names):
+        for handler in logger.handlers:
+            if not any(isinstance(f, _NoInputErrorTraceback) for f in handler.filters):
+                handler.addFilter(_NoInputErrorTraceback())
+
+
 def _schedule(args: argparse.Namespace) -> int:
-    if problem := _unusable(args.config, args.drop_dir):
+    if problem := _unusable(args, args.drop_dir):
         return _fail(problem)
     _use_prefect_defaults()
     from flows import deploy  # imported late: Prefect reads the settings above
@@ -206,6 +336,21 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"b12audit: serving {deploy.describe(deployment)}", flush=True)
     print("b12audit: waiting for scheduled and triggered runs; Ctrl-C stops", flush=True)
     deploy.serve(deployments)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        report = pdf.report_in(args.run_dir)
+        if not args.pdf:
+            print(f"b12audit: report {report}")
+            return 0
+        written = pdf.write_pdf(report, report.with_suffix(".pdf"), pdf.find_chromium())
+    except (InputError, pdf.NoChromium) as exc:
+        return _fail(str(exc))
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        return _fail(f"the PDF could not be written: {exc}")
+    print(f"b12audit: pdf {written}")
     return 0
 
 

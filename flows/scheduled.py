@@ -21,7 +21,7 @@ from prefect.cache_policies import NONE
 from flows.audit import PrefectRunner, publish_summary_artifact
 from transforms.config import AuditConfig, ConfigError, load_config
 from transforms.errors import InputError
-from transforms.operations import alerts, drop_folder, history, sequence, stages
+from transforms.operations import alerts, drop_folder, history, out_folder, sequence, stages
 from transforms.operations.manifest import code_version, rule_versions
 
 
@@ -88,7 +88,7 @@ def scheduled_audit(
         "code_version": f"{code_version()} rules {history.rules_sha256(rule_versions())}",
     }
     ctx = Context(Path(drop_dir), Path(out_dir), input_format, run)
-    with drop_folder.exclusive(ctx.out):
+    with out_folder.exclusive(ctx.out):
         with history.connect(ctx.history_db) as con:
             history.start_run(con, run)
         try:
@@ -96,6 +96,7 @@ def scheduled_audit(
             ctx.config = load_config(Path(config_path) if config_path else None)
             run["config_sha256"] = history.config_sha256(ctx.config.as_records())
             _check_folders(ctx)
+            sequence.clear_dead_builds(ctx.out, ctx.runner, ctx.config.publish_wait_seconds)
             return _run(ctx)
         except BaseException as exc:
             _record_failure(ctx, exc)

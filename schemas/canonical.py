@@ -49,7 +49,8 @@ def _is_iso_timestamp(text: pd.Series) -> pd.Series:
     month_ok = (month >= 1) & (month <= 12)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     last_day = DAYS_IN_MONTH[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
-    real_day = month_ok & (dom >= 1) & (dom <= last_day)
+    # Year 0000 is no calendar year (ISO 8601 allows it only by agreement; Python has none).
+    real_day = month_ok & (dom >= 1) & (dom <= last_day) & (year >= 1)
     blank = pc.fill_null(pc.equal(trimmed, ""), True).to_numpy(zero_copy_only=False)
     valid = (shaped.to_numpy(zero_copy_only=False) & real_day) | blank
     return pd.Series(valid, index=text.index)
@@ -66,7 +67,41 @@ def not_after(day: dt.date) -> pa.Check:
     return pa.Check(check, name="not_in_future")
 
 
-NOT_BLANK = pa.Check(lambda s: s.str.strip(WHITESPACE).str.len() > 0, name="not_blank")
+# Characters no reader sees: zero-width space, non-joiner and joiner, word joiner, byte
+# order mark, soft hyphen. Identifiers lose them on loading (sql/macros.sql clean_id), so
+# "P1" and "P1" with a zero-width space are one patient; control characters (a NUL) are no
+# part of any identifier: the row is quarantined.
+INVISIBLE = "[\u200b\u200c\u200d\u2060\ufeff\u00ad]"
+CONTROL = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+
+
+def visible(text: pd.Series) -> pyarrow.Array:
+    """The text as a reader sees it: invisible characters out, spaces trimmed."""
+    raw = pyarrow.array(text, from_pandas=True, type=pyarrow.string())
+    return pc.utf8_trim(pc.replace_substring_regex(raw, INVISIBLE, ""), characters=WHITESPACE)
+
+
+NOT_BLANK = pa.Check(
+    lambda s: pd.Series(
+        pc.fill_null(pc.greater(pc.utf8_length(visible(s)), 0), True).to_numpy(
+            zero_copy_only=False
+        ),
+        index=s.index,
+    ),
+    name="not_blank",
+)
+NO_CONTROL_CHARACTERS = pa.Check(
+    lambda s: pd.Series(
+        ~pc.fill_null(
+            pc.match_substring_regex(
+                pyarrow.array(s, from_pandas=True, type=pyarrow.string()), CONTROL
+            ),
+            False,
+        ).to_numpy(zero_copy_only=False),
+        index=s.index,
+    ),
+    name="no_control_characters",
+)
 
 
 def _text(description: str, *checks: pa.Check, required: bool = True, nullable: bool = True):
@@ -82,7 +117,7 @@ def _timestamp(description: str, required: bool, nullable: bool, future_limit: d
 
 
 def _identifier(description: str) -> pa.Column:
-    return _text(description, NOT_BLANK, nullable=False)
+    return _text(description, NOT_BLANK, NO_CONTROL_CHARACTERS, nullable=False)
 
 
 def _optional(description: str) -> pa.Column:
@@ -193,14 +228,20 @@ def diagnoses(future_limit: dt.date | None = None) -> pa.DataFrameSchema:
 # What each quarantine check means, for the quarantine summary.
 CHECK_MEANING = {
     "not_nullable": "required value is missing",
-    "not_blank": "value is only spaces",
+    "not_blank": "value is only spaces (or invisible characters)",
+    "no_control_characters": "identifier holds a control character (a NUL, say)",
+    "duplicate_result_id": "result_id repeated with different values: every copy is held",
+    "duplicate_identical": "an identical copy of a result loaded once (not a failure)",
     "iso_date": "not an ISO date YYYY-MM-DD or date-time YYYY-MM-DD[T ]HH:MM[:SS][offset]",
     "not_in_future": "date after the run date (reject_future_dates = true)",
+    "date_implausible": "date far from the bulk of the extract's dates "
+    "(plausible_years_around_bulk)",
     "drug_code_or_name": "neither drug_code nor drug_name is given",
     "code_system_known": "code_system is not ICD10CM, ICD9CM, SNOMED or LOCAL",
     "csv_too_many_columns": "CSV row has more fields than the header",
     "csv_missing_columns": "CSV row has fewer fields than the header",
     "csv_invalid_encoding": "CSV row is not valid UTF-8",
+    "csv_line_too_long": "CSV line longer than the reader reads (over 2 MB)",
     "csv_unquoted_value": "CSV row has a stray quote",
     # Checks a source format's adapter makes before the canonical schema sees a row.
     "json_invalid": "line is not one complete JSON object (NDJSON)",

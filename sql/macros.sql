@@ -58,3 +58,9 @@ create or replace temp macro local_time(text) as cast(
         '\1'
     ) as timestamp
 );
+
+-- An identifier as a reader sees it: Unicode NFC (an accent composed or not is one
+-- letter), the invisible characters removed (zero-width space, non-joiner, joiner, word
+-- joiner, byte order mark, soft hyphen: schemas/canonical.py INVISIBLE), spaces trimmed.
+create or replace temp macro clean_id(x) as
+    trim(regexp_replace(nfc_normalize(x), '[\x{200B}\x{200C}\x{200D}\x{2060}\x{FEFF}\x{00AD}]', '', 'g'));

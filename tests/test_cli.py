@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from tests.conftest import SAMPLE
 from tests.test_flow import sample_patient_ids
+from transforms.outputs import headline
+from transforms.rules.registry import registry
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -42,4 +47,42 @@ def test_unusable_input_exits_non_zero_with_the_file_and_problem(tmp_path):
     assert (
         "b12audit: input error: lab_results.csv: missing required column 'collected_at'"
         in done.stderr
+    )
+
+
+def test_one_site_s_report_over_a_period_prints_the_report_s_counts(tmp_path):
+    done = run_cli(
+        str(SAMPLE), "--out", str(tmp_path / "out"),
+        "--site", "north", "--from", "2025-01-01", "--to", "2025-06-30",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = [line.removeprefix("b12audit: ") for line in done.stdout.splitlines()]
+    manifest_path = Path(next(p.split()[-1] for p in printed if p.startswith("manifest ")))
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["report_scope"] == {
+        "site": "north",
+        "period_start": "2025-01-01",
+        "period_end": "2025-06-30",
+    }
+    shareable = manifest_path.parent / "shareable"
+    summary = pd.read_csv(shareable / "summary.csv", keep_default_na=False, na_values=[""])
+    expected = headline.console_lines(summary, "north")
+    assert expected and [line for line in printed if line in expected] == expected
+    care_gap = registry()["folate_before_b12"].label
+    assert any(line.startswith(f"{care_gap}: ") for line in expected)
+    report = (shareable / "report.html").read_text()
+    assert "<strong>Period covered:</strong> 2025-01-01 to 2025-06-30." in report
+    assert "<strong>Site: north.</strong>" in report
+
+
+def test_an_unknown_site_or_an_inverted_period_stops_with_what_is_wrong(tmp_path):
+    inverted = run_cli(
+        str(SAMPLE), "--out", str(tmp_path), "--from", "2025-02-01", "--to", "2025-01-01"
+    )
+    assert inverted.returncode == 2
+    assert "period_start (2025-02-01) must not be after period_end (2025-01-01)" in inverted.stderr
+    unknown = run_cli(str(SAMPLE), "--out", str(tmp_path), "--site", "nowhere")
+    assert unknown.returncode == 2
+    assert "report_site 'nowhere' is not a site of this extract; its sites are: north, south" in (
+        unknown.stderr
     )

@@ -81,7 +81,7 @@ def test_shareable_outputs_carry_no_patient_identifier(result):
 
 def test_report_inputs_table_does_not_let_a_suppressed_count_be_subtracted(result):
     html = Path(result["report"]).read_text()
-    inputs = html.split("<h2>Inputs</h2>")[1].split("</table>")[0]
+    inputs = html.split("<h3>Inputs</h3>")[1].split("</table>")[0]
     row = inputs.split("<td>lab_results.csv</td>")[1].split("</tr>")[0]
     # 4 of the lab rows were quarantined: both loaded and quarantined are hidden.
     rows_read = len((SAMPLE / "lab_results.csv").read_text().splitlines()) - 1
@@ -91,7 +91,7 @@ def test_report_inputs_table_does_not_let_a_suppressed_count_be_subtracted(resul
 def test_report_is_self_contained_with_chart_configuration_and_quarantine(result):
     html = Path(result["report"]).read_text()
     assert "<svg" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
-    for section in ("Configuration in force", "Quarantine summary", "By site", "suppressed"):
+    for section in ("Configuration in force", "Quarantine", "Site", "suppressed"):
         assert section in html
 
 

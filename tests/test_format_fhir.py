@@ -118,11 +118,21 @@ LAB_COLUMNS += "resulted_at::varchar, result_id, site"
 
 
 def labs(tmp_path: Path, *observations: dict, patients: list | None = None) -> list[tuple]:
-    files = {"Observation.ndjson": list(observations)}
+    """The lab rows of an export of these Observations, each its own resource: one id sent
+    twice with other values is a conflict, quarantined (duplicate_result_id)."""
+    files = {"Observation.ndjson": unique_ids(observations)}
     if patients is not None:
         files["Patient.ndjson"] = patients
     run = Run(tmp_path, files)
     return run.rows(f"select {LAB_COLUMNS} from lab_results order by source_line")
+
+
+def unique_ids(resources) -> list:
+    """The fixtures' default id ("o1") made unique by position: o1, o2, ..."""
+    return [
+        r | {"id": f"o{n}"} if isinstance(r, dict) and r.get("id") == "o1" else r
+        for n, r in enumerate(resources, start=1)
+    ]
 
 
 # --- detecting the format and naming the files ----------------------------------------------
@@ -180,7 +190,7 @@ def test_the_resource_type_comes_from_the_file_name_or_else_its_first_resource(t
 
 def test_a_file_not_named_for_its_type_is_typed_by_its_first_line_that_is_json(tmp_path):
     truncated = '{"resourceType":"Observation","id":"o0","subject":{"refer'
-    run = Run(tmp_path, {"part-7.ndjson": ["", truncated, b12()]})
+    run = Run(tmp_path, {"part-7.ndjson": ["", truncated, b12(id="o7")]})
     assert run.counts()[("part-7.ndjson", "lab_results")] == (2, 1, 1, 0)
     assert run.quarantine() == [("part-7.ndjson", 2, "(whole line)", "json_invalid", truncated)]
 
@@ -671,8 +681,8 @@ def test_crlf_lines_among_lf_lines_are_read_with_their_line_numbers(tmp_path):
 
 def test_a_line_that_is_not_utf8_is_quarantined_and_later_lines_keep_their_numbers(tmp_path):
     folder = export(tmp_path / "in", {})
-    good = json.dumps(b12()).encode()
-    (folder / "Observation.ndjson").write_bytes(good + b"\n\xff\xfe broken\n" + good + b"\n")
+    good, other = (json.dumps(b12(id=i)).encode() for i in ("o1", "o2"))
+    (folder / "Observation.ndjson").write_bytes(good + b"\n\xff\xfe broken\n" + other + b"\n")
     db = tmp_path / "work" / "build.duckdb"
     database.create_build_database(db)
     files = stages.ingest(db, folder, "fhir")

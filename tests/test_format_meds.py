@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from html import escape
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from markupsafe import escape
 
 from tests.conftest import query
 from transforms import database
@@ -518,5 +518,5 @@ def test_a_run_that_reads_rows_but_audits_no_medications_says_so_loudly(tmp_path
     [warning] = manifest_["warnings"]
     assert warning.startswith("No medications were audited (2 rows read)")
     html = result["report"].read_text()
-    assert f"<p class=warn>{escape(warning)}</p>" in html
-    assert "No medication events" in html and "None" not in html.split("<h2>Inputs")[0]
+    assert f'<p class="warn">{escape(warning)}</p>' in html
+    assert "No medication events" in html and "None" not in html.split("<h3>Inputs")[0]

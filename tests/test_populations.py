@@ -13,6 +13,8 @@ from transforms.outputs import measures
 from transforms.rules.populations import labels
 from transforms.sqlfiles import sql_dir, sql_text
 
+WHOLE_PERIOD = {"period_start": None, "period_end": None}
+
 
 @pytest.fixture(scope="module")
 def sample_db(tmp_path_factory):
@@ -39,6 +41,7 @@ def test_a_finding_s_sites_add_up_to_all_sites_in_the_summary(sample_db):
         "select finding, site, denominator from ("
         + sql_text("report/finding_counts.sql")
         + ") where reason = '(all)'",
+        WHOLE_PERIOD,
     )
     # A site with no flagged unit of a finding has no row: compare the findings flagged at
     # every site (the sample has two).

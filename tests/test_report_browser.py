@@ -1,46 +1,103 @@
-"""The HTML report in a real headless Chromium: it renders, every measure has its SPC chart,
-the icon summary leads, incomplete periods are greyed and published values frozen, the
-console stays clean, and nothing is fetched from the network (the report is taken to
-meetings and opened offline)."""
+"""The HTML report in a real headless Chromium (the system's, driven by Playwright), as a QI
+lead preparing a governance meeting opens it: on a 1280 px screen and printed to A4. It
+renders; the headline's numbers are summary.csv's; every finding shown is named by its
+label; nothing overflows the page; chart text is readable; every measure has its SPC
+chart; incomplete periods are greyed and published values frozen; the console stays clean;
+nothing is fetched from the network (the report is taken to meetings and opened offline).
+Screenshots are saved in the test's temporary folder."""
 
 from __future__ import annotations
 
-import duckdb
-import pytest
+import re
 
-from tests import browser
+import duckdb
+import pandas as pd
+import pytest
+from playwright.sync_api import sync_playwright
+
+from flows.cli import main
+from tests.chromium import ChromiumUnavailable, ensure_chromium, launch_arguments
 from tests.conftest import SAMPLE, publish_run
+from transforms.outputs import pdf
+from transforms.rules.registry import registry
 
 REPORT_TITLE = "B12 audit report"
+SCREEN = {"width": 1280, "height": 1000}
+# A4 less the print CSS's 12 mm side margins, in CSS pixels (96 per inch).
+A4_CONTENT = {"width": round((210 - 24) / 25.4 * 96), "height": 1000}
+SVG_CHARTS = "svg.run-chart, svg.site-chart, svg.funnel-plot"
 
-# What the page shows once loaded: its title and each run chart's drawn size.
+# What the page shows once laid out: sizes, overflow, chart text, tables' finding columns.
 PAGE_FACTS = """
-({
-    title: document.title,
-    heading: document.querySelector("h1")?.textContent ?? "",
-    charts: [...document.querySelectorAll("svg.run-chart")].map((svg) => {
+() => {
+    const width = document.documentElement.clientWidth;
+    const named = (e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
+        + (typeof e.className === "string" && e.className ? "." + e.className : "");
+    const visible = [...document.body.querySelectorAll("*")].filter((e) => {
+        const box = e.getBoundingClientRect();
+        return box.width > 0 && box.height > 0;
+    });
+    const textSizes = [...document.querySelectorAll(arguments_charts)].flatMap((svg) => {
         const box = svg.getBoundingClientRect();
-        return {measure: svg.dataset.measure, width: box.width, height: box.height};
-    }),
-    iconRows: document.querySelectorAll("table.icons tr").length,
-    iconsTop: document.querySelector("table.icons")?.getBoundingClientRect().top ?? -1,
-    greyed: [...document.querySelectorAll("svg.run-chart rect.greyed")].filter(
-        (r) => r.getBoundingClientRect().width > 0).map((r) => r.textContent),
-    frozen: [...document.querySelectorAll("svg.run-chart circle.point title")].map(
-        (t) => t.textContent).filter((t) => t.includes("frozen since run")),
-})
-"""
+        if (!box.width) return [];
+        const scale = box.width / svg.viewBox.baseVal.width;
+        return [...svg.querySelectorAll("text")].filter((t) => t.textContent.trim()).map(
+            (t) => parseFloat(getComputedStyle(t).fontSize) * scale);
+    });
+    const firstColumns = [...document.querySelectorAll("table")].flatMap((table) => {
+        const head = table.querySelector("th")?.textContent.trim().toLowerCase();
+        if (!["finding", "measure", "care gap"].includes(head)) return [];
+        return [...table.querySelectorAll("tr")].slice(1).map(
+            (row) => row.querySelector("td")?.innerText.trim() ?? "");
+    });
+    return {
+        title: document.title,
+        heading: document.querySelector("h1")?.textContent ?? "",
+        sections: [...document.querySelectorAll("body > section")].map((s) => s.id),
+        overflowing: visible.filter((e) => e.getBoundingClientRect().right > width + 0.5)
+            .map(named).slice(0, 10),
+        scrollsSideways: document.documentElement.scrollWidth > width,
+        textSizes: textSizes,
+        firstColumns: firstColumns,
+        shownText: [...document.querySelectorAll("header, body > section:not(#appendix)")]
+            .map((s) => s.innerText).join("\\n"),
+        headline: [...document.querySelectorAll("#headline tr[data-finding]")].map((row) => ({
+            finding: row.dataset.finding,
+            count: row.querySelector(".rate").dataset.count,
+            denominator: row.querySelector(".rate").dataset.denominator,
+            percent: row.querySelector(".rate").textContent.trim(),
+        })),
+        charts: [...document.querySelectorAll("svg.run-chart")].map((svg) => {
+            const box = svg.getBoundingClientRect();
+            return {measure: svg.dataset.measure, width: box.width, height: box.height,
+                    title: svg.querySelector(":scope > title")?.textContent ?? "",
+                    desc: svg.querySelector(":scope > desc")?.textContent ?? ""};
+        }),
+        greyed: [...document.querySelectorAll("svg.run-chart rect.greyed")].filter(
+            (r) => r.getBoundingClientRect().width > 0).map((r) => r.textContent),
+        frozen: [...document.querySelectorAll("svg.run-chart circle.point title")].map(
+            (t) => t.textContent).filter((t) => t.includes("frozen since run")),
+        figuresKeepWhole: [...document.querySelectorAll("figure")].every(
+            (f) => getComputedStyle(f).breakInside === "avoid"),
+        sectionsStartPages: [...document.querySelectorAll("section.measure")].every(
+            (s) => getComputedStyle(s).breakBefore === "page"),
+    };
+}
+""".replace("arguments_charts", repr(SVG_CHARTS))
 
 
-@pytest.fixture(scope="session")
-def chromium(tmp_path_factory):
+@pytest.fixture(scope="module")
+def browser():
     try:
-        executable = browser.ensure_chromium()
-        started = browser.Chromium(executable, tmp_path_factory.mktemp("chromium-profile"))
-    except browser.ChromiumUnavailable as problem:
+        executable = ensure_chromium()
+    except ChromiumUnavailable as problem:
         pytest.fail(str(problem))
-    yield started
-    started.stop()
+    with sync_playwright() as playwright:
+        started = playwright.chromium.launch(
+            executable_path=str(executable), args=launch_arguments()
+        )
+        yield started
+        started.close()
 
 
 @pytest.fixture(scope="module")
@@ -51,107 +108,176 @@ def sample_run(tmp_path_factory) -> dict:
     return {**publish_run(SAMPLE, out), "first_run_id": first["run_id"]}
 
 
+def open_report(browser, sample_run, viewport: dict, media: str, shots) -> dict:
+    """The report opened from disk at `viewport` in `media`, with what it did loading."""
+    page = browser.new_page(viewport=viewport)
+    seen = {"console": [], "requests": []}
+    page.on("console", lambda m: seen["console"].append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: seen["console"].append(str(e)))
+    page.on("request", lambda r: seen["requests"].append(r.url))
+    page.emulate_media(media=media)
+    page.goto(sample_run["report"].as_uri())
+    facts = page.evaluate(PAGE_FACTS)
+    name = f"report-{media}-{viewport['width']}"
+    page.screenshot(path=shots / f"{name}.png", full_page=True)
+    page.locator("#headline").screenshot(path=shots / f"{name}-headline.png")
+    page.close()
+    return {**facts, **seen}
+
+
 @pytest.fixture(scope="module")
-def report_page(chromium, sample_run) -> dict:
-    """The report opened from disk, with what the page did while it loaded."""
-    page = chromium.open_page()
-    try:
-        for domain in ("Network", "Page", "Runtime", "Log"):
-            page.send(f"{domain}.enable")
-        page.send("Page.navigate", {"url": sample_run["report"].as_uri()})
-        page.wait_for("Page.loadEventFired", timeout=20)
-        facts = page.evaluate(PAGE_FACTS)
-        png = browser.screenshot(page)
-    finally:
-        page.ws.close()
-    return {**facts, "events": page.events, "png": png}
+def shots(tmp_path_factory):
+    return tmp_path_factory.mktemp("screenshots")
 
 
-def measures_in(database) -> set[str]:
-    """The measures the run computed: the analysts' view, else the table under it."""
-    with duckdb.connect(str(database), read_only=True) as con:
-        names = con.execute(
-            "select table_name from duckdb_tables() union all select view_name from duckdb_views()"
-        ).fetchall()
-        source = next((s for s in ("measures", "measure_counts") if (s,) in names), None)
-        assert source, "the published database has no measures view"
-        rows = con.execute(f"select distinct measure from {source}").fetchall()
-    return {measure for (measure,) in rows}
+@pytest.fixture(scope="module")
+def screen(browser, sample_run, shots) -> dict:
+    return open_report(browser, sample_run, SCREEN, "screen", shots)
 
 
-def test_the_report_renders_with_its_title(report_page):
-    assert report_page["title"] == REPORT_TITLE
-    assert report_page["heading"] == REPORT_TITLE
+@pytest.fixture(scope="module")
+def printed(browser, sample_run, shots) -> dict:
+    return open_report(browser, sample_run, A4_CONTENT, "print", shots)
 
 
-def test_every_measure_has_one_run_chart_drawn_with_a_size(report_page, sample_run):
-    charts = report_page["charts"]
+def summary_totals(sample_run) -> dict[str, tuple[str, str]]:
+    summary = pd.read_csv(sample_run["summary"], dtype=str, keep_default_na=False, na_values=[])
+    rows = summary[(summary["site"] == "all sites") & (summary["reason"] == "(all)")]
+    return {
+        r.finding: (
+            "" if r.suppressed == "True" else r.count,
+            "" if r.denominator_suppressed == "True" else r.denominator,
+        )
+        for r in rows.itertuples()
+    }
+
+
+def test_the_report_renders_with_its_title_and_sections_in_meeting_order(screen):
+    assert screen["title"] == REPORT_TITLE and screen["heading"] == REPORT_TITLE
+    care_gaps = [n for n, f in registry().items() if f.kind == "care_gap"]
+    assert screen["sections"] == [
+        "headline",
+        *care_gaps,
+        "changes",
+        "context",
+        "data-quality",
+        "methods",
+        "appendix",
+    ]
+
+
+def test_the_headline_numbers_are_summary_csv_s(screen, sample_run):
+    totals = summary_totals(sample_run)
+    headline = screen["headline"]
+    assert [row["finding"] for row in headline] == [
+        n for n, f in registry().items() if f.kind == "care_gap"
+    ]
+    for row in headline:
+        count, denominator = totals[row["finding"]]
+        assert (row["count"], row["denominator"]) == (count, denominator), row["finding"]
+        if count and int(denominator):
+            assert row["percent"] == f"{int(count) / int(denominator):.1%}"
+        else:
+            assert row["percent"] == "not shown"
+    assert any(row["percent"] != "not shown" for row in headline)
+
+
+def test_every_finding_shown_is_named_by_its_label(screen):
+    findings = registry()
+    labels = {f.label for f in findings.values()}
+    allowed = labels | {f"{label} (pending)" for label in labels}
+    allowed.add("findings that need diagnoses")  # evaluability's row for unread codes
+    assert screen["firstColumns"], "no table with a finding column"
+    assert sorted(set(screen["firstColumns"]) - allowed) == []
+    identifiers = [name for name in findings if "_" in name]
+    shown = [name for name in identifiers if re.search(rf"\b{name}\b", screen["shownText"])]
+    assert shown == [], "identifiers outside the appendix"
+
+
+@pytest.mark.parametrize("view", ["screen", "printed"])
+def test_nothing_overflows_the_page_and_chart_text_is_readable(view, request):
+    facts = request.getfixturevalue(view)
+    assert facts["overflowing"] == [] and not facts["scrollsSideways"]
+    assert facts["textSizes"], "no chart text measured"
+    assert min(facts["textSizes"]) >= 11
+
+
+def test_printing_keeps_charts_whole_and_starts_each_care_gap_on_a_page(printed):
+    assert printed["figuresKeepWhole"] and printed["sectionsStartPages"]
+
+
+def test_every_measure_has_one_run_chart_with_a_title_and_description(screen, sample_run):
+    charts = screen["charts"]
     assert charts, "the report has no <svg class='run-chart'>"
-    empty = [c["measure"] for c in charts if not (c["width"] > 0 and c["height"] > 0)]
-    assert not empty, f"run charts drawn with no size: {empty}"
+    assert all(c["width"] > 0 and c["height"] > 0 for c in charts)
     charted = [c["measure"] for c in charts]
     assert len(charted) == len(set(charted)), f"a measure is charted twice: {sorted(charted)}"
     assert set(charted) == measures_in(sample_run["database"])
+    for chart in charts:
+        assert registry()[chart["measure"]].label in chart["title"]
+        assert chart["desc"].strip()
 
 
-def console_errors(events: list[dict]) -> list[str]:
-    errors = []
-    for event in events:
-        method, params = event["method"], event["params"]
-        if method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
-            errors.append(
-                " ".join(str(a.get("value", a.get("description"))) for a in params["args"])
-            )
-        elif method == "Runtime.exceptionThrown":
-            details = params["exceptionDetails"]
-            errors.append(details.get("exception", {}).get("description") or details["text"])
-        elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
-            errors.append(params["entry"]["text"])
-    return errors
+def measures_in(database) -> set[str]:
+    with duckdb.connect(str(database), read_only=True) as con:
+        rows = con.execute("select distinct measure from measures").fetchall()
+    return {measure for (measure,) in rows}
 
 
-def test_the_page_logs_no_console_errors(report_page):
-    assert console_errors(report_page["events"]) == []
+def test_the_page_logs_no_console_errors_and_fetches_nothing(screen):
+    assert screen["console"] == []
+    assert any(url.startswith("file:") for url in screen["requests"])
+    assert [u for u in screen["requests"] if not u.startswith(("file:", "data:"))] == []
 
 
-def test_nothing_is_fetched_from_the_network(report_page):
-    requests = [
-        e["params"]["request"]["url"]
-        for e in report_page["events"]
-        if e["method"] == "Network.requestWillBeSent"
-    ]
-    # The report itself is a request: none seen would mean the Network domain saw nothing.
-    assert any(url.startswith("file:") for url in requests)
-    assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
-
-
-def test_the_icon_summary_leads_and_incomplete_periods_are_greyed(report_page):
-    care_gaps = 8
-    assert report_page["iconRows"] == care_gaps + 1  # and its header
-    assert 0 < report_page["iconsTop"] < 1800  # in the screenshot, near the top
-    assert report_page["greyed"], "no greyed period on any chart"
-    assert all(t.endswith(("incomplete", "not evaluable")) for t in report_page["greyed"])
-
-
-def test_values_published_by_the_first_run_show_as_frozen(report_page, sample_run):
-    frozen = report_page["frozen"]
+def test_incomplete_periods_are_greyed_and_first_published_values_frozen(screen, sample_run):
+    assert screen["greyed"], "no greyed period on any chart"
+    assert all(t.endswith(("incomplete", "not evaluable")) for t in screen["greyed"])
+    frozen = screen["frozen"]
     assert frozen and all(
         t.endswith(f"frozen since run {sample_run['first_run_id']}") for t in frozen
     )
 
 
-def test_the_screenshot_shows_greyed_columns_and_icons(report_page):
-    width, height, rows = browser.png_pixels(report_page["png"])
-    step = 4 if len(rows[0]) == width * 4 else 3
-    colours = {row[i : i + 3] for row in rows for i in range(0, len(row), step)}
-    assert bytes((0xD9, 0xD9, 0xD9)) in colours  # an incomplete period's column
-    assert bytes((0x7B, 0x7D, 0x7D)) in colours  # common cause: the icon and the points
+def test_screenshots_are_saved_in_the_test_folder(screen, printed, shots):
+    names = sorted(p.name for p in shots.glob("*.png"))
+    assert names == [
+        "report-print-703-headline.png",
+        "report-print-703.png",
+        "report-screen-1280-headline.png",
+        "report-screen-1280.png",
+    ]
+    assert all((shots / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names)
 
 
-def test_the_screenshot_is_a_png_with_something_drawn_on_it(report_page):
-    width, height, rows = browser.png_pixels(report_page["png"])
-    assert width > 0 and height > 0
-    step = 4 if len(rows[0]) == width * 4 else 3
-    colours = {row[i : i + 3] for row in rows for i in range(0, len(row), step)}
-    # A blank page is one colour; text, tables and charts give many shades.
-    assert len(colours) > 10
+def test_report_pdf_writes_an_a4_pdf(sample_run, capsys):
+    try:
+        pdf.find_chromium()
+    except pdf.NoChromium as missing:
+        pytest.skip(f"no Chromium to print with: {missing}")
+    run_dir = sample_run["report"].parent.parent
+    assert main(["report", str(run_dir), "--pdf"]) == 0
+    written = run_dir / "shareable" / "report.pdf"
+    assert f"b12audit: pdf {written}" in capsys.readouterr().out
+    data = written.read_bytes()
+    assert data.startswith(b"%PDF-")
+    width, height = (
+        float(v) for v in re.search(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", data).groups()
+    )
+    assert abs(width - 595.3) < 2 and abs(height - 841.9) < 2  # A4 in points
+
+
+def test_report_pdf_says_what_to_install_without_chromium(sample_run, monkeypatch, capsys):
+    monkeypatch.setenv(pdf.ENVIRONMENT_VARIABLE, "/no/such/chromium")
+    run_dir = sample_run["report"].parent.parent
+    assert main(["report", str(run_dir), "--pdf"]) == 2
+    assert "B12AUDIT_CHROMIUM=/no/such/chromium: no such file" in capsys.readouterr().err
+
+
+def test_report_pdf_names_the_browsers_it_looked_for(sample_run, monkeypatch, capsys):
+    monkeypatch.delenv(pdf.ENVIRONMENT_VARIABLE, raising=False)
+    monkeypatch.setenv("PATH", "")
+    assert main(["report", str(sample_run["report"].parent.parent), "--pdf"]) == 2
+    message = capsys.readouterr().err
+    assert "none was found (chromium, chromium-browser" in message
+    assert "Install it (Debian: apt install chromium)" in message

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from tests.conftest import query
 from transforms.sqlfiles import sql_text
+
+WHOLE_PERIOD = {"period_start": None, "period_end": None}
 
 LABS = """
     patient_id | test_code | test_name        | result | unit  | collected_at
@@ -162,9 +166,36 @@ def test_pending_results_are_counted_apart_from_the_finding_total(audit):
         "select finding, reason, count, denominator, denominator_meaning from ("
         + sql_text("report/finding_counts.sql")
         + ") where site = 'all sites' and finding like 'b12_borderline_no_mma%'",
+        WHOLE_PERIOD,
     )
     assert rows == [
         ("b12_borderline_no_mma", "(all)", 1, 3, "patients with a valid B12"),
         ("b12_borderline_no_mma", "no_mma", 1, 3, "patients with a valid B12"),
         ("b12_borderline_no_mma (pending)", "(all)", 1, 3, "patients with a valid B12"),
     ]
+
+
+def test_the_measured_period_counts_only_units_dated_in_it(audit):
+    # Each patient is dated by their borderline result (the finding's index date) or, not
+    # flagged, by their first valid B12: the period's bounds are inclusive.
+    labs = """
+        patient_id | test_code | result | unit  | collected_at
+        -----------+-----------+--------+-------+-------------
+        before     | 2132-9    | 250    | pg/mL | 2024-12-31
+        first_day  | 2132-9    | 250    | pg/mL | 2025-01-01
+        last_day   | 2132-9    | 400    | pg/mL | 2025-03-31
+        after      | 2132-9    | 250    | pg/mL | 2025-04-01
+        end        | 2132-9    | 400    | pg/mL | 2025-12-31
+    """
+    db = audit.run(labs)
+    sql = (
+        "select finding, count, denominator from ("
+        + sql_text("report/finding_counts.sql")
+        + ") where site = 'all sites' and reason = '(all)' and finding = 'b12_borderline'"
+    )
+    assert query(db, sql, WHOLE_PERIOD) == [("b12_borderline", 3, 5)]
+    first_quarter = {"period_start": date(2025, 1, 1), "period_end": date(2025, 3, 31)}
+    assert query(db, sql, first_quarter) == [("b12_borderline", 1, 2)]
+    # A period with evaluable units and none flagged still gives the rate's denominator.
+    no_borderline = {"period_start": date(2025, 3, 1), "period_end": date(2025, 3, 31)}
+    assert query(db, sql, no_borderline) == [("b12_borderline", 0, 1)]

@@ -62,9 +62,10 @@ def by_class(tree: ET.Element, name: str) -> list[ET.Element]:
 def test_the_chart_is_labelled_for_its_measure_and_for_screen_readers():
     tree = svg_tree()
     assert tree.get("class") == "run-chart" and tree.get("data-measure") == "folate_before_b12"
-    assert tree.get("role") == "img" and "(XmR chart) of folate_before_b12" in tree.get(
-        "aria-label"
-    )
+    label = "(XmR chart) of Folic acid started before B12 status was settled, all sites"
+    assert tree.get("role") == "img" and label in tree.get("aria-label")
+    assert tree.find("title").text.endswith(label)
+    assert tree.find("desc").text.startswith("XmR chart. Mean")
 
 
 def test_it_fetches_nothing_and_runs_nothing():
@@ -117,7 +118,7 @@ def test_text_is_at_least_11_px():
     assert sizes and min(sizes) >= 11
 
 
-def test_the_report_has_the_icon_summary_a_chart_per_measure_and_the_reaudit_section():
+def test_the_report_has_the_headline_a_chart_per_measure_and_the_reaudit_section():
     charts = [the_chart()]
     tables = ReportTables(
         summary=pd.DataFrame(
@@ -155,12 +156,15 @@ def test_the_report_has_the_icon_summary_a_chart_per_measure_and_the_reaudit_sec
     }
     html = render_report(tables, AuditConfig(), run)
     assert html.count('class="run-chart"') == 1
-    assert "Care-gap measures at a glance" in html
+    assert "Headline: care-gap measures" in html
     assert 'class="icon variation common_cause"' in html  # the latest complete: 2025-03
-    assert "<td>folate_before_b12</td><td>2025-01</td><td>outside limits</td>" in html
+    label = "Folic acid started before B12 status was settled"
+    assert f"<td>{label}</td><td>2025-01</td><td>outside limits</td>" in html
     assert "XmR chart. Mean 50.0%" in html
     assert "rounded to the nearest 5" in html
-    assert "<td class=n>suppressed</td><td class=n>12</td><td class=n>0</td>" in html
+    assert (
+        f"<td>{label}</td><td class=n>suppressed</td><td class=n>12</td><td class=n>0</td>" in html
+    )
     tables.reaudit = None
     assert "no previous run to compare with" in render_report(tables, AuditConfig(), run)
 

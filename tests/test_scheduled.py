@@ -16,7 +16,7 @@ from prefect.blocks.abstract import NotificationBlock
 
 from tests.conftest import parse_table, write_csv
 from transforms.errors import InputError
-from transforms.operations import drop_folder, history
+from transforms.operations import drop_folder, history, out_folder
 
 B12_LAST_YEAR = """
     patient_id | test_code | result | unit  | collected_at
@@ -411,7 +411,7 @@ def test_the_output_folder_may_not_be_inside_the_drop_folder(harness, tmp_path):
 
 def test_a_second_run_on_the_same_output_folder_waits_for_no_one_and_stops(first_month):
     drop, out = first_month
-    with drop_folder.exclusive(out), pytest.raises(drop_folder.RunInProgress, match="another"):
+    with out_folder.exclusive(out), pytest.raises(out_folder.RunInProgress, match="another"):
         run(drop, out)
     outcomes = query(out / history.HISTORY_NAME, "select outcome from runs")
     assert outcomes == [("published",)]  # the stopped run wrote nothing

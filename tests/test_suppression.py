@@ -73,6 +73,34 @@ def test_no_hidden_part_can_be_recovered_by_subtraction(parts):
     hidden_parts = out[(out["reason"] != "(all)") & out["count"].isna()]
     total_shown = not pd.isna(out["count"].iloc[0])
     assert not (total_shown and len(hidden_parts) == 1)
+    # ... nor a hidden total from the sum of its parts.
+    assert total_shown or len(hidden_parts) > 0 or sum(parts) == 0
+
+
+def test_a_count_whose_complement_is_small_is_hidden():
+    out = suppress_counts(
+        table([("f", "(all)", "all sites", 14, 20), ("g", "(all)", "all sites", 12, 20)]), 7
+    )
+    # 14 of 20 tells that 6 were not flagged; 12 of 20 leaves 8.
+    assert out["suppressed"].tolist() == [True, False]
+
+
+def test_a_hidden_total_hides_a_part_so_the_parts_do_not_add_up_to_it():
+    out = suppress_counts(
+        table(
+            [
+                ("f", "(all)", "all sites", 20, 26),  # 6 not flagged: hidden
+                ("f", "none", "all sites", 10, 26),
+                ("f", "partial", "all sites", 10, 26),
+            ]
+        ),
+        7,
+    )
+    assert shown(out)[("(all)", "all sites")] is None
+    assert sorted(shown(out)[(r, "all sites")] is None for r in ("none", "partial")) == [
+        False,
+        True,
+    ]
 
 
 def test_a_lone_small_site_denominator_cannot_be_recovered_from_the_total():

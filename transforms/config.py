@@ -16,8 +16,8 @@ from pathlib import Path
 from transforms import alert_settings
 from transforms.errors import ConfigError
 
-GUIDELINE = "shared/guideline.txt"
-REFERENCE = "shared/clinical-reference.md"
+GUIDELINE = "B12 guideline"
+REFERENCE = "clinical reference"
 
 
 def _setting(
@@ -40,7 +40,7 @@ class AuditConfig:
     # --- B12 classes, canonical pg/mL: deficient value < 180; adequate value > 350.
     b12_unit_policy: str = _setting(
         "canonical",
-        f"issue 3 switch; {REFERENCE} 2.3 (canonical: convert, then 180/350 pg/mL; "
+        f"audit switch; {REFERENCE} 2.3 (canonical: convert, then 180/350 pg/mL; "
         "unit_native: < 180 pg/mL or < 150 pmol/L as reported)",
         choices=("canonical", "unit_native"),
     )
@@ -51,11 +51,11 @@ class AuditConfig:
     b12_adequate_above_pg_ml: float = _setting(350.0, f"{GUIDELINE} (borderline 180-350)", 0)
     # Serum/plasma MMA (LOINC 13964-2): elevated when value > 271 nmol/L.
     mma_elevated_above_nmol_l: float = _setting(271.0, f"{GUIDELINE} (MMA > 271 nmol/L)", 0)
-    mma_window_before_days: int = _days(30, "issue 2 (MMA from 30 days before ...)")
-    mma_window_after_days: int = _days(90, "issue 2 (... to 90 days after)")
+    mma_window_before_days: int = _days(30, "audit definition (MMA from 30 days before ...)")
+    mma_window_after_days: int = _days(90, "audit definition (... to 90 days after)")
     # --- On-treatment results: not used to classify B12 status.
     on_treatment_after_parenteral_days: int = _days(
-        90, "issue 3 (within 90 days after a parenteral B12 dose)"
+        90, "audit definition (within 90 days after a parenteral B12 dose)"
     )
     on_treatment_after_oral_days: int = _days(
         30,
@@ -65,100 +65,121 @@ class AuditConfig:
     # --- Folate episodes and what counts as known / treated at F0.
     folate_scope: str = _setting(
         "therapeutic",
-        f"issue 3 switch; {REFERENCE} 1.2 tiers F1 / +F2 multivitamins / +F3 leucovorin",
+        f"audit switch; {REFERENCE} 1.2 tiers F1 / +F2 multivitamins / +F3 leucovorin",
         choices=("therapeutic", "with_low_dose", "with_low_dose_and_folinic"),
     )
     folate_episode_gap_days: int = _setting(
-        365, "issue 2 (new episode > 365 days later)", 1, 36_500
+        365, "audit definition (new episode > 365 days later)", 1, 36_500
     )
-    b12_treatment_lookback_days: int = _days(365, "issue 2 (B12 treatment from 365 days before F0)")
+    b12_treatment_lookback_days: int = _days(
+        365, "audit definition (B12 treatment from 365 days before F0)"
+    )
     same_day_b12_treatment_concurrent: bool = _setting(
-        True, f"issue 3 switch; {REFERENCE} 5 R5 (BNF: unless B12 is given concurrently) [M]"
+        True, f"audit switch; {REFERENCE} 5 R5 (BNF: unless B12 is given concurrently) [M]"
     )
-    b12_result_lookback_days: int = _days(365, "issue 2 (B12 collected within 365 days before)")
-    b12_tested_after_days: int = _days(90, "issue 2 (tested_after: within 90 days after F0)")
+    b12_result_lookback_days: int = _days(
+        365, "audit definition (B12 collected within 365 days before)"
+    )
+    b12_tested_after_days: int = _days(
+        90, "audit definition (tested_after: within 90 days after F0)"
+    )
     # A B12 product at this dose or more is the cyanide antidote (Cyanokit 5 g), not treatment.
     # Above the largest therapeutic parenteral dose (5 mg, clinical-reference 1.2), or every
     # injection would be taken for the antidote.
     b12_antidote_dose_at_least_mg: float = _setting(
-        5000.0, "issue 2 (exclude the 5 g Cyanokit)", 5.001
+        5000.0, "audit definition (exclude the 5 g Cyanokit)", 5.001
     )
     count_ordered_events: bool = _setting(
-        False, "issue 2 and issue 3 switch (ordered folate events count only if configured)"
+        False, "audit switch (ordered folate events count only if configured)"
     )
     # --- Neurological symptoms with a normal B12.
     neuro_include_dementia: bool = _setting(
-        False, f"issue 3 (dementia a separable sub-flag); {REFERENCE} 1.3 (F03.x)"
+        False, f"audit definition (dementia a separable sub-flag); {REFERENCE} 1.3 (F03.x)"
     )
-    neuro_window_before_days: int = _days(180, "issue 3 (neuro code from 180 days before ...)")
-    neuro_window_after_days: int = _days(30, "issue 3 (... to 30 days after the B12)")
-    metabolite_window_before_days: int = _days(30, "issue 3 (MMA/homocysteine from 30 days before")
-    metabolite_window_after_days: int = _days(90, "issue 3 (... to 90 days after)")
+    neuro_window_before_days: int = _days(
+        180, "audit definition (neuro code from 180 days before ...)"
+    )
+    neuro_window_after_days: int = _days(30, "audit definition (... to 30 days after the B12)")
+    metabolite_window_before_days: int = _days(
+        30, "audit definition (MMA/homocysteine from 30 days before"
+    )
+    metabolite_window_after_days: int = _days(90, "audit definition (... to 90 days after)")
     # --- B12 courses: loading and maintenance (hydroxocobalamin, UK regimen).
     course_washout_days: int = _setting(
-        180, "issue 3 (new course: none in the 180 days before)", 1, 36_500
+        180, "audit definition (new course: none in the 180 days before)", 1, 36_500
     )
     loading_neuro_window_before_days: int = _days(
-        180, "issue 3 (neuro code from 180 days before the start ...)"
+        180, "audit definition (neuro code from 180 days before the start ...)"
     )
-    loading_neuro_window_after_days: int = _days(14, "issue 3 (... to 14 days after)")
-    loading_window_days: int = _setting(15, "issue 3 (6 doses in the first 15 days)", 1, 365)
-    loading_min_doses: int = _setting(6, f"issue 3; {GUIDELINE} (3 times weekly for 2 weeks)", 1)
-    neuro_loading_window_days: int = _setting(14, "issue 3 (7 doses in 14 days)", 1, 365)
-    neuro_loading_min_doses: int = _setting(7, f"issue 3; {GUIDELINE} (alternate days)", 1)
+    loading_neuro_window_after_days: int = _days(14, "audit definition (... to 14 days after)")
+    loading_window_days: int = _setting(
+        15, "audit definition (6 doses in the first 15 days)", 1, 365
+    )
+    loading_min_doses: int = _setting(
+        6, f"audit definition; {GUIDELINE} (3 times weekly for 2 weeks)", 1
+    )
+    neuro_loading_window_days: int = _setting(14, "audit definition (7 doses in 14 days)", 1, 365)
+    neuro_loading_min_doses: int = _setting(7, f"audit definition; {GUIDELINE} (alternate days)", 1)
     neuro_loading_max_gap_days: int = _setting(
-        3, "issue 3 (a gap over 3 days during loading)", 1, 365
+        3, "audit definition (a gap over 3 days during loading)", 1, 365
     )
     maintenance_interval_days: int = _setting(
-        91, f"issue 3; {GUIDELINE} (every 2-3 months without neurological symptoms)", 1, 3650
+        91,
+        f"audit definition; {GUIDELINE} (every 2-3 months without neurological symptoms)",
+        1,
+        3650,
     )
     maintenance_interval_neuro_days: int = _setting(
-        61, f"issue 3; {GUIDELINE} (every 2 months with neurological symptoms)", 1, 3650
+        61, f"audit definition; {GUIDELINE} (every 2 months with neurological symptoms)", 1, 3650
     )
-    maintenance_grace_days: int = _days(30, f"issue 3; {REFERENCE} R7 (grace 30 days)")
+    maintenance_grace_days: int = _days(30, f"audit definition; {REFERENCE} R7 (grace 30 days)")
     lifelong_when_cause_unknown: bool = _setting(
-        True, f"issue 3 switch; {REFERENCE} R7 (NICE/SPS: continue if cause unknown)"
+        True, f"audit switch; {REFERENCE} R7 (NICE/SPS: continue if cause unknown)"
     )
     # --- A confirmed deficiency (deficient B12, or borderline with a raised MMA) treated.
     untreated_within_days: int = _days(
-        30, "issue 12 (B12 treatment within 30 days after the result was known)"
+        30, "audit definition (B12 treatment within 30 days after the result was known)"
     )
     untreated_treatment_before_days: int = _days(
-        30, "issue 12 (treatment from 30 days before the result's collection counts)"
+        30, "audit definition (treatment from 30 days before the result's collection counts)"
     )
     # --- The oral alternative: "1000-2000 mcg daily ... for patients without severe
     # deficiency". The guideline does not define severe: these limits are assumptions.
     severe_b12_below_pg_ml: float = _setting(
-        100.0, f"issue 12; {REFERENCE} 7 item 11 ('severe' undefined: an assumption)", 0
+        100.0, f"audit definition; {REFERENCE} 7 item 11 ('severe' undefined: an assumption)", 0
     )
     severe_hb_below_g_l: float = _setting(
-        80.0, f"issue 12; {REFERENCE} 7 item 11 ('severe' undefined: an assumption)", 0
+        80.0, f"audit definition; {REFERENCE} 7 item 11 ('severe' undefined: an assumption)", 0
     )
     severe_result_within_days: int = _days(
-        30, "issue 12 (an oral course started within 30 days after the severe result)"
+        30, "audit definition (an oral course started within 30 days after the severe result)"
     )
     oral_dose_at_least_mcg: float = _setting(1000.0, f"{GUIDELINE} (oral 1000-2000 mcg daily)", 0)
     oral_dose_dietary_exempt: bool = _setting(
-        False, f"issue 12 switch; {REFERENCE} 3.3 (dietary deficiency: 50-150 mcg daily)"
+        False, f"audit switch; {REFERENCE} 3.3 (dietary deficiency: 50-150 mcg daily)"
     )
     # --- Monitoring after a new course in an anaemic patient (not in the guideline text).
     anaemia_hb_below_g_l_men: float = _setting(130.0, f"{REFERENCE} 3.4 (WHO, men) [M]", 0)
     anaemia_hb_below_g_l_women: float = _setting(
         120.0, f"{REFERENCE} 3.4 (WHO, non-pregnant women; also sex unknown) [M]", 0
     )
-    anaemia_window_before_days: int = _days(30, "issue 3 (Hb within 30 days before the start)")
-    fbc_window_from_days: int = _days(42, f"issue 3; {REFERENCE} 3.5 (FBC at 8 weeks: 6 ...)")
-    fbc_window_to_days: int = _days(70, f"issue 3; {REFERENCE} 3.5 (... to 10 weeks)")
+    anaemia_window_before_days: int = _days(
+        30, "audit definition (Hb within 30 days before the start)"
+    )
+    fbc_window_from_days: int = _days(
+        42, f"audit definition; {REFERENCE} 3.5 (FBC at 8 weeks: 6 ...)"
+    )
+    fbc_window_to_days: int = _days(70, f"audit definition; {REFERENCE} 3.5 (... to 10 weeks)")
     # --- Descriptive tags (never inputs to B12 or folate findings).
     macrocytosis_mcv_above_fl: float = _setting(
-        100.0, f"issue 3; {REFERENCE} 3.4 (MCV > 100 fL)", 0
+        100.0, f"audit definition; {REFERENCE} 3.4 (MCV > 100 fL)", 0
     )
     context_window_days: int = _days(
-        30, "issue 3 (MCV within 30 days of a B12 result; the same window for Hb)"
+        30, "audit definition (MCV within 30 days of a B12 result; the same window for Hb)"
     )
     esr_min_age_years: int = _setting(18, f"{REFERENCE} 4 (Miller rule derived in adults)", 0, 130)
     # The data end for "pending" decisions; None = the latest date in the extract.
-    as_of_date: dt.date | None = _setting(None, "issue 2 (latest date in the extract)")
+    as_of_date: dt.date | None = _setting(None, "audit definition (latest date in the extract)")
     # An OMOP vocabulary folder (an Athena download: CONCEPT and CONCEPT_ANCESTOR, any case,
     # .csv tab- or comma-separated, or .parquet) for an extract in another format: every
     # RxNorm drug under cyanocobalamin, hydroxocobalamin or folic acid is then classed by
@@ -166,10 +187,16 @@ class AuditConfig:
     vocabulary_dir: str | None = _setting(None, "site vocabulary (none: the code lists only)")
     # --- Validation.
     max_quarantine_fraction: float = _setting(0.05, "b12audit default", 0, 1)
-    reject_future_dates: bool = _setting(False, "issue 2 (shifted research extracts)")
+    reject_future_dates: bool = _setting(False, "audit definition (shifted research extracts)")
+    # Event dates more than this many years before the first quartile or after the third
+    # quartile of all event dates are quarantined (date_implausible): a 9999-12-31 or a
+    # 1900-01-01 placeholder; shifted research dates move the quartiles with them.
+    plausible_years_around_bulk: int = _setting(
+        30, "b12audit default (outlier dates must not move the data end)", 1, 5_000
+    )
     batch_rows: int = _setting(250_000, "b12audit default (memory bound of validation)", 1_000)
     # Information governance: counts 1..7 are hidden in shareable outputs.
-    suppress_counts_up_to: int = _setting(7, "issue 2 (counts from 1 to 7 suppressed)", 1)
+    suppress_counts_up_to: int = _setting(7, "audit definition (counts from 1 to 7 suppressed)", 1)
     # How the shareable measures are made safe: "round" (OpenSAFELY-style: counts from 1
     # to suppress_counts_up_to hidden, every other count rounded to the nearest
     # round_counts_to, ratios from the rounded counts) or "suppress" (exact counts, small
@@ -196,6 +223,20 @@ class AuditConfig:
         "NHS Making Data Count (XmR); Laney p' where denominators vary",
         choices=("auto", "xmr", "p", "laney"),
     )
+    # --- The output folder.
+    # Published runs kept in OUT/runs/ (older run folders are deleted after a publish; the
+    # scheduled history and the analysts' database are never touched).
+    keep_runs: int = _setting(12, "b12audit default (a year of monthly runs)", 1, 10_000)
+    # How long publishing waits for an analyst's read-write session on the database to
+    # close before it stops (the run's files stay in its building folder).
+    publish_wait_seconds: int = _setting(60, "b12audit default", 0, 86_400)
+    # --- What the report shows (no count's definition changes with these).
+    # The measured period: findings and denominators whose unit is dated in it (inclusive);
+    # none: from the data start, to the data end. `b12audit run --from/--to` set them.
+    period_start: dt.date | None = _setting(None, "site decision (the period the report covers)")
+    period_end: dt.date | None = _setting(None, "site decision (the period the report covers)")
+    # One site's report (its counts and charts, beside all sites'); `b12audit run --site`.
+    report_site: str | None = _setting(None, "site decision (one site's report)")
     # Re-baselining: [spc_phases] finding = [dates]; each date starts a new phase of the
     # chart with its own baseline (a change of pathway, say), drawn as a break.
     spc_phases: dict[str, list[dt.date]] = field(
@@ -302,6 +343,39 @@ def flipped(config: AuditConfig, key: str) -> list[AuditConfig]:
     return [replace(config, **{key: option}) for option in options if option != current]
 
 
+NONE_SHOWN = {
+    "as_of_date": "(latest date in the extract)",
+    "period_start": "(the data start)",
+    "period_end": "(the data end)",
+    "report_site": "(all sites)",
+}
+
+
+DATE_SETTINGS = ("as_of_date", "period_start", "period_end")
+
+
+def _date_text(value: object) -> object:
+    """An ISO date given as text (a flow parameter) as a date; anything else as given."""
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
+
+
+def with_overrides(config: AuditConfig, overrides: dict, origin: str) -> AuditConfig:
+    """The configuration with settings given on the command line (`--from`, `--to`,
+    `--site`), checked as a file's would be."""
+    known = {f.name: f for f in fields(AuditConfig)}
+    given = {
+        k: _check(k, _date_text(v) if k in DATE_SETTINGS else v, known[k], origin)
+        for k, v in overrides.items()
+        if v is not None
+    }
+    changed = replace(config, **given)
+    _check_orders(changed, origin)
+    return changed
+
+
 def _render(value: object, name: str = "") -> str:
     if name == "vocabulary_dir" and value is not None:
         return Path(str(value)).name  # the folder's name only: a path can name a person
@@ -309,7 +383,7 @@ def _render(value: object, name: str = "") -> str:
         shown = {k: ", ".join(map(str, v)) if isinstance(v, list) else v for k, v in value.items()}
         return ", ".join(f"{k} -> {v}" for k, v in sorted(shown.items())) or "(none)"
     if value is None:
-        return "(latest date in the extract)" if name == "as_of_date" else "(none)"
+        return NONE_SHOWN.get(name, "(none)")
     return str(value)
 
 
@@ -356,6 +430,11 @@ def _check_orders(config: AuditConfig, origin: str) -> None:
                 f"{origin}: {low} ({getattr(config, low)}) must not be above {high} "
                 f"({getattr(config, high)})"
             )
+    if config.period_start and config.period_end and config.period_start > config.period_end:
+        raise ConfigError(
+            f"{origin}: period_start ({config.period_start}) must not be after period_end "
+            f"({config.period_end})"
+        )
     longest_interval = max(config.maintenance_interval_days, config.maintenance_interval_neuro_days)
     if config.course_washout_days <= longest_interval + config.maintenance_grace_days:
         raise ConfigError(
@@ -396,10 +475,14 @@ def _check(name: str, value: object, f, origin: str) -> object:
         return {str(k).strip(): v.strip() for k, v in value.items()}
     if name == "vocabulary_dir":
         return _vocabulary_dir(value, where)
-    if name == "as_of_date":
+    if name in DATE_SETTINGS:
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return value
         raise ConfigError(f"{where} must be a TOML date such as 2025-12-31, got {value!r}")
+    if name == "report_site":
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where} must be a site's name as the extract gives it")
+        return value.strip()
     choices = f.metadata["choices"]
     if choices:
         if value not in choices:

@@ -16,8 +16,9 @@ from transforms.sqlfiles import sql_text
 # DuckDB spills to disk past this; with Python, Prefect and a batch in flight the whole
 # run stays well under the 4 GB peak target at 100M lab rows.
 DUCKDB_MEMORY_LIMIT = "1GB"
-# Analysts' tools embed DuckDB 1.x, which cannot open 2.0's own storage format.
-ANALYST_STORAGE_VERSION = "v1.5.0"
+# Analysts' tools embed DuckDB 1.x, which cannot open 2.0's own storage format; 1.4 is the
+# long-term support release (it reads storage up to v1.4.0, not 1.5's).
+ANALYST_STORAGE_VERSION = "v1.4.0"
 
 
 def connect(db_path: Path) -> duckdb.DuckDBPyConnection:

@@ -5,7 +5,7 @@
 -- Reads: validated_batch
 select
     r.source_file || ':' || r.source_line as row_id,
-    trim(r.patient_id) as patient_id,
+    clean_id(r.patient_id) as patient_id,
     trim(r.code) as code,
     replace(upper(trim(r.code)), '.', '') as code_key,
     upper(trim(r.code_system)) as code_system,

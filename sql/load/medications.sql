@@ -4,7 +4,7 @@
 -- Reads: validated_batch
 select
     r.source_file || ':' || r.source_line as row_id,
-    trim(r.patient_id) as patient_id,
+    clean_id(r.patient_id) as patient_id,
     nullif(upper(trim(r.drug_code)), '') as drug_code,
     r.drug_name,
     lower(trim(r.event_type)) as event_type,

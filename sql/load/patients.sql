@@ -4,7 +4,7 @@
 -- Reads: validated_batch
 select
     r.source_file || ':' || r.source_line as row_id,
-    trim(r.patient_id) as patient_id,
+    clean_id(r.patient_id) as patient_id,
     nullif(trim(r.sex), '') as sex,
     local_time(nullif(trim(r.birth_date), ''))::date as birth_date,
     nullif(trim(r.site), '') as site,

@@ -32,7 +32,9 @@ select
     patient_id,
     event_at,
     'medication',
-    if(drug_class = 'b12_treatment', 'B12 treatment', 'Folate'),
+    -- case, not if(): this is a view in the analysts' database, and DuckDB 1.x cannot bind
+    -- the if() that 2.0 stores for it.
+    case when drug_class = 'b12_treatment' then 'B12 treatment' else 'Folate' end,
     coalesce(drug_name, 'code ' || drug_code, 'a drug with no name or code'),
     null,
     null,

@@ -18,6 +18,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -48,6 +49,7 @@ class SourceFile:
     empty_lines: list[int] = field(default_factory=list)
     rows_read: int = 0
     source_format: str = ""  # set by transforms.inputs.adapters.stage
+    long_lines: list[tuple[int, int]] = field(default_factory=list)  # (line, bytes)
 
     @property
     def audited(self) -> bool:
@@ -64,11 +66,25 @@ class SourceFile:
             "text": self.text,
             "sha256": self.sha256,
             "rows_read": self.rows_read,
+            "blank_lines": len(self.empty_lines),  # empty or only spaces: skipped, not rows
         }
 
 
-def hash_file(path: Path, find_empty_lines: bool = False) -> tuple[str, list[int]]:
-    """The file's SHA-256, and (for text files) the numbers of its empty lines, in one read.
+class FileScan(NamedTuple):
+    sha256: str
+    empty_lines: list[int]  # numbers of the empty lines (text files only)
+    long_lines: list[tuple[int, int]]  # (number, bytes) of lines over LONG_LINE_BYTES
+
+
+# DuckDB's CSV reader rejects a line over its max_line_size (2 MB) as a row of the wrong
+# shape, but drops one over its buffer (about 32 MiB) without a word; every line longer
+# than this is checked against the rejects, and one the reader dropped is quarantined.
+LONG_LINE_BYTES = 2_000_000
+
+
+def hash_file(path: Path, find_empty_lines: bool = False) -> FileScan:
+    """The file's SHA-256, and (for text files) the numbers of its empty lines and of its
+    over-long lines, in one read.
 
     DuckDB's CSV reader skips empty lines without counting them; validation needs them to
     give later rows their true line numbers. (An empty line inside a quoted field is
@@ -76,19 +92,25 @@ def hash_file(path: Path, find_empty_lines: bool = False) -> tuple[str, list[int
     """
     digest = hashlib.sha256()
     lines = LineScan()
-    with path.open("rb") as handle:
-        while chunk := handle.read(8 << 20):
-            digest.update(chunk)
-            if find_empty_lines:
-                lines.feed(chunk)
-    return digest.hexdigest(), lines.empty
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(8 << 20):
+                digest.update(chunk)
+                if find_empty_lines:
+                    lines.feed(chunk)
+    except OSError as exc:  # permission denied, a folder named like a file, a read error
+        raise InputError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
+    lines.finish()
+    return FileScan(digest.hexdigest(), lines.empty, lines.long)
 
 
 class LineScan:
-    """Finds empty lines (LF or CRLF) in a file fed chunk by chunk, with numpy."""
+    """Finds empty lines (LF or CRLF) and over-long lines in a file fed chunk by chunk,
+    with numpy."""
 
     def __init__(self) -> None:
         self.empty: list[int] = []
+        self.long: list[tuple[int, int]] = []
         self.offset = 0  # file offset of the next chunk
         self.newlines = 0  # newlines before it
         self.last_newline = -1  # file offset of the last newline seen (-1: line 1 starts at 0)
@@ -103,10 +125,18 @@ class LineScan:
             before = np.where(at > 0, data[np.maximum(at - 1, 0)], self.last_byte)
             empty = (gap == 1) | ((gap == 2) & (before == 13))
             self.empty.extend((np.flatnonzero(empty) + self.newlines + 1).tolist())
+            for k in np.flatnonzero(gap - 1 > LONG_LINE_BYTES).tolist():
+                self.long.append((self.newlines + k + 1, int(gap[k] - 1)))
             self.newlines += len(at)
             self.last_newline = int(where[-1])
         self.offset += len(chunk)
         self.last_byte = int(data[-1])
+
+    def finish(self) -> None:
+        """The last line, when no line break ends it."""
+        length = self.offset - self.last_newline - 1
+        if length > LONG_LINE_BYTES:
+            self.long.append((self.newlines + 1, length))
 
 
 def create_staging(con: duckdb.DuckDBPyConnection) -> None:
@@ -215,10 +245,17 @@ def count_csv(
         rejects_scan="scans_now",
     )
     try:
-        accepted = con.execute(f"select count(*) from {reader}").fetchall()[0][0]
+        # Every column is read, not only counted: a row's encoding is checked only when its
+        # text is, and a row rejected later than this count would shift every line number
+        # after it (about 20 % more time for this pass).
+        accepted = con.execute(
+            f"select count(*), max(length(columns(*))) from {reader}"
+        ).fetchall()[0][0]
     except duckdb.Error as exc:
         raise InputError(f"{source.name}: unreadable ({first_line(exc)})") from None
     rejected = _keep_rejects(con, source)
+    source.empty_lines = sorted(set(source.empty_lines) | set(_blank_rejects(con)))
+    rejected += _dropped_long_lines(con, source)
     if source.empty_lines:
         con.executemany(
             "insert into staging.empty_lines values (?, ?)",
@@ -227,20 +264,59 @@ def count_csv(
     return accepted + rejected
 
 
+# A line of only spaces and tabs is a blank line, skipped and counted like an empty one
+# (DuckDB reads it as a row of one empty field, a reject).
+BLANK_LINE = "coalesce(trim(csv_line, ' ' || chr(9) || chr(10) || chr(13)) = '', false)"
+
+
 def _keep_rejects(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
+    """Keeps the rows DuckDB rejected as staging.csv_rejects; returns how many (blank lines
+    aside: see `_blank_rejects`, which then drops the reject tables)."""
     con.execute(
-        """
+        f"""
         insert into staging.csv_rejects
         select $file, $table, line, '(whole row)',
                -- CRLF files: DuckDB keeps the previous line's LF at the start of the text.
                'csv_' || lower(replace(error_type, ' ', '_')), ltrim(csv_line, chr(10))
         from (select distinct on (line) * from rejects_now order by line, column_idx)
+        where not {BLANK_LINE}
         """,
         {"file": source.name, "table": source.table},
     )
-    count = con.execute("select count(distinct line) from rejects_now").fetchall()[0][0]
+    return con.execute(
+        f"select count(distinct line) from rejects_now where not {BLANK_LINE}"
+    ).fetchall()[0][0]
+
+
+def _dropped_long_lines(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
+    """Long lines the reader neither returned nor rejected, kept as rejects
+    (csv_line_too_long) so they are counted, quarantined and numbered; returns how many."""
+    if not source.long_lines:
+        return 0
+    seen = {
+        line
+        for (line,) in con.execute(
+            "select source_line from staging.csv_rejects where source_file = $f",
+            {"f": source.name},
+        ).fetchall()
+    }
+    dropped = [(line, size) for line, size in source.long_lines if line not in seen]
+    if not dropped:
+        return 0
+    con.executemany(
+        "insert into staging.csv_rejects values (?, ?, ?, '(whole row)', 'csv_line_too_long', ?)",
+        [
+            (source.name, source.table, line, f"(a line of {size:,} bytes)")
+            for line, size in dropped
+        ],
+    )
+    return len(dropped)
+
+
+def _blank_rejects(con: duckdb.DuckDBPyConnection) -> list[int]:
+    lines = con.execute(f"select distinct line from rejects_now where {BLANK_LINE}").fetchall()
     con.execute("drop table rejects_now; drop table scans_now")
-    return count
+    return [line for (line,) in lines]
 
 
 def parquet_types(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> dict[str, str]:

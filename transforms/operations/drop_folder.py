@@ -1,28 +1,19 @@
-"""The drop folder: what it holds (each file hashed, none still being written), and one
-scheduled run at a time per output folder."""
+"""The drop folder: what it holds (each file hashed, none still being written)."""
 
 from __future__ import annotations
 
-import fcntl
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from transforms.inputs.ingest import hash_file
 
-LOCK_NAME = ".b12audit.lock"
 # A file modified this recently may still be being written: the run waits and retries.
 SETTLE_SECONDS = 10.0
 
 
 class FileNotReady(RuntimeError):
     """A drop file changed moments ago: it may still be being written. Worth a retry."""
-
-
-class RunInProgress(RuntimeError):
-    """Another run holds the output folder; this one stops without touching it."""
 
 
 @dataclass(frozen=True)
@@ -49,20 +40,3 @@ def scan_drop(drop_dir: Path, now: float | None = None) -> list[DroppedFile]:
             )
         found.append(DroppedFile(relative.as_posix(), hash_file(path)[0], stat.st_size))
     return found
-
-
-@contextmanager
-def exclusive(out_dir: Path) -> Iterator[None]:
-    """One scheduled run at a time per output folder, whatever started it."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / LOCK_NAME).open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise RunInProgress(
-                f"{out_dir}: another scheduled run is writing this output folder"
-            ) from exc
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

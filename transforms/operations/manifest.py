@@ -87,18 +87,28 @@ def inputs_with_counts(
 AUDITED_TABLES = ("lab_results", "medications")
 
 
-def warnings(inputs: list[dict], audited: dict[str, int]) -> list[str]:
+def warnings(
+    inputs: list[dict], audited: dict[str, int], normalised: dict[str, int] | None = None
+) -> list[str]:
     """Loud words for a run that read rows but has none of a table the findings need
     (`audited`: rows per canonical table in the audit, a schedule's history included): an
-    extract whose codes the format's patterns do not read gives "no findings" otherwise."""
+    extract whose codes the format's patterns do not read gives "no findings" otherwise;
+    and for identifiers that loaded changed (`normalised`: rows per file), which would
+    otherwise have been separate patients."""
     read = sum(f["rows_read"] for f in inputs)
-    return [
+    missing = [
         f"No {table.replace('_', ' ')} were audited ({read} rows read): the findings that "
         "need them are empty, not clear. Check the format's code patterns and drug and test "
         "lists (docs/input-formats.md) and the mapping review."
         for table in AUDITED_TABLES
         if read and not audited.get(table)
     ]
+    changed = [
+        f"{name}: {rows} rows' patient identifiers held invisible characters or unnormalised "
+        "Unicode; they were loaded as a reader sees them (NFC, invisible characters removed)."
+        for name, rows in sorted((normalised or {}).items())
+    ]
+    return missing + changed
 
 
 def build_manifest(run: dict, config: AuditConfig) -> dict:
@@ -108,6 +118,11 @@ def build_manifest(run: dict, config: AuditConfig) -> dict:
         "totals": {
             key: sum(f[key] for f in inputs)
             for key in ("rows_read", "rows_loaded", "rows_quarantined", "rows_not_audited")
+        },
+        "report_scope": {
+            "site": config.report_site,
+            "period_start": config.period_start and config.period_start.isoformat(),
+            "period_end": config.period_end and config.period_end.isoformat(),
         },
         "configuration": config.as_records(),
         "code_version": code_version(),

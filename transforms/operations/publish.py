@@ -9,8 +9,10 @@ keeps reading the old snapshot.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import time
 from pathlib import Path
 
 import duckdb
@@ -19,6 +21,7 @@ from schemas.canonical import SCHEMAS
 from schemas.findings import COLUMN_COMMENTS as FINDINGS_COLUMN_COMMENTS
 from transforms.database import sql_quote
 from transforms.operations.history import RUN_COLUMNS
+from transforms.operations.view_comments import MEASURE_COLUMNS, VIEW_COLUMNS
 from transforms.outputs.worklist import COLUMN_COMMENTS as WORKLIST_COLUMN_COMMENTS
 from transforms.rules.steps import steps_in
 from transforms.sqlfiles import sql_text
@@ -31,6 +34,8 @@ TABLE_COMMENTS = {
     "patients": "Canonical patients (optional input file).",
     "diagnoses": "Canonical diagnoses (optional input file).",
     "quarantine": "Input rows that failed validation: file, line, column, check and value.",
+    "identifier_changes": "Rows per input file whose patient identifier was normalised on "
+    "loading (Unicode NFC, invisible characters removed).",
     "audit_scope": "Medication and lab data ends, medication start, diagnoses file present.",
     "lab_harmonised": "Audited lab rows: analyte, parsed value, canonical unit and status.",
     "b12_results": "Valid, not-on-treatment serum B12 in pg/mL with class.",
@@ -82,6 +87,11 @@ EXTRA_COLUMN_COMMENTS = {
 
 
 RUN_COLUMN_COMMENTS = {
+    "run_id": "The run: its start time and a random suffix (runs/<run id>/ holds its files).",
+    "started_at": "When the run started.",
+    "finished_at": "When the run ended (empty while it runs).",
+    "input_format": "canonical, site, omop, meds or fhir: the format the run read.",
+    "code_version": "The b12audit version and the hash of its rules.",
     "outcome": "running, published, unchanged (nothing new: the last results stand) or failed.",
     "drop_dir": "The drop folder (or, for b12audit run, the input folder) the run read.",
     "files_new": "Files read for the first time by this run.",
@@ -93,6 +103,12 @@ RUN_COLUMN_COMMENTS = {
     "findings": "Findings this run published.",
     "config_sha256": "SHA-256 of the settings that decide findings (alerts aside).",
     "message": "Why a run failed: file, line and column, never a value.",
+}
+ANNOTATION_COLUMNS = {
+    "annotation_status": "The care team's own status for the item (annotations.csv).",
+    "annotation_owner": "Who on the care team holds the item (annotations.csv).",
+    "annotation_note": "The care team's note (annotations.csv; patient-level free text).",
+    "annotated_on": "When the care team last annotated the item.",
 }
 # The analysts' entry points. Plain SQL that DuckDB 1.x parses too.
 VIEWS = {
@@ -144,6 +160,24 @@ def create_views(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"comment on view {name} is '{sql_quote(comment)}'")
 
 
+def _comment_view_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Each view's columns: its own comments, else those of the table it shows."""
+    for view, (table, own) in VIEW_COLUMNS.items():
+        inherited = dict(
+            con.execute(
+                "select column_name, comment from duckdb_columns() "
+                "where table_name = $t and comment is not null",
+                {"t": table or ""},
+            ).fetchall()
+        )
+        for (column,) in con.execute(
+            "select column_name from duckdb_columns() where table_name = $v", {"v": view}
+        ).fetchall():
+            text = own.get(column) or inherited.get(column)
+            if text:
+                con.execute(f"comment on column {view}.\"{column}\" is '{sql_quote(text)}'")
+
+
 def write_run_metadata(con: duckdb.DuckDBPyConnection, manifest: dict) -> None:
     con.execute("create or replace table run_metadata (run_id varchar, manifest json)")
     con.execute(
@@ -160,19 +194,22 @@ def describe(con: duckdb.DuckDBPyConnection) -> None:
         if table in existing:
             where = f" (sql/{made_by[table]})" if table in made_by else ""
             con.execute(f"comment on table {table} is '{sql_quote(text.rstrip('.') + where)}.'")
-    for table in (*SCHEMAS, "findings", "worklist_items", "run_log"):
+    for table in (*SCHEMAS, "findings", "worklist_items", "run_log", "measure_counts"):
         for column, text in _column_comments(table).items():
             if _has_column(con, table, column):
                 con.execute(f"comment on column {table}.\"{column}\" is '{sql_quote(text)}'")
+    _comment_view_columns(con)
 
 
 def _column_comments(table: str) -> dict[str, str]:
     if table == "findings":
         return dict(FINDINGS_COLUMN_COMMENTS)
-    if table == "worklist_items":
-        return dict(WORKLIST_COLUMN_COMMENTS)
+    if table == "worklist_items":  # a finding's row, the team's annotation, what to do
+        return {**FINDINGS_COLUMN_COMMENTS, **ANNOTATION_COLUMNS, **WORKLIST_COLUMN_COMMENTS}
     if table == "run_log":
         return dict(RUN_COLUMN_COMMENTS)
+    if table == "measure_counts":
+        return dict(MEASURE_COLUMNS)
     described = {name: col.description for name, col in SCHEMAS[table]().columns.items()}
     return {**EXTRA_COLUMN_COMMENTS, **described}
 
@@ -192,8 +229,75 @@ def finish(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("checkpoint")
 
 
-def swap_into_place(build_db: Path, out_dir: Path) -> Path:
-    """Renames the closed build file over the analysts' database, atomically."""
+def swap_into_place(build_db: Path, out_dir: Path, wait_seconds: float = 60) -> Path:
+    """Renames the closed build file over the analysts' database, atomically, once no
+    analyst's session can leave a write-ahead log behind that would not match the new
+    file: waits for a read-write session to close (then stops: PublishBlocked), and folds
+    a log left by a session that ended without a checkpoint into the old file first. The
+    build file is on disk (fsync) before the rename, and the rename before returning."""
     target = out_dir / PUBLISHED_NAME
+    _fsync(build_db)
+    if target.exists():
+        wait_for_writers(target, wait_seconds)
+        _fold_in_write_ahead_log(target)
     os.replace(build_db, target)
+    _fsync(out_dir)
     return target
+
+
+class PublishBlocked(RuntimeError):
+    """An analyst's read-write session holds the database: the run is built, not published."""
+
+
+def wait_for_writers(target: Path, wait_seconds: float) -> None:
+    """Returns once no other process holds the database for writing (at once when there
+    is no database); stops with PublishBlocked after `wait_seconds`."""
+    if not target.exists():
+        return
+    deadline = time.monotonic() + wait_seconds
+    while _held_for_writing(target):
+        if time.monotonic() >= deadline:
+            raise PublishBlocked(
+                f"{target.name} is open read-write by another process (an analyst's DuckDB "
+                f"session?) and stayed so for {wait_seconds:g} s; publishing over it would "
+                "break that session's changes. Close it (or open the database read-only: "
+                "duckdb -readonly) and run again; this run was not published."
+            )
+        time.sleep(0.5)
+
+
+def _held_for_writing(target: Path) -> bool:
+    """Whether another process holds DuckDB's write lock on the file (DuckDB locks a
+    read-write database exclusively with fcntl; read-only sessions share)."""
+    with target.open("rb") as handle:
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.lockf(handle, fcntl.LOCK_UN)
+    return False
+
+
+def _fold_in_write_ahead_log(target: Path) -> None:
+    """A session that wrote and ended without a checkpoint (killed) leaves `.wal` beside
+    the file; replayed onto the new file it would make every connection fail. Checkpoint
+    it into the old file; one that cannot be replayed is kept aside, renamed."""
+    wal = target.with_name(target.name + ".wal")
+    if not wal.exists():
+        return
+    try:
+        with duckdb.connect(str(target)) as con:
+            con.execute("checkpoint")
+    except duckdb.Error:
+        pass
+    if wal.exists():
+        wal.rename(wal.with_name(f"{wal.name}.unreplayable-{int(time.time())}"))
+
+
+def _fsync(path: Path) -> None:
+    flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0)
+    descriptor = os.open(path, flags)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -21,7 +21,7 @@ from typing import Any
 from schemas.canonical import SCHEMAS
 from transforms import database
 from transforms.config import AuditConfig
-from transforms.operations import history, stages
+from transforms.operations import history, out_folder, stages
 from transforms.operations import publish as publish_step
 from transforms.operations.manifest import build_manifest, inputs_with_counts, warnings
 from transforms.outputs import worklist_annotations
@@ -74,11 +74,17 @@ class Run:
 
     @property
     def run_dir(self) -> Path:
+        """Where the run's files are once it publishes."""
         return self.out / "runs" / self.run_id
 
     @property
+    def build_dir(self) -> Path:
+        """Where the run's files are written until it publishes (out_folder)."""
+        return out_folder.building_dir(self.out, self.run_id)
+
+    @property
     def build_db(self) -> Path:
-        return self.run_dir / ".build" / "build.duckdb"
+        return self.build_dir / ".build" / "build.duckdb"
 
 
 def new_run_id() -> str:
@@ -154,13 +160,14 @@ def build(run: Run, runner: Runner, reads: FromHistory | None = None) -> Built:
         **(reads.facts() if reads else {}),
     }
     audited = {t: stages.count_rows(run.build_db, t) for t in ("lab_results", "medications")}
-    facts["warnings"] = warnings(facts["inputs"], audited)
+    facts["identifiers_normalised"] = stages.identifier_changes(run.build_db)
+    facts["warnings"] = warnings(facts["inputs"], audited, facts["identifiers_normalised"])
     for warning in facts["warnings"]:
         runner.log("warning: %s", warning)
     notes = worklist_annotations.find(run.input_dir, run.annotations)
     rows = runner.stage("annotations", stages.annotations, run.build_db, notes)
     facts["annotations"] = {"file": notes.name, "rows": rows} if notes else None
-    outputs = runner.stage("report", stages.report, run.build_db, run.run_dir, run.config, facts)
+    outputs = runner.stage("report", stages.report, run.build_db, run.build_dir, run.config, facts)
     manifest = build_manifest({**facts, "outputs": outputs, "timings": runner.timings}, run.config)
     return Built(outputs, manifest, sum(loaded.values()), sum(quarantined.values()))
 
@@ -173,7 +180,7 @@ def _load(run: Run, runner: Runner, reads: FromHistory | None) -> tuple[list, li
     runner.log("ingest: %d files, %d rows read", len(files), sum(f["rows_read"] for f in files))
     new_files = reads.select(files) if reads else files
     quarantined = runner.stage(
-        "validate", stages.validate, run.build_db, run.config, new_files, run.run_dir
+        "validate", stages.validate, run.build_db, run.config, new_files, run.build_dir
     )
     runner.log("validate: %d rows quarantined", sum(quarantined.values()))
     if reads:
@@ -200,30 +207,62 @@ def logged_counts(counts: dict[str, int], up_to: int) -> str:
 
 
 def publish(run: Run, built: Built, runner: Runner) -> dict:
-    """Publishes the database, writes the manifest, removes the build folder; returns where
-    the report, findings, manifest and database are."""
-    manifest = built.manifest
-    published = runner.stage("publish", stages.publish, run.build_db, run.out, manifest)
-    manifest["timings"] = runner.timings
-    manifest["outputs"]["database"] = str(published)
-    # The run record: no identifiers, but exact row counts, so it sits beside shareable/.
-    manifest_path = run.run_dir / "manifest.json"
-    manifest_path.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    """Writes the manifest, publishes the database, moves the run's folder into place
+    (runs/<run id>/) and applies the retention; returns where the report, findings,
+    manifest and database are. A run killed on the way leaves a building folder the next
+    run clears away, or moves into place when the database was already published."""
+    manifest = _final_paths(built.manifest, run)
+    manifest["outputs"]["database"] = str(run.out / publish_step.PUBLISHED_NAME)
+    _write_manifest(run.build_dir, manifest, runner)
+    wait = run.config.publish_wait_seconds
+    runner.stage("publish", stages.publish, run.build_db, run.out, manifest, wait)
     shutil.rmtree(run.build_db.parent, ignore_errors=True)
+    run.build_dir.rename(run.run_dir)
+    _write_manifest(run.run_dir, manifest, runner)  # with the publish stage's timing
+    deleted = out_folder.apply_retention(run.out, run.config.keep_runs)
+    if deleted:
+        runner.log("retention: %d older run folders removed", len(deleted))
     runner.log("report: %s", manifest["outputs"]["report"])
     return {
         "run_id": run.run_id,
         "run_dir": str(run.run_dir),
         "report": manifest["outputs"]["report"],
         "summary": manifest["outputs"]["summary"],
-        "manifest": str(manifest_path),
-        "database": str(published),
+        "manifest": str(run.run_dir / "manifest.json"),
+        "database": manifest["outputs"]["database"],
         "findings": manifest["outputs"]["findings"],
     }
 
 
+def _final_paths(manifest: dict, run: Run) -> dict:
+    """The manifest with its output paths where they will be once the run publishes."""
+    building, final = str(run.build_dir), str(run.run_dir)
+    outputs = {k: v.replace(building, final, 1) for k, v in manifest["outputs"].items()}
+    return {**manifest, "outputs": outputs}
+
+
+def _write_manifest(folder: Path, manifest: dict, runner: Runner) -> None:
+    # The run record: no identifiers, but exact row counts, so it sits beside shareable/.
+    manifest["timings"] = runner.timings
+    text = json.dumps(manifest, indent=2, default=str) + "\n"
+    (folder / "manifest.json").write_text(text, encoding="utf-8")
+
+
 def one_off(run: Run, runner: Runner) -> dict:
-    """`b12audit run`: every stage over the whole folder, then publish."""
-    built = build(run, runner)
-    stages.record_runs(run.build_db, [stages.one_off_run_record(built.manifest)])
-    return publish(run, built, runner)
+    """`b12audit run`: every stage over the whole folder, then publish; one run at a time
+    per output folder, after clearing what dead runs left."""
+    with out_folder.exclusive(run.out):
+        clear_dead_builds(run.out, runner, run.config.publish_wait_seconds)
+        built = build(run, runner)
+        stages.record_runs(run.build_db, [stages.one_off_run_record(built.manifest)])
+        return publish(run, built, runner)
+
+
+def clear_dead_builds(out: Path, runner: Runner, wait_seconds: float = 60) -> None:
+    """Under the output folder's lock: what runs that died left behind goes. First waits
+    for an analyst's read-write session on the database, which the run reads too."""
+    publish_step.wait_for_writers(out / publish_step.PUBLISHED_NAME, wait_seconds)
+    published = stages.published_run_id(out / publish_step.PUBLISHED_NAME)
+    removed = out_folder.clear_dead_builds(out, published)
+    if removed:
+        runner.log("removed %d unfinished builds of runs that died", len(removed))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
+
 from schemas.canonical import SCHEMAS
 from transforms.config import AuditConfig
 from transforms.database import connect, sql_quote
@@ -50,6 +52,8 @@ def validate(
                     f["file"], f["table"], f["index"], f["rows_read"], f["header_lines"], f["text"]
                 )
                 validate_step.validate_and_load(con, load, config)
+            validate_step.quarantine_implausible_dates(con, config)
+            validate_step.quarantine_duplicate_results(con)
             validate_step.check_quarantine_fraction(
                 con, {(f["file"], f["table"]): f["rows_read"] for f in audited}, config
             )
@@ -187,10 +191,26 @@ def report(db_path: Path, run_dir: Path, config: AuditConfig, run: dict) -> dict
         return report_step.write_outputs(con, run_dir, config, run)
 
 
-def publish(db_path: Path, out_dir: Path, manifest: dict) -> Path:
+def publish(db_path: Path, out_dir: Path, manifest: dict, wait_seconds: float = 60) -> Path:
     with connect(db_path) as con:
         publish_step.write_run_metadata(con, manifest)
         publish_step.create_views(con)
         publish_step.describe(con)
         publish_step.finish(con)
-    return publish_step.swap_into_place(db_path, out_dir)
+    return publish_step.swap_into_place(db_path, out_dir, wait_seconds)
+
+
+def published_run_id(published_db: Path) -> str | None:
+    """The run the analysts' database holds (None: none yet, or it cannot be read now)."""
+    if not published_db.is_file():
+        return None
+    try:
+        with duckdb.connect(str(published_db), read_only=True) as con:
+            return con.execute("select run_id from run_metadata").fetchone()[0]
+    except duckdb.Error:
+        return None
+
+
+def identifier_changes(db_path: Path) -> dict[str, int]:
+    with connect(db_path) as con:
+        return validate_step.identifier_changes(con)

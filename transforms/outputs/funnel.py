@@ -14,11 +14,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
+from html import escape
 
 import pandas as pd
 
 from transforms.outputs.spc import binomial_sigma
 from transforms.outputs.svg import FONT, INK, LIMIT, VARIATION_COLOURS, el
+from transforms.rules.registry import registry
 
 WIDTH, HEIGHT = 520, 280
 LEFT, RIGHT, TOP, BOTTOM = 60, 110, 16, 44
@@ -83,7 +85,15 @@ def funnel_svg(plot: Funnel) -> str:
     def y(p: float) -> float:
         return round(TOP + PLOT_H * (1 - p / top_y), 1)
 
-    parts = [el("title", f"Funnel plot of {plot.measure}, sites, {plot.period:%Y-%m}")]
+    name = registry()[plot.measure].label
+    parts = [
+        el("title", escape(f"Funnel plot of {name}, sites, {plot.period:%Y-%m}")),
+        el(
+            "desc",
+            "Each site's ratio against its number of units, with the all-sites ratio and its "
+            "95% and 99.8% limits; a site beyond the 99.8% funnel differs by more than chance.",
+        ),
+    ]
     bottom = TOP + PLOT_H
     parts.append(el("line", x1=LEFT, x2=LEFT, y1=TOP, y2=bottom, stroke=INK))
     parts.append(el("line", x1=LEFT, x2=LEFT + PLOT_W, y1=bottom, y2=bottom, stroke=INK))
@@ -142,9 +152,9 @@ def funnel_svg(plot: Funnel) -> str:
         )
     for site, n, ratio in plot.sites:
         colour = VARIATION_COLOURS["concern" if plot.outside(site) else "common_cause"]
-        title = el("title", f"{site}: {ratio:.1%} of {n}")
+        title = el("title", escape(f"{site}: {ratio:.1%} of {n}"))
         parts.append(el("circle", title, class_="site", cx=x(n), cy=y(ratio), r=5, fill=colour))
-        parts.append(el("text", site, x=x(n) + 7, y=y(ratio) + 4, font_size=FONT))
+        parts.append(el("text", escape(site), x=x(n) + 7, y=y(ratio) + 4, font_size=FONT))
     return el(
         "svg",
         "".join(parts),

@@ -16,4 +16,5 @@ def table(head: list[str], rows: list[list], numeric: set[int] = frozenset()) ->
         + "</tr>"
         for row in rows
     )
-    return f"<table><tr>{header}</tr>{body}</table>"
+    # thead: a table printed across pages repeats its header on each.
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"

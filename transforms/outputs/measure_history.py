@@ -59,7 +59,15 @@ class Previous:
 
 
 # Settings that change no count (the data end moves with every delivery anyway).
-NOT_DEFINING = ("as_of_date", "batch_rows")
+NOT_DEFINING = (
+    "as_of_date",
+    "batch_rows",
+    "period_start",
+    "period_end",
+    "report_site",
+    "keep_runs",
+    "publish_wait_seconds",
+)
 
 
 def definition(config: AuditConfig) -> str:

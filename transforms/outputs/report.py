@@ -19,9 +19,11 @@ import pandas as pd
 from schemas.canonical import CHECK_MEANING
 from transforms.config import AuditConfig
 from transforms.database import sql_quote
+from transforms.errors import InputError
 from transforms.outputs import (
     fhir_measures,
     funnel,
+    headline,
     measure_history,
     measures,
     reaudit,
@@ -79,13 +81,18 @@ def write_outputs(
         f"'{sql_quote(str(paths['mapping_review']))}' (header, delimiter ',')"
     )
     params = parameters(config, run["scope"])
+    summary = shareable_summary(con, config)
+    check_report_site(summary, config)
     tables = ReportTables(
-        summary=shareable_summary(con, config),
+        summary=summary,
         quarantine=quarantine_summary(con, config),
         usability=lab_usability(con, config),
         evaluability=_suppressed_query(con, "report/evaluability.sql", params, "count", config),
         sensitivity=sensitivity_table(con, config),
         esr_overlap=esr_overlap(con, config),
+        mapping_review=mapping_review_counts(con, config),
+        code_lists=code_list_sizes(con),
+        population=population(con, config),
         **measures_and_charts(con, config, paths, run),
         reaudit=_reaudit(con, config, paths),
     )
@@ -128,12 +135,28 @@ def measures_and_charts(
     shown[list(SHAREABLE_MEASURE_COLUMNS)].to_csv(paths["measures"], index=False)
     reports = fhir_measures.bundle(shown, registry(), run["run_id"], dt.datetime.now())
     paths["measure_reports"].write_text(reports, encoding="utf-8")
+    in_period = periods_within(shown, config)
     return {
+        "latest": {
+            site: headline.latest_periods(in_period, site) for site in sorted(set(shown["site"]))
+        },
         "run_charts": run_charts.run_charts(charts, shown),
         "signals": spc.signals(charts),
         "restatements": measure_history.shareable_restatements(con, config, run["run_id"]),
         **by_site(exact, config, shown, care_gaps),
     }
+
+
+def periods_within(shown: pd.DataFrame, config: AuditConfig) -> pd.DataFrame:
+    """The measure periods wholly inside the period the report covers."""
+    starts = pd.to_datetime(shown["interval_start"])
+    ends = pd.to_datetime(shown["interval_end"])
+    inside = pd.Series(True, index=shown.index)
+    if config.period_start:
+        inside &= starts >= pd.Timestamp(config.period_start)
+    if config.period_end:
+        inside &= ends <= pd.Timestamp(config.period_end)
+    return shown[inside]
 
 
 def write_alerts(
@@ -183,8 +206,58 @@ SHAREABLE_MEASURE_COLUMNS = (
 # fmt: on
 
 
+def check_report_site(summary: pd.DataFrame, config: AuditConfig) -> None:
+    """A report for one site needs that site in the extract."""
+    site = config.report_site
+    sites = sorted(set(summary["site"]) - {"all sites"})
+    if site and site not in sites:
+        raise InputError(
+            f"report_site {site!r} is not a site of this extract; its sites are: "
+            + (", ".join(sites) or "(none)")
+        )
+
+
+def mapping_review_counts(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFrame:
+    """The mapping review by kind and status: how many codes, on how many rows (the codes
+    themselves are free text from the source: patient_level/mapping_review.csv)."""
+    frame = con.execute(
+        f"select kind, status, count(*) as codes, sum(rows)::bigint as rows "
+        f"from ({sql_text('report/mapping_review.sql')}) group by all order by all"
+    ).df()
+    return suppress_column(frame, "rows", config.suppress_counts_up_to)
+
+
+def code_list_sizes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute(
+        """
+        select concept_set, string_agg(distinct system, ', ' order by system) as systems,
+            count(distinct code) as codes
+        from ref_concepts group by all order by concept_set
+        """
+    ).df()
+
+
+def population(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> int | None:
+    """Patients with an audited lab result or medication event in the measured period
+    (None when the count is small enough to be suppressed)."""
+    count = con.execute(
+        """
+        select count(distinct patient_id) from (
+            select patient_id, collected_at::date as day from lab_results
+            union all
+            select patient_id, event_at::date from medications
+        )
+        where ($period_start is null or day >= $period_start)
+            and ($period_end is null or day <= $period_end)
+        """,
+        {"period_start": config.period_start, "period_end": config.period_end},
+    ).fetchone()[0]
+    return None if is_small(count, config.suppress_counts_up_to) else count
+
+
 def shareable_summary(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> pd.DataFrame:
-    counts = con.execute(sql_text("report/finding_counts.sql")).df()
+    sql = sql_text("report/finding_counts.sql")
+    counts = con.execute(sql, bind(sql, config.sql_params())).df()
     return suppress_counts(counts, config.suppress_counts_up_to)
 
 

@@ -1,8 +1,13 @@
 """SPC charts: one inline SVG per measure ('all sites'), for the shareable report.
 
 Self-contained: no script, no fonts, images, stylesheets or links (the report opens with no
-network). Limits and signals come from exact counts (transforms/outputs/spc.py); what is
-drawn is shareable: each point is the period's ratio in shareable/measures.csv (rounded
+network). Drawn by hand rather than with a plotting library: a chart is a few dozen SVG
+elements, each with its own tooltip (frozen run, hidden count, greyed period) that a
+library would make us post-process, and the page stays free of scripts and of a plotting
+dependency for the one chart type the Making Data Count rules define.
+
+Limits and signals come from exact counts (transforms/outputs/spc.py); what is drawn is
+shareable: each point is the period's ratio in shareable/measures.csv (rounded
 counts under the default policy), a period whose count is hidden is drawn with no point and
 no limits, only an "s" on the axis, and its signals are gone (`measures.shareable_charts`).
 
@@ -25,6 +30,7 @@ import pandas as pd
 from transforms.outputs.spc import Chart, Point
 from transforms.outputs.spc_words import KIND_WORDS, VARIATION_WORDS, caption, period_label
 from transforms.outputs.svg import FONT, GREY, HIDDEN_INK, INK, LIMIT, VARIATION_COLOURS, el
+from transforms.rules.registry import registry
 
 WIDTH, HEIGHT = 720, 260
 LEFT, RIGHT, TOP, BOTTOM = 60, 16, 16, 84  # the bottom holds period labels and the legend
@@ -86,9 +92,10 @@ def run_chart_svg(chart: Chart, periods: pd.DataFrame, site: str = "all sites") 
     shown = [p for p in chart.points if p.start not in hidden and not pd.isna(drawn_ratio[p.start])]
     status = dict(zip(axis, periods["status"], strict=True))
     frame = _Frame(axis, _top(chart, shown, drawn_ratio))
-    label = f"SPC chart ({KIND_WORDS[chart.kind]}) of {chart.measure}, {site}"
+    label = f"SPC chart ({KIND_WORDS[chart.kind]}) of {registry()[chart.measure].label}, {site}"
     parts = [
         el("title", escape(label)),
+        el("desc", escape(caption(chart))),
         *(_greyed(frame, start, s) for start, s in status.items() if s != "complete"),
         _baseline_band(frame, chart),
         _axes(frame),

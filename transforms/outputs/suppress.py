@@ -1,9 +1,12 @@
 """Small-number suppression for shareable outputs.
 
-Primary: a count from 1 to `up_to` (default 7) is not shown and is marked suppressed.
+Primary: a count from 1 to `up_to` (default 7) is not shown and is marked suppressed, and
+so is a count whose complement within its denominator is that small.
 Secondary: where a total is shown and exactly one of its parts is suppressed, the part
-could be recovered by subtraction, so the smallest other part is suppressed too. The same
-holds for denominators across sites. Zero is never suppressed (it discloses no one).
+could be recovered by subtraction, so the smallest other part is suppressed too; where a
+total is suppressed and every part is shown, their sum would tell it, so the smallest part
+is suppressed. The same holds for denominators across sites. Zero is never suppressed (it
+discloses no one).
 """
 
 from __future__ import annotations
@@ -22,7 +25,12 @@ def suppress_counts(table: pd.DataFrame, up_to: int) -> pd.DataFrame:
     'all sites' are the totals that the other rows add up to.
     """
     out = table.copy()
-    out["suppressed"] = out["count"].map(lambda n: is_small(n, up_to))
+    # A count whose complement (denominator - count, the units not flagged) is small tells
+    # that complement by subtraction: hidden too.
+    complement = out["denominator"] - out["count"]
+    out["suppressed"] = out["count"].map(lambda n: is_small(n, up_to)) | complement.map(
+        lambda n: is_small(n, up_to)
+    )
     changed = True
     while changed:
         changed = _protect_parts(out, "reason", "(all)", ["finding", "site"])
@@ -62,13 +70,24 @@ def suppress_column(table: pd.DataFrame, column: str, up_to: int) -> pd.DataFram
 
 
 def _protect_parts(out: pd.DataFrame, part: str, total_label: str, keys: list[str]) -> bool:
+    """One pass of secondary suppression over totals and their parts; True if it hid any.
+    A shown total with one hidden part would tell the part; a hidden total whose parts are
+    all shown would be their sum: either way one more cell is hidden."""
     changed = False
     for _, group in out.groupby(keys, sort=False):
         parts = group[group[part] != total_label]
         total = group[group[part] == total_label]
-        if total.empty or total["suppressed"].all() or len(parts) < 2:
+        if total.empty or parts.empty:
             continue
         hidden = parts["suppressed"].sum()
+        if total["suppressed"].all():
+            shown = parts[~parts["suppressed"] & (parts["count"] > 0)]
+            if hidden == 0 and not shown.empty:
+                out.loc[shown["count"].idxmin(), "suppressed"] = True
+                changed = True
+            continue
+        if len(parts) < 2:
+            continue
         if hidden == 1:
             candidates = parts[~parts["suppressed"] & (parts["count"] > 0)]
             # With no other part to hide, hide the total instead.

@@ -50,6 +50,17 @@ def detect(input_dir: Path) -> str:
     )
 
 
+def preflight(input_dir: Path, fmt: str | None) -> str:
+    """The folder's format, checked before any engine starts: it is a folder of one known
+    format, and (canonical) its required files are there with usable headers."""
+    if not input_dir.is_dir():
+        raise InputError(f"{input_dir}: not a folder")
+    fmt = fmt or detect(input_dir)
+    if fmt == "canonical":
+        canonical.preflight(input_dir)
+    return fmt
+
+
 def stage(con: duckdb.DuckDBPyConnection, input_dir: Path, fmt: str | None) -> list[SourceFile]:
     """Stages the folder's files in the given format (detected when None)."""
     if not input_dir.is_dir():

@@ -34,26 +34,51 @@ def stage(con: duckdb.DuckDBPyConnection, input_dir: Path) -> list[SourceFile]:
     return sources
 
 
-def discover(input_dir: Path) -> list[SourceFile]:
-    """The extract's files, by table; stops on an unusable folder."""
+def preflight(input_dir: Path) -> None:
+    """Before anything starts: the required files are there and each CSV's header is
+    usable (cheap: no file is read past its first line)."""
+    for path in _files(input_dir):
+        if path.suffix.lower() == ".csv":
+            table = FILE_NAME.match(path.name)[1].lower()
+            source = SourceFile(table, path, path.name, "", 0, 1, True, [])
+            _check_header(source, _csv_header(source))
+
+
+def _files(input_dir: Path) -> list[Path]:
     files = sorted(p for p in input_dir.iterdir() if p.is_file() and FILE_NAME.match(p.name))
     if not files:
         raise InputError(
             f"{input_dir}: no extract files found; expected lab_results.csv, medications.csv "
             "(and optionally patients.csv, diagnoses.csv), as CSV or Parquet"
         )
-    sources = []
-    for index, path in enumerate(files):
-        is_csv = path.suffix.lower() == ".csv"
-        sha256, empty = ingest.hash_file(path, find_empty_lines=is_csv)
-        table = FILE_NAME.match(path.name)[1].lower()
-        sources.append(
-            SourceFile(table, path, path.name, sha256, index, int(is_csv), is_csv, empty)
-        )
-    present = {s.table for s in sources}
+    present = {FILE_NAME.match(p.name)[1].lower() for p in files}
     for table in REQUIRED_TABLES:
         if table not in present:
             raise InputError(f"{input_dir}: no {table} file (expected {table}.csv or .parquet)")
+    return files
+
+
+def discover(input_dir: Path) -> list[SourceFile]:
+    """The extract's files, by table; stops on an unusable folder."""
+    files = _files(input_dir)
+    sources = []
+    for index, path in enumerate(files):
+        is_csv = path.suffix.lower() == ".csv"
+        scan = ingest.hash_file(path, find_empty_lines=is_csv)
+        table = FILE_NAME.match(path.name)[1].lower()
+        sources.append(
+            SourceFile(
+                table,
+                path,
+                path.name,
+                scan.sha256,
+                index,
+                int(is_csv),
+                is_csv,
+                scan.empty_lines,
+                long_lines=scan.long_lines,
+            )  # fmt: skip
+        )
     return sources
 
 
@@ -76,12 +101,30 @@ def stage_file(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
     return source.rows_read
 
 
+# No header line is longer: read no further looking for line 1 (a file with no line break).
+HEADER_BYTES = 1 << 20
+
+
 def _csv_header(source: SourceFile) -> list[str]:
+    """Line 1's column names: only that line is read (and decoded), so a bad byte further
+    down is the row's problem (quarantined), not the header's."""
     try:
-        with source.path.open(encoding="utf-8-sig", newline="") as handle:
-            first = next(csv.reader(handle), None)
+        with source.path.open("rb") as handle:
+            line = handle.readline(HEADER_BYTES)
+        text = line.decode("utf-8-sig")
+        first = next(csv.reader([text.rstrip("\r\n")]), None) if line else None
     except UnicodeDecodeError:
         raise InputError(f"{source.name}: header line is not UTF-8 text") from None
+    except csv.Error:  # a field over the csv module's limit (131,072 characters)
+        first = None
+        line = b"x" * HEADER_BYTES
+    except OSError as exc:
+        raise InputError(f"{source.name}: cannot be read ({exc.strerror or exc})") from None
+    if len(line) >= HEADER_BYTES or (first and max(map(len, first)) > csv.field_size_limit()):
+        raise InputError(
+            f"{source.name}: line 1 is not a CSV header (over {HEADER_BYTES:,} bytes, or a "
+            f"field over {csv.field_size_limit():,} characters)"
+        )
     if first is None:
         raise InputError(f"{source.name}: file is empty (no header line)")
     return [name.strip() for name in first]

@@ -186,7 +186,7 @@ def _stage_resource(
     """Stages the file (its view, rejected lines, retracted resources) into `sources`;
     returns its classified lines."""
     resource = resources[resource_type]
-    sha256, _ = ingest.hash_file(path)
+    sha256 = ingest.hash_file(path).sha256
     source = SourceFile(resource.table, path, path.name, sha256, len(sources), 0, True)
     dialect = _dialect(path)
     total = ingest.count_csv(con, source, ["line"], dialect)  # rows, incl. empty lines
@@ -329,7 +329,7 @@ def _create_medications(con: duckdb.DuckDBPyConnection, paths: list[Path]) -> No
 
 def _not_audited(con: duckdb.DuckDBPyConnection, path: Path, index: int) -> SourceFile:
     """A file of a resource type no rule reads: its resources are counted."""
-    sha256, empty = ingest.hash_file(path, find_empty_lines=True)
+    sha256, empty, _ = ingest.hash_file(path, find_empty_lines=True)
     source = SourceFile(NOT_AUDITED, path, path.name, sha256, index, 0, True)
     source.rows_read = ingest.count_csv(con, source, ["line"], _dialect(path)) - len(empty)
     return source

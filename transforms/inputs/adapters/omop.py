@@ -199,10 +199,11 @@ def discover(
 def _open(con: duckdb.DuckDBPyConnection, path: Path, index: int) -> OmopFile:
     omop_table = FILE_NAME.match(path.name)[1].lower()
     is_csv = path.suffix.lower() == ".csv"
-    sha256, empty = ingest.hash_file(path, find_empty_lines=is_csv)
+    scan = ingest.hash_file(path, find_empty_lines=is_csv)
     source = SourceFile(
-        TABLES[omop_table], path, path.name, sha256, index, int(is_csv), is_csv, empty
-    )
+        TABLES[omop_table], path, path.name, scan.sha256, index, int(is_csv), is_csv,
+        scan.empty_lines, long_lines=scan.long_lines,
+    )  # fmt: skip
     if is_csv:
         header, dialect = _csv_header(source)
         types = {}

@@ -106,9 +106,9 @@ def _mapping_source(input_dir: Path) -> SourceFile:
 def _source(input_dir: Path, mapping: FileMapping, index: int) -> SourceFile:
     path = _find_file(input_dir, mapping)
     _check_bom(path, mapping)
-    sha256, empty = _hash_text_file(path, mapping.encoding)
+    sha256, empty, long_lines = _hash_text_file(path, mapping.encoding)
     name = path.relative_to(input_dir).as_posix()
-    return SourceFile(mapping.table, path, name, sha256, index, 1, True, empty)
+    return SourceFile(mapping.table, path, name, sha256, index, 1, True, empty, long_lines)
 
 
 def _find_file(input_dir: Path, mapping: FileMapping) -> Path:
@@ -140,9 +140,10 @@ def _check_bom(path: Path, mapping: FileMapping) -> None:
             )
 
 
-def _hash_text_file(path: Path, encoding: str) -> tuple[str, list[int]]:
-    """SHA-256 and empty lines. ingest.hash_file finds empty lines in the bytes, right for
-    UTF-8 and latin-1; UTF-16 is decoded chunk by chunk first, so its lines are real too."""
+def _hash_text_file(path: Path, encoding: str) -> ingest.FileScan:
+    """SHA-256, empty and over-long lines. ingest.hash_file finds the lines in the bytes,
+    right for UTF-8 and latin-1; UTF-16 is decoded chunk by chunk first, so its lines are
+    real too."""
     if encoding != "utf-16":
         return ingest.hash_file(path, find_empty_lines=True)
     digest = hashlib.sha256()
@@ -153,7 +154,8 @@ def _hash_text_file(path: Path, encoding: str) -> tuple[str, list[int]]:
             digest.update(chunk)
             if text := decoder.decode(chunk):
                 lines.feed(text.encode("utf-8"))
-    return digest.hexdigest(), lines.empty
+    lines.finish()
+    return ingest.FileScan(digest.hexdigest(), lines.empty, lines.long)
 
 
 def _python_encoding(path: Path, encoding: str) -> str:
