@@ -284,18 +284,22 @@ USER_ERRORS = (InputError, PublishBlocked, RunInProgress)
 
 
 class _NoInputErrorTraceback(logging.Filter):
-    """An input error is the user's to fix, not a defect: Prefect's log keeps its one-line
-    message and loses the traceback (`--debug` keeps it)."""
+    """An input error is the user's to fix, not a defect: Prefect's own records of it (the
+    task's and the flow's failure, with tracebacks) are left out, and the one line
+    `b12audit: input error: ...` says it (`--debug` keeps them all)."""
+
+    NAMES = tuple(error.__name__ for error in USER_ERRORS)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], USER_ERRORS):
-            record.exc_info, record.exc_text = None, None
-        return True
+            return False
+        return not any(name in record.getMessage() for name in self.NAMES)
 
 
 def quiet_input_errors() -> None:
-    """On every handler of Prefect's loggers (a logger's own filter misses its children)."""
-    names = [n for n in logging.root.manager.loggerDict if n.startswith("prefect")]
+    """On every handler of Prefect's loggers and of the root logger, which prints Prefect's
+    records to the console (a logger's own filter misses its children's records)."""
+    names = ["", *(n for n in logging.root.manager.loggerDict if n.startswith("prefect"))]
     for logger in (logging.getLogger(n) for n in names):
         for handler in logger.handlers:
             if not any(isinstance(f, _NoInputErrorTraceback) for f in handler.filters):

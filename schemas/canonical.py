@@ -76,8 +76,11 @@ CONTROL = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 
 
 def visible(text: pd.Series) -> pyarrow.Array:
-    """The text as a reader sees it: invisible characters out, spaces trimmed."""
+    """The text as a reader sees it: invisible characters out, spaces trimmed (the regex
+    only when some text is not ASCII, which every invisible character is not)."""
     raw = pyarrow.array(text, from_pandas=True, type=pyarrow.string())
+    if pc.all(pc.string_is_ascii(raw)).as_py() is not False:
+        return pc.utf8_trim(raw, characters=WHITESPACE)
     return pc.utf8_trim(pc.replace_substring_regex(raw, INVISIBLE, ""), characters=WHITESPACE)
 
 

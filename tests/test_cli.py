@@ -86,3 +86,27 @@ def test_an_unknown_site_or_an_inverted_period_stops_with_what_is_wrong(tmp_path
     assert "report_site 'nowhere' is not a site of this extract; its sites are: north, south" in (
         unknown.stderr
     )
+
+
+def test_an_input_error_found_by_validation_is_one_line_without_tracebacks(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "lab_results.csv").write_text(
+        "patient_id,test_code,result,unit,collected_at\n"
+        "X1,2132-9,150,pg/mL,notadate\nX2,2132-9,150,pg/mL,2024-01-01\n"
+    )
+    (folder / "medications.csv").write_text(
+        "patient_id,drug_name,event_type,event_at\nX1,cyanocobalamin,administered,2024-01-02\n"
+    )
+    done = run_cli(str(folder), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output and "InputError" not in output
+    assert [
+        line for line in output.splitlines() if "more than max_quarantine_fraction" in line
+    ] == [
+        "b12audit: input error: lab_results.csv: 1 of 2 rows failed validation, more than "
+        "max_quarantine_fraction 5.0%; most common: column 'collected_at' check 'iso_date'. "
+        "See the quarantine summary."
+    ]
+    assert "X1" not in output and "X2" not in output

@@ -577,3 +577,29 @@ def test_each_broken_extract_gets_its_outcome(case: Case, tmp_path):
     assert found == case.quarantined
     if case.check:
         case.check(db)
+
+
+def test_an_unreadable_file_stops_with_its_name_not_a_traceback(tmp_path, monkeypatch):
+    # Tests run as root here, which reads any file: the refusal is simulated where it lands.
+    folder = tmp_path / "extract"
+    base_extract(folder)
+    real_open = Path.open
+
+    def refuse(path, *args, **kwargs):
+        if path.name == "medications.csv":
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refuse)
+    with pytest.raises(
+        InputError, match=r"^medications.csv: cannot be read \(Permission denied\)$"
+    ):
+        ingest_and_validate(folder, tmp_path / "work", AuditConfig())
+
+
+def test_a_file_with_no_line_break_at_all_is_no_header(tmp_path):
+    folder = tmp_path / "extract"
+    base_extract(folder)
+    (folder / "lab_results.csv").write_bytes(b"patient_id," + b"x" * (2 << 20))
+    with pytest.raises(InputError, match="lab_results.csv: line 1 is not a CSV header"):
+        ingest_and_validate(folder, tmp_path / "work", AuditConfig())

@@ -8,15 +8,23 @@
 -- Rows without a result_id are never duplicates of each other.
 -- Grain: one row per lab_results row to quarantine.
 -- Reads: lab_results
-with repeated as (
-    select
-        result_id,
-        count(distinct (patient_id, test_code, result, unit, collected_at, resulted_at))
-            as versions
+with repeated_ids as (
+    -- Cheap first: the ids that occur more than once (usually none).
+    select result_id
     from lab_results
     where result_id is not null
     group by result_id
     having count(*) > 1
+),
+
+repeated as (
+    select
+        l.result_id,
+        count(distinct (l.patient_id, l.test_code, l.result, l.unit, l.collected_at,
+            l.resulted_at)) as versions
+    from lab_results as l
+    semi join repeated_ids using (result_id)
+    group by l.result_id
 ),
 
 copies as (

@@ -114,6 +114,8 @@ def _identifiers_changed(passed: pyarrow.Table) -> int:
     characters removed), so the manifest can say how many."""
     if "patient_id" not in passed.column_names or passed.num_rows == 0:
         return 0
+    if pc.all(pc.string_is_ascii(passed["patient_id"])).as_py() is not False:
+        return 0  # ASCII text has nothing to normalise and no invisible character
     raw = pc.utf8_trim(passed["patient_id"], characters=WHITESPACE)
     clean = pc.replace_substring_regex(pc.utf8_normalize(raw, "NFC"), INVISIBLE, "")
     clean = pc.utf8_trim(clean, characters=WHITESPACE)

@@ -9,6 +9,7 @@ keeps reading the old snapshot.
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import json
 import os
@@ -24,7 +25,7 @@ from transforms.operations.history import RUN_COLUMNS
 from transforms.operations.view_comments import MEASURE_COLUMNS, VIEW_COLUMNS
 from transforms.outputs.worklist import COLUMN_COMMENTS as WORKLIST_COLUMN_COMMENTS
 from transforms.rules.steps import steps_in
-from transforms.sqlfiles import sql_text
+from transforms.sqlfiles import sql_dir, sql_text
 
 PUBLISHED_NAME = "b12audit.duckdb"
 
@@ -198,7 +199,18 @@ def describe(con: duckdb.DuckDBPyConnection) -> None:
         for column, text in _column_comments(table).items():
             if _has_column(con, table, column):
                 con.execute(f"comment on column {table}.\"{column}\" is '{sql_quote(text)}'")
+    for table, column, text in _derived_column_comments():
+        if _has_column(con, table, column):
+            con.execute(f"comment on column {table}.\"{column}\" is '{sql_quote(text)}'")
     _comment_view_columns(con)
+
+
+def _derived_column_comments() -> list[tuple[str, str, str]]:
+    """The columns of the derived and reference tables, one comment each
+    (sql/reference/column_comments.csv)."""
+    path = sql_dir() / "reference" / "column_comments.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [(r["table"], r["column"], r["comment"]) for r in csv.DictReader(handle)]
 
 
 def _column_comments(table: str) -> dict[str, str]:
