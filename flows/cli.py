@@ -283,7 +283,7 @@ def _run(args: argparse.Namespace) -> int:
 USER_ERRORS = (InputError, PublishBlocked, RunInProgress)
 
 
-class _NoInputErrorTraceback(logging.Filter):
+class _QuietUserErrors(logging.Filter):
     """An input error is the user's to fix, not a defect: Prefect's own records of it (the
     task's and the flow's failure, with tracebacks) are left out, and the one line
     `b12audit: input error: ...` says it (`--debug` keeps them all)."""
@@ -302,8 +302,8 @@ def quiet_input_errors() -> None:
     names = ["", *(n for n in logging.root.manager.loggerDict if n.startswith("prefect"))]
     for logger in (logging.getLogger(n) for n in names):
         for handler in logger.handlers:
-            if not any(isinstance(f, _NoInputErrorTraceback) for f in handler.filters):
-                handler.addFilter(_NoInputErrorTraceback())
+            if not any(isinstance(f, _QuietUserErrors) for f in handler.filters):
+                handler.addFilter(_QuietUserErrors())
 
 
 def _schedule(args: argparse.Namespace) -> int:

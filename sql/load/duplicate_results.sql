@@ -6,7 +6,7 @@
 -- Conflicting copies (any of those differ: 180, 900 and 90 pg/mL): every copy is
 --   quarantined as duplicate_result_id, since which one is right cannot be told.
 -- Rows without a result_id are never duplicates of each other.
--- Grain: one row per lab_results row to quarantine.
+-- Grain: one row per lab_results row to quarantine, in the quarantine's columns.
 -- Reads: lab_results
 with repeated_ids as (
     -- Cheap first: the ids that occur more than once (usually none).
@@ -38,7 +38,8 @@ copies as (
 )
 
 select
-    source_file, source_line, result_id,
-    if(versions > 1, 'duplicate_result_id', 'duplicate_identical') as check_name
+    'lab_results' as table_name, source_file, source_line, 'result_id' as column_name,
+    if(versions > 1, 'duplicate_result_id', 'duplicate_identical') as check_name,
+    result_id as value
 from copies
 where versions > 1 or copy_number > 1

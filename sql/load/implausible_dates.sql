@@ -8,7 +8,8 @@
 --   with them, so they stay plausible). Lab collection and result dates and medication
 --   events are held to both bounds; a diagnosis only to the later one, since a problem
 --   list rightly dates a childhood diagnosis decades back. Birth dates are not checked.
--- Grain: one row per (table, row, column) outside the window, with its value as text.
+-- Grain: one row per (table, row, column) outside the window, in the quarantine's
+--   columns, with its value as text.
 -- Reads: diagnoses, lab_results, medications
 with days as (
     select collected_at::date as day from lab_results
@@ -38,6 +39,8 @@ dated as (
     from diagnoses
 )
 
-select d.table_name, d.source_file, d.source_line, d.column_name, d.day::varchar as value
+select
+    d.table_name, d.source_file, d.source_line, d.column_name,
+    'date_implausible' as check_name, d.day::varchar as value
 from dated as d, bulk as b
 where (d.has_first_day and d.day < b.first_day) or d.day > b.last_day

@@ -253,8 +253,8 @@ def count_csv(
         ).fetchall()[0][0]
     except duckdb.Error as exc:
         raise InputError(f"{source.name}: unreadable ({first_line(exc)})") from None
-    rejected = _keep_rejects(con, source)
-    source.empty_lines = sorted(set(source.empty_lines) | set(_blank_rejects(con)))
+    rejected, blank = _keep_rejects(con, source)
+    source.empty_lines = sorted(set(source.empty_lines) | set(blank))
     rejected += _dropped_long_lines(con, source)
     if source.empty_lines:
         con.executemany(
@@ -269,9 +269,9 @@ def count_csv(
 BLANK_LINE = "coalesce(trim(csv_line, ' ' || chr(9) || chr(10) || chr(13)) = '', false)"
 
 
-def _keep_rejects(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
-    """Keeps the rows DuckDB rejected as staging.csv_rejects; returns how many (blank lines
-    aside: see `_blank_rejects`, which then drops the reject tables)."""
+def _keep_rejects(con: duckdb.DuckDBPyConnection, source: SourceFile) -> tuple[int, list[int]]:
+    """Keeps the rows DuckDB rejected as staging.csv_rejects, blank lines aside; returns
+    how many rows, and the blank lines (skipped and counted like empty ones)."""
     con.execute(
         f"""
         insert into staging.csv_rejects
@@ -283,9 +283,12 @@ def _keep_rejects(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
         """,
         {"file": source.name, "table": source.table},
     )
-    return con.execute(
+    rejected = con.execute(
         f"select count(distinct line) from rejects_now where not {BLANK_LINE}"
     ).fetchall()[0][0]
+    blank = con.execute(f"select distinct line from rejects_now where {BLANK_LINE}").fetchall()
+    con.execute("drop table rejects_now; drop table scans_now")
+    return rejected, [line for (line,) in blank]
 
 
 def _dropped_long_lines(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
@@ -311,12 +314,6 @@ def _dropped_long_lines(con: duckdb.DuckDBPyConnection, source: SourceFile) -> i
         ],
     )
     return len(dropped)
-
-
-def _blank_rejects(con: duckdb.DuckDBPyConnection) -> list[int]:
-    lines = con.execute(f"select distinct line from rejects_now where {BLANK_LINE}").fetchall()
-    con.execute("drop table rejects_now; drop table scans_now")
-    return [line for (line,) in lines]
 
 
 def parquet_types(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> dict[str, str]:

@@ -259,53 +259,50 @@ def _empty_batch(table: str) -> pyarrow.Table:
 
 
 def quarantine_implausible_dates(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> int:
-    """Moves rows with an event date far from the bulk of the extract's dates
-    (sql/load/implausible_dates.sql) from their table to the quarantine; returns how many
-    rows (a row may have two such dates)."""
-    sql = sql_text("load/implausible_dates.sql")
-    con.execute(
-        f"create or replace temp table implausible as {sql}", bind(sql, config.sql_params())
-    )
-    con.execute(
-        "insert into quarantine select source_file, source_line, table_name, column_name, "
-        "'date_implausible', value from implausible"
-    )
-    for table in ("lab_results", "medications", "diagnoses"):
-        con.execute(
-            f"delete from {table} as t using implausible as i where i.table_name = $table "
-            "and i.source_file = t.source_file and i.source_line = t.source_line",
-            {"table": table},
-        )
-    return con.execute(
-        "select count(distinct (table_name, source_file, source_line)) from implausible"
-    ).fetchone()[0]
+    """Event dates far from the bulk of the extract's dates (sql/load/implausible_dates.sql)
+    to the quarantine; returns the rows moved."""
+    return _move_to_quarantine(con, "load/implausible_dates.sql", config.sql_params())
 
 
 def quarantine_duplicate_results(con: duckdb.DuckDBPyConnection) -> int:
-    """Moves repeated result ids' rows from lab_results to the quarantine
-    (sql/load/duplicate_results.sql); returns how many."""
+    """Repeated result ids' rows (sql/load/duplicate_results.sql) to the quarantine; returns
+    the rows moved."""
+    return _move_to_quarantine(con, "load/duplicate_results.sql", {})
+
+
+def _move_to_quarantine(con: duckdb.DuckDBPyConnection, file: str, params: dict) -> int:
+    """Moves the loaded rows a query names (in the quarantine's columns) from their
+    canonical table to the quarantine; returns how many rows (a row may fail twice)."""
+    sql = sql_text(file)
+    con.execute(f"create or replace temp table moving as {sql}", bind(sql, params))
     con.execute(
-        f"create or replace temp table duplicates as {sql_text('load/duplicate_results.sql')}"
+        "insert into quarantine select source_file, source_line, table_name, column_name, "
+        "check_name, value from moving"
     )
-    con.execute(
-        "insert into quarantine select source_file, source_line, 'lab_results', 'result_id', "
-        "check_name, result_id from duplicates"
-    )
-    con.execute(
-        "delete from lab_results as t using duplicates as d "
-        "where d.source_file = t.source_file and d.source_line = t.source_line"
-    )
-    return con.execute("select count(*) from duplicates").fetchone()[0]
+    for (table,) in con.execute("select distinct table_name from moving").fetchall():
+        con.execute(
+            f"delete from {table} as t using moving as m where m.table_name = $table "
+            "and m.source_file = t.source_file and m.source_line = t.source_line",
+            {"table": table},
+        )
+    return con.execute(
+        "select count(distinct (table_name, source_file, source_line)) from moving"
+    ).fetchone()[0]
 
 
 # Quarantined but no failure: the quarantine fraction does not count them.
 NOT_FAILURES = ("duplicate_identical",)
 
 
-def quarantined_rows_by_file(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], int]:
-    """Rows (not failed checks) quarantined, per (file, table)."""
+def quarantined_rows_by_file(
+    con: duckdb.DuckDBPyConnection, ignoring: tuple[str, ...] = ()
+) -> dict[tuple[str, str], int]:
+    """Rows (not failed checks) quarantined, per (file, table), leaving out the checks
+    `ignoring` names."""
     rows = con.execute(
-        "select source_file, table_name, count(distinct source_line) from quarantine group by all"
+        "select source_file, table_name, count(distinct source_line) from quarantine "
+        "where check_name not in $ignoring group by all",
+        {"ignoring": list(ignoring)},
     ).fetchall()
     return {(file, table): n for file, table, n in rows}
 
@@ -314,14 +311,7 @@ def check_quarantine_fraction(
     con: duckdb.DuckDBPyConnection, rows_read: dict[tuple[str, str], int], config: AuditConfig
 ) -> None:
     """Stops the run when a file lost more than max_quarantine_fraction of its rows."""
-    counts = dict(
-        ((file, table), n)
-        for file, table, n in con.execute(
-            "select source_file, table_name, count(distinct source_line) from quarantine "
-            "where check_name not in $ignored group by all",
-            {"ignored": list(NOT_FAILURES)},
-        ).fetchall()
-    )
+    counts = quarantined_rows_by_file(con, ignoring=NOT_FAILURES)
     for (name, table), read in rows_read.items():
         bad = counts.get((name, table), 0)
         if read and bad / read > config.max_quarantine_fraction:

@@ -103,22 +103,29 @@ def disclosure_words(config: AuditConfig) -> str:
 def render_report(tables: ReportTables, config: AuditConfig, run: dict) -> str:
     site = config.report_site
     shown_site = site or ALL_SITES
-    rates = headline.rates(tables.summary, shown_site)
-    all_sites = headline.rates(tables.summary, ALL_SITES)
     charts = _charts_at(tables, site)
     findings = registry()
     care_gaps = [n for n, f in findings.items() if f.kind == "care_gap"]
     latest = tables.latest.get(shown_site, {})
+    by_site = {s: headline.rates(tables.summary, s) for s in sorted(set(tables.summary["site"]))}
+    scope = _scope(config, run, tables.population)
     context = {
         "run": {**run, "input_format": run.get("input_format", "canonical")},
-        "scope": _scope(config, run, tables.population),
-        "page_header": _page_header(config, run),
+        "scope": scope,
+        "page_header": _page_header(run, scope),
         "disclosure": disclosure_words(config),
         "warnings": run.get("warnings", []),
         "headline": [
-            _headline_row(n, rates, all_sites, charts.get(n), latest.get(n)) for n in care_gaps
+            _headline_row(
+                n,
+                by_site.get(shown_site, {}),
+                by_site.get(ALL_SITES, {}),
+                charts.get(n),
+                latest.get(n),
+            )
+            for n in care_gaps
         ],
-        "care_gaps": [_care_gap(n, config, tables, charts.get(n)) for n in care_gaps],
+        "care_gaps": [_care_gap(n, config, tables, by_site, charts.get(n)) for n in care_gaps],
         "signals": Markup(signals_table(tables.signals)),
         "restatements": Markup(restated_section(tables.restatements)),
         "reaudit": Markup(reaudit_table(tables.reaudit)),
@@ -151,8 +158,7 @@ def _scope(config: AuditConfig, run: dict, population: int | None) -> dict:
     }
 
 
-def _page_header(config: AuditConfig, run: dict) -> str:
-    scope = _scope(config, run, 0)
+def _page_header(run: dict, scope: dict) -> str:
     return f"B12 audit, run {run['run_id']}: {scope['period']}, {scope['where'].lower()}"
 
 
@@ -176,12 +182,12 @@ def _headline_row(name, rates, all_sites, chart: RunChart | None, latest) -> dic
     }
 
 
-def _care_gap(name: str, config: AuditConfig, tables: ReportTables, chart) -> dict:
+def _care_gap(name: str, config: AuditConfig, tables: ReportTables, by_site: dict, chart) -> dict:
     finding = registry()[name]
     site_rates = [
         (site, rates[name])
-        for site in sorted(set(tables.summary["site"]) - {ALL_SITES})
-        if name in (rates := headline.rates(tables.summary, site))
+        for site, rates in by_site.items()
+        if site != ALL_SITES and name in rates
     ]
     return {
         "name": name,
