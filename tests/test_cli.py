@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from tests.conftest import SAMPLE
@@ -73,6 +74,15 @@ def test_one_site_s_report_over_a_period_prints_the_report_s_counts(tmp_path):
     report = (shareable / "report.html").read_text()
     assert "<strong>Period covered:</strong> 2025-01-01 to 2025-06-30." in report
     assert "<strong>Site: north.</strong>" in report
+    # The population is the site's: its patients with an event in the period.
+    with duckdb.connect(manifest["outputs"]["database"], read_only=True) as con:
+        (north,) = con.execute(
+            "select count(distinct patient_id) from (select patient_id, site, collected_at "
+            "as happened from lab_results union all select patient_id, site, event_at "
+            "from medications) where site = 'north' and happened::date between '2025-01-01' "
+            "and '2025-06-30'"
+        ).fetchone()
+    assert f"<strong>Population:</strong> {north:,} patients" in report
 
 
 def test_an_unknown_site_or_an_inverted_period_stops_with_what_is_wrong(tmp_path):

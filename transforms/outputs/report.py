@@ -238,19 +238,26 @@ def code_list_sizes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def population(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> int | None:
-    """Patients with an audited lab result or medication event in the measured period
-    (None when the count is small enough to be suppressed)."""
+    """Patients with an audited lab result or medication event in the measured period, at
+    the report's site when it has one (the event's site, else the patient's registered
+    site); None when the count is small enough to be suppressed."""
     count = con.execute(
         """
-        select count(distinct patient_id) from (
-            select patient_id, collected_at::date as day from lab_results
+        select count(distinct e.patient_id) from (
+            select patient_id, collected_at::date as day, site from lab_results
             union all
-            select patient_id, event_at::date from medications
-        )
-        where ($period_start is null or day >= $period_start)
-            and ($period_end is null or day <= $period_end)
+            select patient_id, event_at::date, site from medications
+        ) as e
+        left join patient_facts as p using (patient_id)
+        where ($period_start is null or e.day >= $period_start)
+            and ($period_end is null or e.day <= $period_end)
+            and ($site is null or coalesce(e.site, p.site) = $site)
         """,
-        {"period_start": config.period_start, "period_end": config.period_end},
+        {
+            "period_start": config.period_start,
+            "period_end": config.period_end,
+            "site": config.report_site,
+        },
     ).fetchone()[0]
     return None if is_small(count, config.suppress_counts_up_to) else count
 
