@@ -24,11 +24,13 @@ benchmarks/results/<date>-<N>.json. The machine is shared and noisy: read median
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib.util
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import statistics
@@ -36,6 +38,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
+from functools import partial
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -111,8 +115,46 @@ def audit_command(template: str | None, extract: Path, out: Path) -> list[str]:
     )
 
 
-def baseline_command(extract: Path, out: Path) -> list[str]:
-    return [sys.executable, str(HERE / "baseline.py"), str(extract), "--out", str(out)]
+def baseline_command(extract: Path, out: Path, threads: int | None) -> list[str]:
+    argv = [sys.executable, str(HERE / "baseline.py"), str(extract), "--out", str(out)]
+    return argv + (["--threads", str(threads)] if threads else [])
+
+
+def pandas_command(extract: Path, out: Path) -> list[str]:
+    return [sys.executable, str(HERE / "pandas_script.py"), str(extract), "--out", str(out)]
+
+
+@contextlib.contextmanager
+def prefect_server(workdir: Path):
+    """A Prefect server (`prefect server start`) for the whole benchmark, as a scheduled
+    audit has one; the audits' PREFECT_API_URL points at it. It is not in the audit's
+    process tree, so not in its peak RSS."""
+    port = 4299
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+    env["PREFECT_HOME"] = str(workdir / "prefect-home")
+    prefect = Path(sys.executable).with_name("prefect")
+    argv = [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    log = (workdir / "prefect-server.log").open("wb")
+    server = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                raise Unavailable(f"prefect server exited; see {log.name}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise Unavailable(f"prefect server did not answer within 180 s; see {log.name}")
+        print(f"Prefect server at {url}", file=sys.stderr)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
 
 
 # --- measuring ------------------------------------------------------------------------------
@@ -163,11 +205,11 @@ def _gnu_time_max_rss_kb(report: Path) -> int | None:
     return None
 
 
-def measure(argv: list[str], log: Path, cwd: Path) -> dict:
+def measure(argv: list[str], log: Path, cwd: Path, extra_env: dict | None = None) -> dict:
     """Run argv to completion; its output goes to `log` (pipes could fill and stall it)."""
     report = log.with_suffix(".time")
     wrapped = [str(GNU_TIME), "-v", "-o", str(report), *argv] if GNU_TIME.exists() else argv
-    env = {**os.environ}
+    env = {**os.environ, **(extra_env or {})}
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: no telemetry calls
     env.setdefault("DO_NOT_TRACK", "1")
     peak = [0]
@@ -225,23 +267,16 @@ def tail(path: Path, lines: int = 15) -> str:
 def bench_size(rows: int, args: argparse.Namespace) -> dict:
     extract = ensure_extract(args.workdir, rows, args.seed)
     runs_dir = args.workdir / f"runs-{rows}"
-    inputs = {"baseline": extract}
-    if not args.baseline_only:
-        for fmt in args.formats:
-            tool = "audit" if fmt == "canonical" else f"audit-{fmt}"
-            inputs[tool] = ensure_format(extract, fmt)
-    runs: dict[str, list[dict]] = {tool: [] for tool in inputs}
+    tools = _tools(extract, args)
+    runs: dict[str, list[dict]] = {tool: [] for tool in tools}
     for k in range(1, args.repeat + 1):
-        for tool, source in inputs.items():
-            out = runs_dir / f"{tool}-{k}"
+        for tool, (command, threads) in tools.items():
+            out = runs_dir / f"{tool.replace(' ', '-')}-{k}"
             shutil.rmtree(out, ignore_errors=True)  # the audit may refuse an existing --out
             out.mkdir(parents=True)
-            argv = (
-                baseline_command(source, out)
-                if tool == "baseline"
-                else audit_command(args.cmd, source, out)
-            )
-            result = measure(argv, runs_dir / f"{tool}-{k}.log", cwd=REPO)
+            argv = command(out)
+            env = {"B12AUDIT_THREADS": str(threads)} if threads else {}
+            result = measure(argv, runs_dir / f"{tool.replace(' ', '-')}-{k}.log", REPO, env)
             if result["returncode"] != 0:
                 raise RuntimeError(
                     f"{tool} failed (exit {result['returncode']}): "
@@ -264,6 +299,24 @@ def bench_size(rows: int, args: argparse.Namespace) -> dict:
         "runs": runs,
         "summary": summarise(rows, runs),
     }
+
+
+def _tools(extract: Path, args: argparse.Namespace) -> dict[str, tuple]:
+    """name: (argv for an output folder, DuckDB threads or None), in the order they run.
+    With --threads, each DuckDB run once per thread count, named '... (N threads)'."""
+    tools: dict[str, tuple] = {}
+    for threads in args.threads or [None]:
+        suffix = f" ({threads} thread{'s' if threads > 1 else ''})" if threads else ""
+        tools["baseline" + suffix] = (partial(baseline_command, extract, threads=threads), threads)
+        if args.baseline_only:
+            continue
+        for fmt in args.formats:
+            tool = "audit" if fmt == "canonical" else f"audit-{fmt}"
+            source = ensure_format(extract, fmt)
+            tools[tool + suffix] = (partial(audit_command, args.cmd, source), threads)
+    if args.pandas:
+        tools["pandas script"] = (partial(pandas_command, extract), None)
+    return tools
 
 
 def summarise(rows: int, runs: dict[str, list[dict]]) -> dict:
@@ -299,8 +352,8 @@ def markdown(sizes: list[dict]) -> str:
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for size in sizes:
-        base = size["summary"]["baseline"]
         for tool, s in size["summary"].items():
+            base = _baseline_for(tool, size["summary"])
             if s["peak_rss_mb"] is None:
                 rss = mem = "-"
             else:
@@ -312,6 +365,15 @@ def markdown(sizes: list[dict]) -> str:
                 f"| {s['wall_s'] / base['wall_s']:.2f} | {mem} |"
             )
     return "\n".join(lines)
+
+
+def _baseline_for(tool: str, summary: dict) -> dict:
+    """The yardstick a run is compared with: the one given the same DuckDB threads."""
+    threads = re.search(r" \(\d+ threads?\)", tool)
+    return summary.get(
+        "baseline" + (threads.group(0) if threads else ""),
+        summary[next(name for name in summary if name.startswith("baseline"))],
+    )
 
 
 def machine() -> dict:
@@ -368,6 +430,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--baseline-only", action="store_true", help="skip the audit")
     parser.add_argument(
+        "--pandas", action="store_true", help="also time benchmarks/pandas_script.py"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        help="run the yardstick and the audit once per DuckDB thread count (default: all)",
+    )
+    parser.add_argument(
+        "--server",
+        action="store_true",
+        help="start a Prefect server for the benchmark and run the audits against it "
+        "(as a scheduled audit runs); without it each audit starts a temporary one",
+    )
+    parser.add_argument(
         "--results", type=Path, default=HERE / "results", help="folder for the JSON results"
     )
     args = parser.parse_args(argv)
@@ -383,6 +460,16 @@ def main(argv: list[str] | None = None) -> int:
         except Unavailable as exc:
             print(f"run.py: {exc}", file=sys.stderr)
             return 2
+    with contextlib.ExitStack() as stack:
+        if args.server and not args.baseline_only:
+            os.environ["PREFECT_API_URL"] = stack.enter_context(prefect_server(args.workdir))
+        sizes, status = _bench_sizes(args, command)
+    if sizes:
+        print(markdown(sizes))
+    return status
+
+
+def _bench_sizes(args: argparse.Namespace, command: str) -> tuple[list[dict], int]:
     sizes, status = [], 0
     for rows in args.lab_rows:
         try:
@@ -393,9 +480,7 @@ def main(argv: list[str] | None = None) -> int:
             break  # still print what was measured before
         print(f"[{rows:,}] results: {save(size, args, command)}", file=sys.stderr)
         sizes.append(size)
-    if sizes:
-        print(markdown(sizes))
-    return status
+    return sizes, status
 
 
 if __name__ == "__main__":

@@ -237,24 +237,28 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(f"input error: {exc}")
     _use_prefect_defaults()
     from flows import temporary_server
+
+    server = temporary_server.start_unless_configured()  # boots while the flow imports
     from flows.audit import audit  # imported late: Prefect reads the settings above
 
-    temporary_server.die_with_this_process()
     if not args.debug:
         quiet_input_errors()
 
     try:
-        result = audit(
-            str(args.input_dir),
-            str(args.out),
-            str(args.config) if args.config else None,
-            args.format,
-            str(notes) if notes else None,
-            scope,
-        )
+        with temporary_server.serving(server):
+            result = audit(
+                str(args.input_dir),
+                str(args.out),
+                str(args.config) if args.config else None,
+                args.format,
+                str(notes) if notes else None,
+                scope,
+            )
     except (PublishBlocked, RunInProgress) as exc:
         exc.__traceback__ = None
         return _fail(f"not published: {exc}")
+    except temporary_server.ServerFailed as exc:
+        return _fail(f"prefect error: {exc}")
     except InputError as exc:
         # Drop the traceback: its frames hold DuckDB objects that would otherwise outlive
         # the interpreter and make the bindings print leak warnings at exit.

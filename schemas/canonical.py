@@ -10,100 +10,74 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
-import pandas as pd
-import pandera.pandas as pa
-import pyarrow
-import pyarrow.compute as pc
+import pandera.polars as pa
+import polars as pl
 
 # Date `YYYY-MM-DD`, optionally followed by a time of day `HH:MM[:SS[.fraction]]` (up to 9
 # digits: Spark writes nanoseconds) and, after a time, an offset as exports write one: `Z`,
 # `+01:00`, `+0100` or `+01`. The offset is dropped when the row is typed (sql/macros.sql
 # `local_time`): the time is read as the local time written, so the day stays the
 # patient's day (docs/input-formats.md says how each format's offsets are read).
+# [0-9], not \d: polars' regular expressions take \d to mean any Unicode digit.
 ISO_DATE_OR_DATETIME = (
-    r"^\d{4}-\d{2}-\d{2}(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?"
-    r"(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?)?$"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9]"
+    r"(?::[0-5][0-9](?:\.[0-9]{1,9})?)?(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?)?$"
 )
 # What is trimmed from both ends of a value: spaces only, exactly as DuckDB's trim() in
 # sql/load/ does, so a value these checks pass is a value the typing there can cast.
 # (A tab or carriage return inside a date makes it fail iso_date and go to quarantine.)
 WHITESPACE = " "
-DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+# The checks are polars expressions on the column a check is attached to, so Pandera's
+# polars backend runs them on Arrow batches without a copy (transforms/inputs/validate.py).
+# A check's null result counts as a pass: nulls are the `nullable` setting's business.
 
 
-def _is_iso_timestamp(text: pd.Series) -> pd.Series:
+def _column_check(expression, name: str) -> pa.Check:
+    """A Pandera check from a function of the column's polars expression."""
+    return pa.Check(lambda data: data.lazyframe.select(expression(pl.col(data.key))), name=name)
+
+
+def _trimmed(column: pl.Expr) -> pl.Expr:
+    return column.str.strip_chars(WHITESPACE)
+
+
+def _is_iso_timestamp(column: pl.Expr) -> pl.Expr:
     """ISO shape, and a real calendar day (2024-02-30 is not); blank counts as no date.
-
-    Written with pyarrow compute rather than pd.to_datetime: it is the hot path of
-    validation (about 5x faster) and has no year-2262 limit for shifted research dates.
-    """
-    raw = pyarrow.array(text, from_pandas=True, type=pyarrow.string())
-    trimmed = pc.utf8_trim(raw, characters=WHITESPACE)
-    shaped = pc.fill_null(pc.match_substring_regex(trimmed, ISO_DATE_OR_DATETIME), False)
-    day = pc.if_else(shaped, trimmed, "2000-01-01")
-    year, month, dom = (
-        pc.cast(pc.utf8_slice_codeunits(day, start, stop), pyarrow.int32()).to_numpy()
-        for start, stop in ((0, 4), (5, 7), (8, 10))
-    )
-    month_ok = (month >= 1) & (month <= 12)
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    last_day = DAYS_IN_MONTH[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
-    # Year 0000 is no calendar year (ISO 8601 allows it only by agreement; Python has none).
-    real_day = month_ok & (dom >= 1) & (dom <= last_day) & (year >= 1)
-    blank = pc.fill_null(pc.equal(trimmed, ""), True).to_numpy(zero_copy_only=False)
-    valid = (shaped.to_numpy(zero_copy_only=False) & real_day) | blank
-    return pd.Series(valid, index=text.index)
+    Year 0000 is no calendar year (ISO 8601 allows it only by agreement; Python has none)."""
+    text = _trimmed(column)
+    day = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+    real_day = text.str.contains(ISO_DATE_OR_DATETIME) & (day.dt.year() >= 1)
+    return real_day.fill_null(False) | (text == "")
 
 
 def iso_timestamp() -> pa.Check:
-    return pa.Check(_is_iso_timestamp, name="iso_date")
+    return _column_check(_is_iso_timestamp, "iso_date")
 
 
 def not_after(day: dt.date) -> pa.Check:
-    def check(text: pd.Series) -> pd.Series:
-        return text.str.strip(WHITESPACE).str.slice(0, 10) <= day.isoformat()
-
-    return pa.Check(check, name="not_in_future")
+    return _column_check(
+        lambda column: _trimmed(column).str.slice(0, 10) <= day.isoformat(), "not_in_future"
+    )
 
 
 # Characters no reader sees: zero-width space, non-joiner and joiner, word joiner, byte
 # order mark, soft hyphen. Identifiers lose them on loading (sql/macros.sql clean_id), so
 # "P1" and "P1" with a zero-width space are one patient; control characters (a NUL) are no
-# part of any identifier: the row is quarantined.
+# part of any identifier: the row is quarantined. Both patterns are read by polars' and by
+# Arrow's regular expressions.
 INVISIBLE = "[\u200b\u200c\u200d\u2060\ufeff\u00ad]"
-CONTROL = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 
 
-def visible(text: pd.Series) -> pyarrow.Array:
-    """The text as a reader sees it: invisible characters out, spaces trimmed (the regex
-    only when some text is not ASCII, which every invisible character is not)."""
-    raw = pyarrow.array(text, from_pandas=True, type=pyarrow.string())
-    if pc.all(pc.string_is_ascii(raw)).as_py() is not False:
-        return pc.utf8_trim(raw, characters=WHITESPACE)
-    return pc.utf8_trim(pc.replace_substring_regex(raw, INVISIBLE, ""), characters=WHITESPACE)
+def visible(column: pl.Expr) -> pl.Expr:
+    """The text as a reader sees it: invisible characters out, spaces trimmed."""
+    return _trimmed(column.str.replace_all(INVISIBLE, ""))
 
 
-NOT_BLANK = pa.Check(
-    lambda s: pd.Series(
-        pc.fill_null(pc.greater(pc.utf8_length(visible(s)), 0), True).to_numpy(
-            zero_copy_only=False
-        ),
-        index=s.index,
-    ),
-    name="not_blank",
-)
-NO_CONTROL_CHARACTERS = pa.Check(
-    lambda s: pd.Series(
-        ~pc.fill_null(
-            pc.match_substring_regex(
-                pyarrow.array(s, from_pandas=True, type=pyarrow.string()), CONTROL
-            ),
-            False,
-        ).to_numpy(zero_copy_only=False),
-        index=s.index,
-    ),
-    name="no_control_characters",
+NOT_BLANK = _column_check(lambda column: visible(column).str.len_chars() > 0, "not_blank")
+NO_CONTROL_CHARACTERS = _column_check(
+    lambda column: ~column.str.contains(CONTROL), "no_control_characters"
 )
 
 
@@ -150,12 +124,14 @@ def lab_results(future_limit: dt.date | None = None) -> pa.DataFrameSchema:
     )
 
 
-def _has_drug_code_or_name(frame: pd.DataFrame) -> pd.Series:
-    code = frame["drug_code"] if "drug_code" in frame else pd.Series("", index=frame.index)
+def _has_drug_code_or_name(data) -> pl.LazyFrame:
+    names = data.lazyframe.collect_schema().names()
     filled = [
-        col.fillna("").str.strip(WHITESPACE).str.len() > 0 for col in (code, frame["drug_name"])
+        _trimmed(pl.col(name)).str.len_chars().fill_null(0) > 0
+        for name in ("drug_code", "drug_name")
+        if name in names
     ]
-    return filled[0] | filled[1]
+    return data.lazyframe.select(pl.any_horizontal(filled))
 
 
 def medications(future_limit: dt.date | None = None) -> pa.DataFrameSchema:
@@ -201,8 +177,8 @@ def patients(future_limit: dt.date | None = None) -> pa.DataFrameSchema:
 CODE_SYSTEMS = ("ICD10CM", "ICD9CM", "SNOMED", "LOCAL")
 
 
-def _known_code_system(text: pd.Series) -> pd.Series:
-    return text.str.strip(WHITESPACE).str.upper().isin(CODE_SYSTEMS)
+def _known_code_system(column: pl.Expr) -> pl.Expr:
+    return _trimmed(column).str.to_uppercase().is_in(CODE_SYSTEMS)
 
 
 def diagnoses(future_limit: dt.date | None = None) -> pa.DataFrameSchema:
@@ -214,7 +190,7 @@ def diagnoses(future_limit: dt.date | None = None) -> pa.DataFrameSchema:
             ),
             "code_system": _text(
                 "ICD10CM, ICD9CM, SNOMED or LOCAL (a site's own codes; any case).",
-                pa.Check(_known_code_system, name="code_system_known"),
+                _column_check(_known_code_system, "code_system_known"),
                 nullable=False,
             ),
             "recorded_at": _timestamp(

@@ -52,15 +52,26 @@ create or replace temp macro html_text(x) as
 -- drawn at 23:30-05:00 was drawn that evening, on that day, where the patient was (a
 -- conversion to UTC would move it to the next day). Fractions past microseconds are cut.
 create or replace temp macro local_time(text) as cast(
-    regexp_replace(
-        trim(text),
-        '^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)\d*(?:Z|[+-]\d{2}(?::?\d{2})?)?$',
-        '\1'
-    ) as timestamp
+    case
+        -- The common case, a date or a date-time with no offset and at most microseconds,
+        -- casts as it is: the regular expression below costs the load about a third.
+        when length(trim(text)) <= 26 and not contains(trim(text), 'Z')
+            and not contains(trim(text), '+') and not contains(substr(trim(text), 11), '-')
+            then trim(text)
+        else regexp_replace(
+            trim(text),
+            '^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)\d*(?:Z|[+-]\d{2}(?::?\d{2})?)?$',
+            '\1'
+        )
+    end as timestamp
 );
 
 -- An identifier as a reader sees it: Unicode NFC (an accent composed or not is one
 -- letter), the invisible characters removed (zero-width space, non-joiner, joiner, word
 -- joiner, byte order mark, soft hyphen: schemas/canonical.py INVISIBLE), spaces trimmed.
+-- ASCII text (as many bytes as characters) has nothing to normalise or remove.
 create or replace temp macro clean_id(x) as
-    trim(regexp_replace(nfc_normalize(x), '[\x{200B}\x{200C}\x{200D}\x{2060}\x{FEFF}\x{00AD}]', '', 'g'));
+    case
+        when strlen(x) = length(x) then trim(x)
+        else trim(regexp_replace(nfc_normalize(x), '[\x{200B}\x{200C}\x{200D}\x{2060}\x{FEFF}\x{00AD}]', '', 'g'))
+    end;

@@ -10,6 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from flows import temporary_server
 from tests.conftest import SAMPLE
 
 
@@ -62,3 +65,37 @@ def test_a_killed_run_takes_its_temporary_server_with_it(tmp_path):
     while alive(servers[0]) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not alive(servers[0]), "the temporary Prefect server outlived its run"
+
+
+def test_a_run_without_a_server_starts_its_own_and_stops_it(tmp_path):
+    """No PREFECT_API_URL: the run starts Prefect's temporary server itself (before its
+    own imports, so the server boots meanwhile), completes against it, links to no UI,
+    and leaves no server behind."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "run", str(SAMPLE), "--out", str(tmp_path)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        servers: set[int] = set()
+        while run.poll() is None:
+            servers |= {pid for pid in children(run.pid) if is_server(pid)}
+            time.sleep(0.1)
+    output = log.read_text()
+    assert run.returncode == 0, output[-2000:]
+    assert len(servers) == 1
+    assert "b12audit: database" in output and "View at" not in output
+    assert not any(alive(pid) for pid in servers)
+
+
+def test_a_server_that_exits_stops_the_wait_with_its_exit_status(monkeypatch):
+    failing = [sys.executable, "-c", "raise SystemExit(3)"]
+    monkeypatch.setattr(temporary_server, "_command", lambda port: failing)
+    server = temporary_server.TemporaryServer()
+    with pytest.raises(temporary_server.ServerFailed, match=r"exited \(3\)"):
+        server.wait_until_ready(timeout=60)
+    server.stop()
+    assert server.watchdog.poll() is not None  # the watchdog ended with its server

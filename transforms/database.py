@@ -7,6 +7,7 @@ DuckDB 1.x tool might fail to read.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -14,23 +15,29 @@ import duckdb
 from transforms.sqlfiles import sql_text
 
 # DuckDB spills to disk past this; with Python, Prefect and a batch in flight the whole
-# run stays well under the 4 GB peak target at 100M lab rows.
-DUCKDB_MEMORY_LIMIT = "1GB"
+# run stays under the 4 GB peak target at 100M lab rows. (At 1 GB the worklist's build ran
+# out of memory at 100M: window functions over every unit of every care gap.)
+DUCKDB_MEMORY_LIMIT = "2GB"
 # Analysts' tools embed DuckDB 1.x, which cannot open 2.0's own storage format; 1.4 is the
 # long-term support release (it reads storage up to v1.4.0, not 1.5's).
 ANALYST_STORAGE_VERSION = "v1.4.0"
 
 
+# DuckDB uses every core unless B12AUDIT_THREADS says how many (a shared server; the
+# benchmarks' one-core figures).
+THREADS_VARIABLE = "B12AUDIT_THREADS"
+
+
 def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
     spill = db_path.parent / ".spill"
-    con = duckdb.connect(
-        str(db_path),
-        config={
-            "memory_limit": DUCKDB_MEMORY_LIMIT,
-            "temp_directory": str(spill),
-            "preserve_insertion_order": True,
-        },
-    )
+    config = {
+        "memory_limit": DUCKDB_MEMORY_LIMIT,
+        "temp_directory": str(spill),
+        "preserve_insertion_order": True,
+    }
+    if threads := os.environ.get(THREADS_VARIABLE, "").strip():
+        config["threads"] = int(threads)
+    con = duckdb.connect(str(db_path), config=config)
     con.execute("set enable_progress_bar = false")
     define_macros(con)
     return con

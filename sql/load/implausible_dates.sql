@@ -2,7 +2,10 @@
 -- (check date_implausible) so that one outlier (9999-12-31, a 1900-01-01 placeholder)
 -- cannot move the data end and turn pending units into failures.
 -- The bulk: the middle half of the lab collection and medication event dates (what the
---   data start and end are made of), quantile_disc, so no value is invented.
+--   data start and end are made of): its quartiles are dates that occur (as quantile_disc:
+--   the k-th date in order, k = ceil(n / 4) and ceil(3n / 4)), so no value is invented.
+--   Counted per day rather than by quantile_disc, which holds every date in memory and
+--   ran out of it at 100M lab rows.
 -- Plausible: from the bulk's first quartile less $plausible_years_around_bulk years to
 --   its third quartile plus as many, both inclusive (shifted research dates move the bulk
 --   with them, so they stay plausible). Lab collection and result dates and medication
@@ -17,11 +20,18 @@ with days as (
     select event_at::date from medications
 ),
 
+running as (
+    select day, sum(n) over (order by day) as dates_to_here, sum(n) over () as dates
+    from (select day, count(*) as n from days where day is not null group by day)
+),
+
 bulk as (
     select
-        quantile_disc(day, 0.25) - to_years($plausible_years_around_bulk) as first_day,
-        quantile_disc(day, 0.75) + to_years($plausible_years_around_bulk) as last_day
-    from days
+        min(day) filter (where dates_to_here >= ceil(dates * 0.25))
+            - to_years($plausible_years_around_bulk) as first_day,
+        min(day) filter (where dates_to_here >= ceil(dates * 0.75))
+            + to_years($plausible_years_around_bulk) as last_day
+    from running
 ),
 
 dated as (

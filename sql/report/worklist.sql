@@ -166,32 +166,46 @@ dx as (
     where row_id in (select row_id from dx_ids)
 ),
 
-joined as (
+-- The evidence rows joined in three steps, each materialised: as one step, its ten hash
+-- tables had to be in memory at once, which failed at 100M lab rows (with 2 GB).
+with_labs as materialized (
     select
         o.*,
-        s.medication_data_end,
         l1.reading as lab1, l1.collected_date as lab1_date, l1.known_date as lab1_known,
         l1.amount as lab1_amount, l1.b12_class_words as lab1_class,
         l2.reading as lab2,
-        len(o.evidence_lab_row_ids) as labs_listed,
+        len(o.evidence_lab_row_ids) as labs_listed
+    from open_findings as o
+    left join worded_labs as l1 on l1.row_id = o.evidence_lab_row_ids[1]
+    left join worded_labs as l2 on l2.row_id = o.evidence_lab_row_ids[2]
+),
+
+with_events as materialized (
+    select
+        o.*,
         m1.drug, m1.event_date as med1_date, m1.event_type as med1_event,
         m1.drug_class as med1_class, m2.event_date as med2_date,
         d1.code || ' recorded ' || d1.recorded_date
             || if(len(o.evidence_diagnosis_row_ids) > 1,
                 ' and ' || (len(o.evidence_diagnosis_row_ids) - 1) || ' more', '') as codes,
-        len(o.evidence_medication_row_ids) as meds_listed,
+        len(o.evidence_medication_row_ids) as meds_listed
+    from with_labs as o
+    left join meds as m1 on m1.row_id = o.evidence_medication_row_ids[1]
+    left join meds as m2 on m2.row_id = o.evidence_medication_row_ids[2]
+    left join dx as d1 on d1.row_id = o.evidence_diagnosis_row_ids[1]
+),
+
+joined as (
+    select
+        o.*,
+        s.medication_data_end,
         c.neuro_loading_max_gap,
         k.known_date as confirmed_known,
         oc.dose_mcg as oral_dose_mcg,
         if(p.sex_group = 'M', $anaemia_hb_below_g_l_men, $anaemia_hb_below_g_l_women)
             as hb_limit
-    from open_findings as o
+    from with_events as o
     cross join audit_scope as s
-    left join worded_labs as l1 on l1.row_id = o.evidence_lab_row_ids[1]
-    left join worded_labs as l2 on l2.row_id = o.evidence_lab_row_ids[2]
-    left join meds as m1 on m1.row_id = o.evidence_medication_row_ids[1]
-    left join meds as m2 on m2.row_id = o.evidence_medication_row_ids[2]
-    left join dx as d1 on d1.row_id = o.evidence_diagnosis_row_ids[1]
     left join b12_courses as c
         on o.unit = 'b12_course' and c.patient_id = o.patient_id and c.course = o.episode
     left join confirmed_deficiencies as k

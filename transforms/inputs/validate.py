@@ -1,10 +1,12 @@
 """Validate and load: stream each file through its Pandera schema in bounded batches.
 
 DuckDB streams a file's staging view as Arrow record batches of `batch_rows` rows, in
-file order, so a running count gives each row its line. Each batch becomes a small pandas
-frame for Pandera; rows that fail a check are recorded (file, line, column, check,
-value) for the quarantine table, and rows that pass are typed by sql/load/<table>.sql
-and appended to the canonical table. Memory stays flat however large the extract.
+file order, so a running count gives each row its line. Pandera's polars backend checks
+each batch where it lies (a polars frame over the Arrow buffers, no copy); rows that fail
+a check are recorded (file, line, column, check, value) for the quarantine table, and
+rows that pass stream back into DuckDB, which types them (sql/load/<table>.sql) and
+appends them to the canonical table in one INSERT. Memory stays flat however large the
+extract.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from functools import partial
 import duckdb
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+import pandera.polars as pa
+import polars as pl
 import pyarrow
 import pyarrow.compute as pc
 
@@ -82,23 +85,29 @@ def validate_and_load(
         {"f": source.name, "t": source.table},
     ).fetchall()[0][0]
     failures: list[pd.DataFrame] = []
-    load_sql = f"insert into {source.table} {sql_text(f'load/{source.table}.sql')}"
+    changed = 0
+
+    def passing_batches():
+        nonlocal bad_rows, changed
+        for passed, failed in _bounded_map(check, batches, VALIDATION_THREADS):
+            changed += _identifiers_changed(passed)
+            failures.append(failed)
+            bad_rows += failed["source_line"].nunique()
+            if bad_rows > allowed:
+                return  # stop reading: the run will stop on the quarantine fraction anyway
+            yield from passed.to_batches()
+
     writer = con.cursor()  # the reader's connection is busy until the stream ends
     database.define_macros(writer)  # a cursor has no temporary macros of its own
-    # Each batch commits on its own: one transaction per file held the whole file's rows
-    # in memory (2.4 GB at 10M rows, past the memory limit) and was no faster.
     reader = con.sql(f"select * from {file_view(source.table, source.index)}")
     batches = _numbered(reader.to_arrow_reader(config.batch_rows), skipped, source)
-    changed = 0
-    for passed, failed in _bounded_map(check, batches, VALIDATION_THREADS):
-        changed += _identifiers_changed(passed)
-        failures.append(failed)
-        bad_rows += failed["source_line"].nunique()
-        if bad_rows > allowed:
-            break  # stop reading: the run will stop on the quarantine fraction anyway
-        writer.register("validated_batch", passed)
-        writer.execute(load_sql)
-        writer.unregister("validated_batch")
+    # One INSERT takes every passing batch as DuckDB asks for it. At 10M lab rows this
+    # measured 16 s where an INSERT per batch (a commit each) took 33 s, and reading the
+    # file a second time in DuckDB, leaving out the failed rows, 30 s (its row numbers keep
+    # the typing on one core, and so does this stream).
+    writer.register("validated_batch", _passing_rows(source.table, passing_batches()))
+    writer.execute(f"insert into {source.table} {sql_text(f'load/{source.table}.sql')}")
+    writer.unregister("validated_batch")
     failures.append(_rejected_rows(writer, source, skipped))
     _quarantine(writer, source, failures)
     if changed:
@@ -187,7 +196,7 @@ def _bounded_map(fn, items, workers: int):
 def _check_batch(schema: pa.DataFrameSchema, source: FileToLoad, numbered):
     """(passing rows with file and line, failures) for one batch."""
     batch, lines = numbered
-    failed = _failures(schema, batch.to_pandas())
+    failed = _failures(schema, pl.from_arrow(batch))
     ok = np.ones(batch.num_rows, dtype=bool)
     ok[failed["position"].to_numpy(dtype=np.int64)] = False
     passed = (
@@ -195,16 +204,17 @@ def _check_batch(schema: pa.DataFrameSchema, source: FileToLoad, numbered):
         .append_column("source_file", pyarrow.array([source.name] * batch.num_rows))
         .append_column("source_line", pyarrow.array(lines))
         .filter(pyarrow.array(ok))
+        .cast(_passing_schema(source.table))
     )
     failed = failed.assign(source_file=source.name, source_line=lines[failed["position"]])
     return passed, failed[QUARANTINE_COLUMNS]
 
 
-def _failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
+def _failures(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pd.DataFrame:
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
+        cases = exc.failure_cases.to_pandas()
         if cases["index"].isna().any():
             # Not row-level: a structural problem the header checks should have caught.
             problem = cases.loc[cases["index"].isna(), ["column", "check"]].iloc[0].tolist()
@@ -252,10 +262,19 @@ def _quarantine(
 
 
 def _empty_batch(table: str) -> pyarrow.Table:
+    return _passing_schema(table).empty_table()
+
+
+def _passing_schema(table: str) -> pyarrow.Schema:
+    """A batch that passed: the canonical columns as text, then its file and line."""
     fields = [pyarrow.field(c, pyarrow.string()) for c in known_columns(table)]
     fields += [pyarrow.field("source_file", pyarrow.string())]
     fields += [pyarrow.field("source_line", pyarrow.int64())]
-    return pyarrow.schema(fields).empty_table()
+    return pyarrow.schema(fields)
+
+
+def _passing_rows(table: str, batches) -> pyarrow.RecordBatchReader:
+    return pyarrow.RecordBatchReader.from_batches(_passing_schema(table), batches)
 
 
 def quarantine_implausible_dates(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> int:

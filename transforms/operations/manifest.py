@@ -14,7 +14,7 @@ from transforms.inputs import ingest
 from transforms.inputs.adapters import omop
 from transforms.sqlfiles import sql_dir
 
-PACKAGES = ("b12audit", "duckdb", "pandas", "pandera", "prefect", "pyarrow")
+PACKAGES = ("b12audit", "duckdb", "pandas", "pandera", "polars", "prefect", "pyarrow")
 
 
 def package_versions() -> dict[str, str]:

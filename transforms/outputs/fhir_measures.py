@@ -39,10 +39,14 @@ ALL_SITES = "all sites"
 
 def bundle(shown: pd.DataFrame, findings: dict[str, Finding], run_id: str, when: datetime) -> str:
     """The Bundle as JSON text: one MeasureReport per measure and judged or pending period."""
+    periods: dict[tuple, list[dict]] = {}
+    # Plain records, grouped here: pandas' per-group selection cost more than the model.
+    for row in shown.to_dict("records"):
+        periods.setdefault((row["measure"], row["interval_start"]), []).append(row)
     reports = [
         measure_report(rows, findings[measure], run_id, when)
-        for (measure, _), rows in shown.groupby(["measure", "interval_start"], sort=True)
-        if rows["status"].iloc[0] in STATUS
+        for (measure, _), rows in sorted(periods.items())
+        if rows[0]["status"] in STATUS
     ]
     entries = [{"resource": r} for r in reports]
     collection = Bundle(
@@ -52,10 +56,11 @@ def bundle(shown: pd.DataFrame, findings: dict[str, Finding], run_id: str, when:
 
 
 def measure_report(
-    rows: pd.DataFrame, finding: Finding, run_id: str, when: datetime
+    rows: list[dict], finding: Finding, run_id: str, when: datetime
 ) -> MeasureReport:
-    total = rows[rows["site"] == ALL_SITES].iloc[0]
-    sites = rows[rows["site"] != ALL_SITES].sort_values("site")
+    """One measure's period: `rows` are its rows of measures.csv, all sites and each."""
+    total = next(row for row in rows if row["site"] == ALL_SITES)
+    sites = sorted((row for row in rows if row["site"] != ALL_SITES), key=lambda r: r["site"])
     start, end = _day(total["interval_start"]), _day(total["interval_end"])
     report = {
         "id": _id(run_id, finding.name, start),
@@ -72,8 +77,7 @@ def measure_report(
                     {
                         "code": [{"text": "site"}],
                         "stratum": [
-                            {"value": {"text": site["site"]}, **_counts(site)}
-                            for _, site in sites.iterrows()
+                            {"value": {"text": site["site"]}, **_counts(site)} for site in sites
                         ]
                         or None,
                     }
@@ -89,7 +93,7 @@ def measure_report(
     return MeasureReport(**report)
 
 
-def _counts(row: pd.Series) -> dict:
+def _counts(row: dict) -> dict:
     """population (denominator, numerator) and measureScore of one row."""
     populations = [
         _population(code, row[code], row[f"{code}_suppressed"])

@@ -25,16 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from transforms.config import AuditConfig
 from transforms.database import sql_quote
-from transforms.outputs import timeline, worklist_annotations
+from transforms.outputs import timeline, worklist_annotations, worklist_workbook
 from transforms.rules.harmonise import run_parameters
 from transforms.rules.registry import Reason, registry
 from transforms.sqlfiles import bind, sql_text
@@ -102,7 +96,6 @@ GLOSSARY = (
     "it came (for data tools), so a cell starting with = + - or @ could act as a formula.",
 )
 WIDTHS = {"evidence": 100, "action": 34, "finding": 30, "reason": 22, "patient_id": 14}
-FETCH_ROWS = 10_000
 
 
 # Priority 1 is the first row to act on: open items, then pending, then acted; within
@@ -208,7 +201,7 @@ SELECT_ROWS = f"""
 """
 # The workbook is for working the list by hand: the columns a person reads (the CSV beside
 # it has every column, the evidence ids and windows too). Fewer cells also keep it quick:
-# openpyxl writes some 30,000 cells a second here.
+# openpyxl writes some 80,000 cells a second here.
 WORKBOOK_COLUMNS = tuple(
     c
     for c in COLUMNS
@@ -229,44 +222,44 @@ def write(con: duckdb.DuckDBPyConnection, patient_dir: Path) -> dict[str, str]:
     # ordinary text. The workbook is the file for Excel, and the About sheet says so.
     con.execute(f"copy ({SELECT_ROWS}) to '{sql_quote(str(csv_path))}' (header, delimiter ',')")
     orphans = worklist_annotations.write_orphans(con, patient_dir)
-    _write_workbook(con, xlsx_path)
+    spec_path = patient_dir / ".worklist_workbook.json"
+    workbook = worklist_workbook.start(_workbook_spec(con, xlsx_path), spec_path)
+    try:
+        timelines = timeline.write(con, patient_dir)
+    finally:
+        worklist_workbook.finish(workbook, spec_path)
     return {
         "worklist_csv": str(csv_path),
         "worklist_xlsx": str(xlsx_path),
         "annotations_without_item": orphans,
-        "timelines": timeline.write(con, patient_dir),
+        "timelines": timelines,
     }
 
 
-def _write_workbook(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _workbook_spec(con: duckdb.DuckDBPyConnection, path: Path) -> dict:
+    """What worklist.xlsx holds, for the process that writes it (worklist_workbook.py)."""
     total = con.execute("select count(*) from worklist_items").fetchone()[0]
     data_end = con.execute("select data_end from audit_scope").fetchone()[0]
-    workbook = Workbook(write_only=True)
-    _write_about(workbook.create_sheet("About"), total, data_end)
-    sheet = workbook.create_sheet("Worklist")
-    _prepare_sheet(sheet, min(total, EXCEL_MAX_ROWS))
-    sheet.append([_bold(sheet, name) for name in WORKBOOK_COLUMNS])
-    result = con.execute(f"{SELECT_WORKBOOK_ROWS} limit {EXCEL_MAX_ROWS}")
-    link = WORKBOOK_COLUMNS.index("timeline")
-    while rows := result.fetchmany(FETCH_ROWS):
-        for row in rows:
-            cells = [_cell(sheet, value) for value in row]
-            cells[link] = _link(sheet, row[link]) if row[link] else None
-            sheet.append(cells)
-    _write_orphans(workbook.create_sheet("Annotations without item"), con)
-    workbook.save(path)
+    files = {"rows": path.with_name(".worklist_rows.parquet")}
+    files["orphans"] = path.with_name(".worklist_orphans.parquet")
+    for name, query in (
+        ("rows", f"{SELECT_WORKBOOK_ROWS} limit {EXCEL_MAX_ROWS}"),
+        ("orphans", worklist_annotations.ORPHANS),
+    ):
+        con.execute(f"copy ({query}) to '{sql_quote(str(files[name]))}' (format parquet)")
+    return {
+        "out": str(path),
+        **{name: str(file) for name, file in files.items()},
+        "about": _about(total, data_end),
+        "columns": list(WORKBOOK_COLUMNS),
+        "widths": WIDTHS,
+        "data_rows": min(total, EXCEL_MAX_ROWS),
+        "link": "timeline",
+    }
 
 
-def _write_orphans(sheet: WriteOnlyWorksheet, con: duckdb.DuckDBPyConnection) -> None:
-    """The team's annotations whose item is no longer on the worklist: kept, listed apart."""
-    result = con.execute(worklist_annotations.ORPHANS)
-    sheet.append([_bold(sheet, d[0]) for d in result.description])
-    for row in result.fetchall():
-        sheet.append([_cell(sheet, value) for value in row])
-
-
-def _write_about(sheet: WriteOnlyWorksheet, total: int, data_end: dt.date | None) -> None:
-    sheet.column_dimensions["A"].width = 110
+def _about(total: int, data_end: dt.date | None) -> list[str]:
+    """The About sheet's lines."""
     lines = [
         "b12audit worklist: care gaps, open ones first (then pending, then acted), most "
         "severe and oldest first.",
@@ -286,47 +279,8 @@ def _write_about(sheet: WriteOnlyWorksheet, total: int, data_end: dt.date | None
             f"{EXCEL_MAX_ROWS}: most severe, then oldest). worklist.csv, beside it, has all "
             f"{total}."
         )
-    lines += [
+    return [
+        *lines,
         "Evidence ids are file:line of the extract rows that decided each finding.",
         *GLOSSARY,
     ]
-    sheet.append([_bold(sheet, lines[0])])
-    for line in lines[1:]:
-        sheet.append([line])
-
-
-def _prepare_sheet(sheet: WriteOnlyWorksheet, data_rows: int) -> None:
-    # A write-only sheet takes its columns, panes and filter before the first row.
-    for index, name in enumerate(WORKBOOK_COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = WIDTHS.get(name, 12)
-    sheet.freeze_panes = "A2"
-    last = get_column_letter(len(WORKBOOK_COLUMNS))
-    sheet.auto_filter.ref = f"A1:{last}{data_rows + 1}"
-
-
-def _bold(sheet: WriteOnlyWorksheet, text: str) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=text)
-    cell.font = Font(bold=True)
-    return cell
-
-
-def _link(sheet: WriteOnlyWorksheet, target: str) -> WriteOnlyCell:
-    """The patient's timeline page, a path relative to the workbook (a repository-made
-    name: 'timelines/' and hex digits)."""
-    cell = WriteOnlyCell(sheet, value=target)
-    cell.hyperlink = target
-    cell.style = "Hyperlink"
-    return cell
-
-
-def _cell(sheet: WriteOnlyWorksheet, value: object) -> object:
-    # Dates become Excel dates and numbers numbers. Extract text (a drug name) must stay
-    # text: a leading '=' is not a formula, and control characters (invalid in the file
-    # format) are dropped.
-    if not isinstance(value, str) or not (
-        value.startswith("=") or ILLEGAL_CHARACTERS_RE.search(value)
-    ):
-        return value
-    cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
-    cell.data_type = "s"
-    return cell

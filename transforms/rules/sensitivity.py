@@ -1,7 +1,8 @@
 """Sensitivity: what each clinical switch costs, in findings gained and lost.
 
 For every switch (config.SWITCHES) and each value it could take instead, the steps that
-depend on the switch are rerun in a scratch schema, reading the run's own tables for
+depend on the switch are rerun in a scratch database in memory (what they write is thrown
+away, so it is never written to the build file), reading the run's own tables for
 everything else, and the findings they give are compared with the run's. "Depend" comes
 from the step graph (rules/steps.py): a derive step or rule depends on a switch when it
 binds `$switch` or reads a table made by a step that depends on it. Steps that do not
@@ -74,9 +75,10 @@ def sensitivity(con: duckdb.DuckDBPyConnection, config: AuditConfig, scope: dict
 def _flip(
     con: duckdb.DuckDBPyConnection, params: dict, derive: list[Step], rules: list[Step]
 ) -> list[tuple]:
-    con.execute(f"create schema {SCRATCH}")
-    con.execute(f"set search_path = '{SCRATCH},main'")
-    con.execute(f"set schema = '{SCRATCH}'")
+    (home,) = con.execute("select current_database()").fetchone()
+    con.execute(f"attach ':memory:' as {SCRATCH}")
+    con.execute(f"use {SCRATCH}")
+    con.execute(f"set search_path = '{SCRATCH}.main,\"{home}\".main'")
     try:
         for step in derive:
             run_file(con, step.file, params)
@@ -84,13 +86,13 @@ def _flip(
         # compared on patient, finding, episode and reason, so site and checks are skipped.
         tag(con, params, rules, check=False)
     finally:
-        con.execute("set schema = 'main'")
+        con.execute(f'use "{home}"')
         con.execute("set search_path = 'main'")
     names = [s.name for s in rules]
     compare = COMPARE.format(
         same_in_run=SAME_FINDING.format(table="main.findings"),
-        same_in_scratch=SAME_FINDING.format(table=f"{SCRATCH}.findings"),
+        same_in_scratch=SAME_FINDING.format(table=f"{SCRATCH}.main.findings"),
     )
     changes = con.execute(compare, {"rules": names}).fetchall()
-    con.execute(f"drop schema {SCRATCH} cascade")
+    con.execute(f"detach {SCRATCH}")
     return changes
