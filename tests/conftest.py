@@ -20,6 +20,7 @@ import duckdb
 import pytest
 
 from schemas.canonical import known_columns
+from tests import spark_check
 from transforms.config import AuditConfig
 from transforms.operations import sequence
 from transforms.sqlfiles import sql_dir
@@ -86,9 +87,12 @@ def write_extract(
 
 
 def run_stages(input_dir: Path, config: AuditConfig, work: Path, fmt: str | None = None) -> Path:
-    """The run sequence from ingest to tag (no Prefect); returns the build database."""
+    """The run sequence from ingest to tag (no Prefect); returns the build database.
+    With B12AUDIT_SPARK_CROSSCHECK=1 the rule steps also run on Spark (spark_check.py)."""
     run = sequence.Run(input_dir, work, config, fmt)
     sequence.tagged(run, sequence.Runner())
+    if spark_check.wanted():
+        spark_check.crosscheck(run.build_db, config)
     return run.build_db
 
 

@@ -2,14 +2,14 @@
 
 - `inputs/`: source formats (adapters), ingest, validation and quarantine.
 - `rules/`: harmonise, the SQL steps and their order, tagging, populations, the finding
-  registry, sensitivity.
+  registry, sensitivity, and the same steps on Apache Spark.
 - `outputs/`: the report, SPC charts, measures, disclosure control, the worklist and
   the re-audit diff.
 - `operations/`: the run sequence, the history of a drop folder, alerts, the manifest and
   publishing the analysts' database.
 
-The modules beside the rooms (config, alert_settings, errors, database, sqlfiles) are
-shared by all. Imports point one way: `flows` above `operations` above `outputs` above
-`rules` above `inputs` above the shared modules, above `schemas` and `sql`
+The modules beside the rooms (config, alert_settings, errors, database, sqlfiles,
+spark_sql) are shared by all. Imports point one way: `flows` above `operations` above
+`outputs` above `rules` above `inputs` above the shared modules, above `schemas` and `sql`
 (`[tool.importlinter]` in pyproject.toml; `lint-imports` checks it).
 """

@@ -86,27 +86,38 @@ unknown_early as (
         and u.dose_date < s.start_date + $neuro_loading_window_days
 ),
 
-loading as (
+window_doses as (
+    -- Each parenteral dose day in a course's loading windows, with the days since the
+    -- course's previous one (the neuro window's days are a prefix of these, in date order).
     select
-        s.patient_id, s.start_date, s.route_kind,
-        count(*) filter (where p.dose_date < s.start_date + $loading_window_days) as loading_doses,
-        list(p.row_id order by p.dose_date)
-            filter (where p.dose_date < s.start_date + $loading_window_days) as loading_row_ids,
-        count(*) filter (where p.dose_date < s.start_date + $neuro_loading_window_days)
-            as neuro_loading_doses,
-        list(p.row_id order by p.dose_date)
-            filter (where p.dose_date < s.start_date + $neuro_loading_window_days)
-            as neuro_loading_row_ids,
-        list(p.dose_date order by p.dose_date)
-            filter (where p.dose_date < s.start_date + $neuro_loading_window_days)
-            as neuro_loading_dates
+        s.patient_id, s.start_date, s.route_kind, p.row_id, p.dose_date,
+        date_diff('day', lag(p.dose_date) over (
+            partition by s.patient_id, s.start_date, s.route_kind order by p.dose_date
+        ), p.dose_date) as days_since_previous
     from starts as s
     inner join b12_doses as p
         on p.patient_id = s.patient_id
         and p.route_kind = 'parenteral'
         and p.dose_date >= s.start_date
         and p.dose_date < s.start_date + greatest($loading_window_days, $neuro_loading_window_days)
-    group by all
+),
+
+loading as (
+    select
+        patient_id, start_date, route_kind,
+        count(*) filter (where dose_date < start_date + $loading_window_days) as loading_doses,
+        list(row_id order by dose_date)
+            filter (where dose_date < start_date + $loading_window_days) as loading_row_ids,
+        count(*) filter (where dose_date < start_date + $neuro_loading_window_days)
+            as neuro_loading_doses,
+        list(row_id order by dose_date)
+            filter (where dose_date < start_date + $neuro_loading_window_days)
+            as neuro_loading_row_ids,
+        max(days_since_previous)
+            filter (where dose_date < start_date + $neuro_loading_window_days)
+            as neuro_loading_max_gap
+    from window_doses
+    group by patient_id, start_date, route_kind
 )
 
 select
@@ -126,10 +137,7 @@ select
     coalesce(l.loading_row_ids, []::varchar[]) as loading_row_ids,
     coalesce(l.neuro_loading_doses, 0) as neuro_loading_doses,
     coalesce(l.neuro_loading_row_ids, []::varchar[]) as neuro_loading_row_ids,
-    coalesce(list_max(list_transform(
-        list_zip(l.neuro_loading_dates[2:], l.neuro_loading_dates[1:len(l.neuro_loading_dates) - 1]),
-        lambda pair: date_diff('day', pair[2], pair[1])
-    )), 0) as neuro_loading_max_gap,
+    coalesce(l.neuro_loading_max_gap, 0) as neuro_loading_max_gap,
     coalesce(l.neuro_loading_doses, 0) > 0 as parenteral_in_neuro_window,
     u.patient_id is not null as unknown_in_neuro_window,
     s.start_date + if(neuro_at_start, $neuro_loading_window_days, $loading_window_days) - 1

@@ -43,16 +43,26 @@ with doses as (
     window w as (partition by d.patient_id order by d.dose_date)
 ),
 
+latest_course as (
+    -- Each dose with the patient's latest parenteral course started on or before it.
+    select
+        d.*, c.course, c.neuro_at_start, c.loading_end_date, c.loading_complete
+    from doses as d
+    inner join b12_courses as c
+        on c.patient_id = d.patient_id
+        and c.route_kind = 'parenteral'
+        and c.start_date <= d.dose_date
+    qualify row_number() over (partition by d.patient_id, d.row_id order by c.start_date desc) = 1
+),
+
 in_course as (
     select
-        d.*, c.course,
-        if(c.neuro_at_start, $maintenance_interval_neuro_days, $maintenance_interval_days)
+        patient_id, dose_date, row_id, site, next_dose_date, next_row_id, course,
+        if(neuro_at_start, $maintenance_interval_neuro_days, $maintenance_interval_days)
             + $maintenance_grace_days as allowed_days
-    from doses as d
-    asof inner join (select * from b12_courses where route_kind = 'parenteral') as c
-        on c.patient_id = d.patient_id and d.dose_date >= c.start_date
-    where d.dose_date > c.loading_end_date
-        or (c.loading_complete and coalesce(d.next_dose_date > c.loading_end_date, true))
+    from latest_course
+    where dose_date > loading_end_date
+        or (loading_complete and coalesce(next_dose_date > loading_end_date, true))
 ),
 
 indication as (
@@ -113,7 +123,7 @@ select
     ) as lapses
 from lapses
 group by patient_id, course
-union all by name
+union all  -- by position: both lists name the same columns in the same order
 select
     c.patient_id,
     c.course,

@@ -13,7 +13,13 @@
 with aged as (
     select
         e.*,
-        date_sub('year', p.birth_date, e.collected_at::date) as age_years,
+        -- Completed years; a 29 February birthday counts on 28 February in other years.
+        -- (Written out rather than DuckDB's date_sub('year', ...) so Spark runs the same.)
+        year(e.collected_at) - year(p.birth_date) - if(
+            month(e.collected_at) * 100 + day(e.collected_at) < month(p.birth_date) * 100
+                + least(day(p.birth_date), day(last_day(
+                    make_date(year(e.collected_at), month(p.birth_date), 1)))),
+            1, 0) as age_years,
         if(p.sex_group = 'M', age_years / 2, (age_years + 10) / 2) as miller_limit
     from lab_harmonised as e
     inner join patient_facts as p using (patient_id)
