@@ -13,3 +13,12 @@ spark_sql) are shared by all. Imports point one way: `flows` above `operations` 
 `outputs` above `rules` above `inputs` above the shared modules, above `schemas` and `sql`
 (`[tool.importlinter]` in pyproject.toml; `lint-imports` checks it).
 """
+
+import warnings
+
+# pandera imports pyspark.pandas whenever pyspark is installed (the spark extra), and
+# pyspark 4.3 then warns, in every process, that it was not built against pandas 3: the
+# audit uses Spark SQL, never pandas-on-Spark.
+warnings.filterwarnings(
+    "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+)
