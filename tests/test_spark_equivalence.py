@@ -4,22 +4,29 @@ One local Spark (local[2]) for the module. The sample extract is ingested, valid
 harmonised on DuckDB (the stages the Spark engine does not run yet); the tables the rule
 steps read are handed to Spark, and every derive step, rule and population runs there from
 the same SQL files, translated by sqlglot (transforms/spark_sql.py). Each table is then
-compared with DuckDB's: the same rows, lists in the same order. Then the rules' spec tests
-run again with every extract on both engines.
+compared with DuckDB's: the same rows, lists in the same order, and the summary counted from
+Spark's findings is DuckDB's. Then the rules' spec tests run again with every extract on
+both engines.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from tests import spark_check
 from tests.conftest import REPO, SAMPLE, run_stages
+from transforms import database
 from transforms.config import AuditConfig
+from transforms.outputs import report
+from transforms.rules import harmonise, populations
 from transforms.rules.steps import ordered, steps_in
 from transforms.spark_sql import translate
 
@@ -36,11 +43,11 @@ def both(spark, tmp_path_factory):
     db = run_stages(SAMPLE, config, tmp_path_factory.mktemp("sample"))
     with duckdb.connect(str(db), read_only=True) as con:
         spark_check.run_rules(spark, con, config)
-        yield con, spark
+        yield con, spark, db
 
 
 def rows_of(both, table: str) -> tuple[list, list]:
-    con, spark = both
+    con, spark, _ = both
     return spark_check.rows_of(spark, con, table)
 
 
@@ -66,9 +73,33 @@ def test_population_units_are_the_same_row_for_row(both):
     assert spark == duck
 
 
+def summary(db: Path, tables: dict | None = None) -> pd.DataFrame:
+    """The shareable summary a copy of the build database gives, with `tables` (name: Arrow
+    table) in place of its own: counted on the driver, as the report stage counts it."""
+    config = AuditConfig()
+    copy = db.with_name(f"summary-{len(tables or {})}.duckdb")
+    shutil.copyfile(db, copy)
+    with database.connect(copy) as con:
+        for name, rows in (tables or {}).items():
+            con.register("given", rows)
+            con.execute(f"delete from {name}")
+            con.execute(f"insert into {name} by name select * from given")
+            con.unregister("given")
+        populations.build(con, harmonise.run_parameters(con, config))
+        return report.shareable_summary(con, config)
+
+
+def test_the_summary_counted_from_sparks_findings_and_units_is_duckdbs(both):
+    _, spark, db = both
+    sparks = {t: spark.table(t).toArrow() for t in ("findings", "population_units")}
+    from_spark, from_duckdb = summary(db, sparks), summary(db)
+    assert len(from_duckdb) > 10
+    pd.testing.assert_frame_equal(from_spark, from_duckdb)
+
+
 def test_every_rule_finds_someone_on_the_sample(both):
     # Equal tables prove most when no rule is silently empty on both engines.
-    con, spark = both
+    _, spark, _ = both
     found = {r.finding for r in spark.sql("select distinct finding from findings").collect()}
     assert found == {s.name for s in steps_in("rules")}
 
