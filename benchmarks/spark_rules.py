@@ -41,6 +41,7 @@ from transforms import database  # noqa: E402
 from transforms.config import AuditConfig  # noqa: E402
 from transforms.rules import harmonise, populations, tag  # noqa: E402
 from transforms.rules.on_spark import SparkRules, provided_tables  # noqa: E402
+from transforms.spark_session import spark_session  # noqa: E402
 
 
 def _load(name: str, path: Path):
@@ -97,19 +98,14 @@ def counts(rows) -> dict:
 
 
 def session(master: str, driver_memory: str):
-    from pyspark.sql import SparkSession
-
+    """The engine's own session (transforms/spark_session.py), Spark's defaults otherwise."""
     cores = os.cpu_count() or 1
-    spark = (
-        SparkSession.builder.master(master)
-        .appName("b12audit-benchmark")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.shuffle.partitions", str(2 * cores))
-        .config("spark.driver.memory", driver_memory)
-        .getOrCreate()
-    )
+    settings = {
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": str(2 * cores),
+        "spark.driver.memory": driver_memory,
+    }
+    spark = spark_session(master, settings)
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

@@ -63,7 +63,8 @@ def audit(
     report_scope: dict | None = None,
 ) -> dict:
     """Runs every stage; returns where the report, manifest and database are.
-    `report_scope`: report_site, period_start, period_end given on the command line."""
+    `report_scope`: settings given on the command line (report_site, period_start,
+    period_end, engine)."""
     config = load_config(Path(config_path) if config_path else None)
     config = with_overrides(config, report_scope or {}, "command line")
     notes = Path(annotations_path) if annotations_path else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import logging
 import os
@@ -58,6 +59,13 @@ def parser() -> argparse.ArgumentParser:
         "if there is one)",
     )
     _add_scope(run)
+    run.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default=None,
+        help="where the rules run (default: the configuration's engine, else duckdb); "
+        "spark needs the spark extra and Java (docs/spark.md)",
+    )
     run.add_argument(
         "--debug", action="store_true", help="show full tracebacks of input errors too"
     )
@@ -200,6 +208,8 @@ def _unusable(args: argparse.Namespace, folder: Path, scope: dict | None = None)
         return f"configuration error: {exc}"
     if args.out.exists() and not args.out.is_dir():
         return f"output error: --out {args.out}: is a file, not a folder"
+    if loaded.engine == "spark":
+        return _spark_unusable(args)
     if not folder.is_dir():
         return f"input error: {folder}: not a folder"
     if args.command == "run":
@@ -207,6 +217,19 @@ def _unusable(args: argparse.Namespace, folder: Path, scope: dict | None = None)
             adapters.preflight(folder, args.format)
         except InputError as exc:
             return f"input error: {exc}"
+    return None
+
+
+def _spark_unusable(args: argparse.Namespace) -> str | None:
+    """The Spark engine reads INPUT_DIR where Spark reads it (maybe not this machine's
+    disk): only what this machine can know is checked here."""
+    if args.command != "run":
+        return "configuration error: engine = spark runs one-off audits (b12audit run)"
+    if importlib.util.find_spec("pyspark") is None:
+        return (
+            "configuration error: engine = spark needs the spark extra "
+            "(pip install 'b12audit[spark]') and Java 17 or later"
+        )
     return None
 
 
@@ -224,7 +247,7 @@ def _use_prefect_defaults() -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    scope = _scope(args)
+    scope = _scope(args) | ({"engine": args.engine} if args.engine else {})
     if problem := _unusable(args, args.input_dir, scope):
         return _fail(problem)
     notes = worklist_annotations.find(args.input_dir, args.annotations)

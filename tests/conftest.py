@@ -88,11 +88,11 @@ def write_extract(
 
 def run_stages(input_dir: Path, config: AuditConfig, work: Path, fmt: str | None = None) -> Path:
     """The run sequence from ingest to tag (no Prefect); returns the build database.
-    With B12AUDIT_SPARK_CROSSCHECK=1 the rule steps also run on Spark (spark_check.py)."""
+    With B12AUDIT_SPARK_CROSSCHECK=1 a canonical extract also runs on Spark (spark_check.py)."""
     run = sequence.Run(input_dir, work, config, fmt)
-    sequence.tagged(run, sequence.Runner())
-    if spark_check.wanted():
-        spark_check.crosscheck(run.build_db, config)
+    tagged = sequence.tagged(run, sequence.Runner())
+    if spark_check.wanted() and tagged["files"][0]["format"] == "canonical":
+        spark_check.crosscheck(input_dir, config, run.build_db, work / "on-spark")
     return run.build_db
 
 

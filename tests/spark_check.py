@@ -1,98 +1,83 @@
 """Every spec test's extract on Spark too: with B12AUDIT_SPARK_CROSSCHECK=1, each run of the
-stages (conftest.run_stages) also runs the rule steps on a local Spark from the same build
-database and requires DuckDB's findings and population units, row for row.
-tests/test_spark_equivalence.py runs the rules' spec tests this way.
+stages (conftest.run_stages) on a canonical extract runs again with engine = "spark", from
+the same files, and must give DuckDB's findings, population units and quarantine, row for
+row. tests/test_spark_equivalence.py runs the rules' spec tests this way.
 """
 
 from __future__ import annotations
 
 import atexit
-import datetime as dt
 import functools
-import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 
 from transforms.config import AuditConfig
-from transforms.rules import harmonise
-from transforms.rules.on_spark import SparkRules, provided_tables
+from transforms.operations import sequence
+from transforms.spark_session import session_for
 
 VARIABLE = "B12AUDIT_SPARK_CROSSCHECK"
-COMPARED = ("findings", "population_units")
+COMPARED = ("findings", "population_units", "quarantine", "audit_scope")
+SETTINGS = {
+    "spark.ui.enabled": "false",
+    # Tiny tables: compiling each query (code generation) and planning shuffles would take
+    # most of the time; interpreted, one partition, the same rows come out.
+    "spark.sql.shuffle.partitions": "1",
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    # Files split into 16 KB blocks, so line numbers are counted across blocks (the
+    # sample's lab results are 9 blocks).
+    "spark.sql.files.maxPartitionBytes": "16384",
+}
 
 
 def wanted() -> bool:
     return os.environ.get(VARIABLE) == "1"
 
 
+def on_spark(config: AuditConfig) -> AuditConfig:
+    return replace(config, engine="spark", spark_master="local[2]", spark=SETTINGS)
+
+
 @functools.cache
 def session():
     """One local Spark for the test process, stopped when it exits."""
-    from pyspark.sql import SparkSession
-
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("b12audit-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        # Tiny tables: compiling each query (code generation) and planning shuffles would
-        # take most of the time; interpreted, one partition, the same rows come out.
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.sql.adaptive.enabled", "false")
-        .config("spark.sql.codegen.wholeStage", "false")
-        .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
-        .getOrCreate()
-    )
+    spark = session_for(on_spark(AuditConfig()))
     spark.sparkContext.setLogLevel("ERROR")
     atexit.register(spark.stop)
     return spark
 
 
-def run_rules(spark, con: duckdb.DuckDBPyConnection, config: AuditConfig) -> None:
-    """The build database's rule steps again, on Spark, as views named like its tables."""
-    params = harmonise.run_parameters(con, config)
-    rules = SparkRules(spark)
-    rules.provide({t: con.sql(f"select * from {t}").to_arrow_table() for t in provided_tables()})
-    rules.derive(params)
-    rules.tag(params)
-    rules.population_units(params)
+def build_on_spark(input_dir: Path, config: AuditConfig, work: Path) -> Path:
+    """The run sequence from ingest to tag on the Spark engine; returns its build database."""
+    session()
+    run = sequence.Run(input_dir, work, on_spark(config))
+    sequence.tagged(run, sequence.Runner())
+    return run.build_db
 
 
-def plain(value):
-    """A value as Python compares it: Spark's Rows and DuckDB's dicts alike."""
-    if hasattr(value, "asDict"):
-        value = value.asDict(recursive=True)
-    if isinstance(value, dict):
-        return tuple(sorted((k, plain(v)) for k, v in value.items()))
-    if isinstance(value, list | tuple):
-        return tuple(plain(v) for v in value)
-    if isinstance(value, float) and math.isnan(value):
-        return "NaN"
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None)
-    return value
-
-
-def rows_of(spark, con: duckdb.DuckDBPyConnection, table: str) -> tuple[list, list]:
-    """(DuckDB's rows, Spark's rows) of one table, in one order, comparable."""
-    frame = spark.table(table)
-    duck = con.execute(f"select {', '.join(frame.columns)} from {table}").fetchall()
-    sparks = [tuple(r) for r in frame.collect()]
-    return sorted(map(repr, map(plain, duck))), sorted(map(repr, map(plain, sparks)))
-
-
-def crosscheck(db: Path, config: AuditConfig) -> None:
-    """Fails, showing the rows that differ, unless Spark gives DuckDB's rows."""
+def rows(db: Path, table: str, columns: list[str] | None = None) -> list[tuple]:
+    """A table's rows in one order (every column, or those given)."""
     with duckdb.connect(str(db), read_only=True) as con:
-        spark = session()
-        run_rules(spark, con, config)
-        for table in COMPARED:
-            duck, sparks = rows_of(spark, con, table)
-            only_duck = sorted(set(duck) - set(sparks))
-            only_spark = sorted(set(sparks) - set(duck))
-            assert duck == sparks, (
-                f"{table} differs on Spark: "
-                f"DuckDB only {only_duck[:5]}, Spark only {only_spark[:5]}"
-            )
+        listed = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+        return con.execute(f"select {listed} from {table} order by all").fetchall()
+
+
+def differences(duck_db: Path, spark_db: Path, table: str) -> str:
+    """'' when the table's rows are the same, else a few of the rows that differ."""
+    duck, spark = rows(duck_db, table), rows(spark_db, table)
+    if duck == spark:
+        return ""
+    only_duck = [r for r in duck if r not in spark][:5]
+    only_spark = [r for r in spark if r not in duck][:5]
+    return f"{table} differs on Spark: DuckDB only {only_duck}, Spark only {only_spark}"
+
+
+def crosscheck(input_dir: Path, config: AuditConfig, duck_db: Path, work: Path) -> None:
+    """Fails, showing the rows that differ, unless Spark gives DuckDB's rows."""
+    spark_db = build_on_spark(input_dir, config, work)
+    problems = [d for t in COMPARED if (d := differences(duck_db, spark_db, t))]
+    assert not problems, "\n".join(problems)

@@ -99,6 +99,9 @@ def test_a_file_sets_values_and_maps_local_codes(tmp_path):
         ('[spc_phases]\nfolate_before_b12 = ["2025-06"]', "a list of TOML dates"),
         ('vocabulary_dir = "/no/such/folder"', "vocabulary_dir: /no/such/folder is not a folder"),
         ("vocabulary_dir = 3", "vocabulary_dir must be the path of a folder"),
+        ('engine = "polars"', "engine must be one of duckdb, spark"),
+        ('spark_master = ""', "spark_master must be text"),
+        ('[spark]\n"spark.executor.memory" = [8]', "spark must be a table of Spark settings"),
     ],
 )
 def test_a_bad_configuration_names_the_key_and_what_is_allowed(tmp_path, text, message):
@@ -111,6 +114,31 @@ def test_the_command_stops_on_a_bad_configuration_before_reading_data(tmp_path, 
     # The input folder does not even exist: the configuration is checked first.
     assert main(["run", str(tmp_path / "missing"), "--config", str(bad)]) == 2
     assert "configuration error" in capsys.readouterr().err
+
+
+def test_spark_settings_are_kept_as_text_and_shown_by_key_only(tmp_path):
+    config = load_config(
+        write(
+            tmp_path,
+            'engine = "spark"\nspark_master = "yarn"\n[spark]\n'
+            '"spark.executor.instances" = 20\n"spark.hadoop.fs.s3a.secret.key" = "s3cr3t"',
+        )
+    )
+    assert config.spark == {
+        "spark.executor.instances": "20",
+        "spark.hadoop.fs.s3a.secret.key": "s3cr3t",
+    }
+    shown = {r["key"]: r["value"] for r in config.as_records()}
+    assert shown["spark"] == "spark.executor.instances, spark.hadoop.fs.s3a.secret.key"
+    assert "s3cr3t" not in str(config.as_records())
+    assert "spark" not in config.sql_params()
+
+
+def test_a_schedule_on_spark_is_refused_before_anything_starts(tmp_path, capsys):
+    config = write(tmp_path, 'engine = "spark"')
+    (tmp_path / "drop").mkdir()
+    assert main(["schedule", str(tmp_path / "drop"), "--config", str(config)]) == 2
+    assert "engine = spark runs one-off audits" in capsys.readouterr().err
 
 
 def test_the_command_stops_on_a_missing_input_folder(tmp_path, capsys):

@@ -58,3 +58,26 @@ def test_a_construct_spark_would_read_otherwise_is_refused(sql, construct):
 def test_more_than_one_statement_is_refused():
     with pytest.raises(NotPortable, match="one statement"):
         translate("select 1; select 2")
+
+
+@pytest.mark.parametrize(
+    ("duckdb", "spark"),
+    [
+        ("select strlen(x) from t", "SELECT OCTET_LENGTH(x) FROM t"),  # bytes, not characters
+        ("select d + to_years($n) from t", "SELECT d + MAKE_YM_INTERVAL(:n, 0) FROM t"),
+        # Java's replacement syntax: $1 for a group, a literal $ escaped.
+        (
+            r"select regexp_replace(x, '^(a)b$', '\1$', 'g') from t",
+            r"SELECT REGEXP_REPLACE(x, '^(a)b$', '$1\\$') FROM t",
+        ),
+    ],
+)
+def test_a_duckdb_function_spark_spells_otherwise_is_renamed(duckdb, spark):
+    assert translate(duckdb).query == spark
+
+
+def test_a_first_match_only_regexp_replace_is_refused_unless_anchored():
+    with pytest.raises(NotPortable, match="first match only"):
+        translate("select regexp_replace(x, 'a', 'b') from t")
+    # Anchored at both ends, it can match once only: the same on both engines.
+    assert translate("select regexp_replace(x, '^a$', 'b') from t").query

@@ -230,6 +230,18 @@ class AuditConfig:
     # How long publishing waits for an analyst's read-write session on the database to
     # close before it stops (the run's files stay in its building folder).
     publish_wait_seconds: int = _setting(60, "b12audit default", 0, 86_400)
+    # --- Where the rules run: DuckDB on this machine, or an Apache Spark cluster (the
+    # `spark` extra; docs/spark.md). Spark reads the input at any path Spark reads and
+    # writes its outputs as Parquet to spark_output; the report is built from them here.
+    engine: str = _setting(
+        "duckdb", "b12audit default (spark: the same rules on Spark)", choices=("duckdb", "spark")
+    )
+    spark_master: str | None = _setting(
+        None, "site setting (none: SPARK_MASTER, else spark-submit's or local[*])"
+    )
+    spark_output: str | None = _setting(
+        None, "site setting (none: the run's patient_level/parquet; a cluster needs shared storage)"
+    )
     # --- What the report shows (no count's definition changes with these).
     # The measured period: findings and denominators whose unit is dated in it (inclusive);
     # none: from the data start, to the data end. `b12audit run --from/--to` set them.
@@ -258,6 +270,12 @@ class AuditConfig:
         metadata={"source": "site settings", "minimum": None, "maximum": None, "choices": None},
     )
 
+    # Spark settings for the session: [spark] "spark.executor.memory" = "8g" (any key).
+    spark: dict[str, str] = field(
+        default_factory=dict,
+        metadata={"source": "site settings", "minimum": None, "maximum": None, "choices": None},
+    )
+
     def sql_params(self) -> dict[str, object]:
         """The values bound as `$name` parameters in sql/ files."""
         values = asdict(self)
@@ -281,7 +299,7 @@ class AuditConfig:
 
 
 # Settings that are TOML tables rather than values (never bound as SQL parameters).
-DICT_SETTINGS = ("local_test_codes", "alerts", "measure_targets", "spc_phases")
+DICT_SETTINGS = ("local_test_codes", "alerts", "measure_targets", "spc_phases", "spark")
 
 
 def _targets(value: object, where: str) -> dict[str, float]:
@@ -344,6 +362,8 @@ def flipped(config: AuditConfig, key: str) -> list[AuditConfig]:
 
 
 NONE_SHOWN = {
+    "spark_master": "(SPARK_MASTER, spark-submit's, or local[*])",
+    "spark_output": "(the run's patient_level/parquet)",
     "as_of_date": "(latest date in the extract)",
     "period_start": "(the data start)",
     "period_end": "(the data end)",
@@ -377,6 +397,8 @@ def with_overrides(config: AuditConfig, overrides: dict, origin: str) -> AuditCo
 
 
 def _render(value: object, name: str = "") -> str:
+    if name == "spark":  # the keys only: a value may be a storage secret
+        return ", ".join(sorted(value)) or "(none)"
     if name == "vocabulary_dir" and value is not None:
         return Path(str(value)).name  # the folder's name only: a path can name a person
     if isinstance(value, dict):
@@ -475,6 +497,16 @@ def _check(name: str, value: object, f, origin: str) -> object:
         return {str(k).strip(): v.strip() for k, v in value.items()}
     if name == "vocabulary_dir":
         return _vocabulary_dir(value, where)
+    if name == "spark":
+        if not isinstance(value, dict) or not all(
+            isinstance(v, str | int | bool) for v in value.values()
+        ):
+            raise ConfigError(f'{where} must be a table of Spark settings, "spark.key" = "value"')
+        return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+    if name in ("spark_master", "spark_output"):
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where} must be text (a Spark master URL or a path)")
+        return value.strip()
     if name in DATE_SETTINGS:
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return value

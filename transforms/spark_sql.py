@@ -11,6 +11,10 @@ that both engines give the same rows:
   which drops the order, drops NULL values and gives [] where DuckDB gives NULL for no
   rows. It becomes: NULL when no row is aggregated, else every value (NULLs too) sorted
   by k as DuckDB sorts (each key ascending or descending, NULLs last unless said first);
+- DuckDB functions Spark spells otherwise: strlen(x) (bytes) is octet_length(x),
+  to_years(n) is make_ym_interval(n, 0), a regexp_replace replacement's \\1 is $1;
+  nfc_normalize(x) stays, for the session's Python function of that name
+  (transforms/spark_session.py);
 - constructs sqlglot would translate into something else, or not at all, are refused
   (NotPortable, naming the construct): the SQL file is then rewritten in a form both
   engines run the same. tests/test_spark_sql.py translates every file.
@@ -72,9 +76,8 @@ def translate(sql: str) -> SparkStatement:
     if isinstance(tree, exp.Create):
         creates = tree.this.name
         tree = tree.expression
-    tree = tree.transform(_ordered_list)
-    query = tree.sql("spark", comments=False, unsupported_level=ErrorLevel.RAISE)
-    return SparkStatement(creates, query)
+    tree = tree.transform(_ordered_list).transform(_spark_spelling)
+    return SparkStatement(creates, _spark(tree))
 
 
 def _inline_macros(tree: exp.Expression) -> exp.Expression:
@@ -109,6 +112,33 @@ def _refuse_unfaithful(tree: exp.Expression) -> None:
     for call in tree.find_all(exp.Anonymous):
         if call.name.lower() in ("date_sub", "datesub") and len(call.expressions) == 3:
             raise NotPortable("date_sub(part, start, end): Spark's date_sub subtracts days")
+    for call in tree.find_all(exp.RegexpReplace):
+        pattern = call.expression.name if call.expression.is_string else ""
+        anchored = pattern.startswith("^") and pattern.endswith("$")
+        if "g" not in call.text("modifiers") and not anchored:
+            raise NotPortable(
+                "regexp_replace without 'g' (first match only): Spark replaces every match"
+            )
+
+
+# DuckDB functions with another name, same meaning, on Spark.
+RENAMED = {"strlen": "octet_length"}
+
+
+def _spark_spelling(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Anonymous) and node.name.lower() in RENAMED:
+        return exp.Anonymous(this=RENAMED[node.name.lower()], expressions=node.expressions)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "to_years":
+        years = node.expressions[0]
+        return exp.Anonymous(this="make_ym_interval", expressions=[years, exp.Literal.number(0)])
+    if isinstance(node, exp.RegexpReplace) and node.args.get("replacement") is not None:
+        replacement = node.args["replacement"]
+        if replacement.is_string:
+            # Java's replacement syntax: $1 for a group, a literal $ escaped.
+            java = re.sub(r"\\(\d)", r"$\1", replacement.name.replace("$", "\\$"))
+            node = node.copy()
+            node.set("replacement", exp.Literal.string(java))
+    return node
 
 
 def _ordered_list(node: exp.Expression) -> exp.Expression:
@@ -134,8 +164,7 @@ def _ordered_list(node: exp.Expression) -> exp.Expression:
 def _comparator(keys: list[exp.Ordered]) -> str:
     """-1, 0 or 1 for two collected structs, key by key, as DuckDB orders them."""
     result = "0"
-    for i in reversed(range(len(keys))):
-        key = keys[i]
+    for i, key in reversed(list(enumerate(keys))):
         nulls_first = bool(key.args.get("nulls_first"))  # sqlglot sets DuckDB's default
         before, after = ("-1", "1") if not key.args.get("desc") else ("1", "-1")
         null_left = "-1" if nulls_first else "1"

@@ -196,7 +196,7 @@ def _bounded_map(fn, items, workers: int):
 def _check_batch(schema: pa.DataFrameSchema, source: FileToLoad, numbered):
     """(passing rows with file and line, failures) for one batch."""
     batch, lines = numbered
-    failed = _failures(schema, pl.from_arrow(batch))
+    failed = check_failures(schema, pl.from_arrow(batch))
     ok = np.ones(batch.num_rows, dtype=bool)
     ok[failed["position"].to_numpy(dtype=np.int64)] = False
     passed = (
@@ -210,7 +210,7 @@ def _check_batch(schema: pa.DataFrameSchema, source: FileToLoad, numbered):
     return passed, failed[QUARANTINE_COLUMNS]
 
 
-def _failures(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pd.DataFrame:
+def check_failures(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pd.DataFrame:
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:

@@ -21,7 +21,8 @@ from typing import Any
 from schemas.canonical import SCHEMAS
 from transforms import database
 from transforms.config import AuditConfig
-from transforms.operations import history, out_folder, stages
+from transforms.errors import ConfigError
+from transforms.operations import history, on_spark, out_folder, stages
 from transforms.operations import publish as publish_step
 from transforms.operations.manifest import build_manifest, inputs_with_counts, warnings
 from transforms.outputs import worklist_annotations
@@ -62,6 +63,7 @@ class Run:
     input_format: str | None = None  # None: detected from what the folder holds
     annotations: Path | None = None  # None: the folder's annotations.csv, if any
     record: dict = field(default_factory=dict)  # run_id, started_at and the run's facts
+    spark: on_spark.SparkAudit | None = None  # engine = "spark": the Spark stages' state
 
     def __post_init__(self) -> None:
         registry.check_named_findings(self.config)
@@ -149,7 +151,7 @@ def build(run: Run, runner: Runner, reads: FromHistory | None = None) -> Built:
     loaded = stages.rows_loaded_by_file(run.build_db)
     facts = {
         **run.record,
-        "input_dir": str(run.input_dir.resolve()),
+        "input_dir": run.spark.input_path if run.spark else str(run.input_dir.resolve()),
         "input_format": files[0]["format"],
         "data_end": scope["data_end"],
         "scope": scope,
@@ -176,6 +178,8 @@ def _load(run: Run, runner: Runner, reads: FromHistory | None) -> tuple[list, li
     """A new build database with the files ingested and the new ones validated (and, for a
     scheduled run, the history's others); returns (files, files read, quarantined)."""
     database.create_build_database(run.build_db)
+    if run.config.engine == "spark":
+        return _load_on_spark(run, runner, reads)
     files = runner.stage("ingest", stages.ingest, run.build_db, run.input_dir, run.input_format)
     runner.log("ingest: %d files, %d rows read", len(files), sum(f["rows_read"] for f in files))
     new_files = reads.select(files) if reads else files
@@ -189,11 +193,30 @@ def _load(run: Run, runner: Runner, reads: FromHistory | None) -> tuple[list, li
     return files, new_files, quarantined
 
 
+def _load_on_spark(run: Run, runner: Runner, reads: FromHistory | None) -> tuple:
+    if reads is not None:
+        raise ConfigError("engine = spark runs one-off audits (b12audit run); schedule on duckdb")
+    run.spark = on_spark.SparkAudit.for_run(run.config, run.input_dir, run.build_dir, run.run_id)
+    files = runner.stage("ingest", on_spark.ingest, run.spark, run.build_db)
+    runner.log(
+        "ingest: %d files, %d rows read on Spark", len(files), sum(f["rows_read"] for f in files)
+    )
+    quarantined = runner.stage(
+        "validate", on_spark.validate, run.spark, run.build_db, run.build_dir
+    )
+    runner.log("validate: %d rows quarantined", sum(quarantined.values()))
+    return files, files, quarantined
+
+
 def _analyse(run: Run, runner: Runner, sensitivity: bool) -> dict:
     """Harmonise, tag and (in a full run) sensitivity; returns the extract's scope."""
-    scope = runner.stage("harmonise", stages.harmonise, run.build_db, run.config)
+    if run.spark is not None:
+        scope = runner.stage("harmonise", on_spark.harmonise, run.spark, run.build_db)
+        counts = runner.stage("tag", on_spark.tag, run.spark, run.build_db)
+    else:
+        scope = runner.stage("harmonise", stages.harmonise, run.build_db, run.config)
+        counts = runner.stage("tag", stages.tag, run.build_db, run.config)
     runner.log("harmonise: data end %s", scope["data_end"])
-    counts = runner.stage("tag", stages.tag, run.build_db, run.config)
     runner.log("tag: %s", logged_counts(counts, run.config.suppress_counts_up_to))
     if sensitivity:
         runner.stage("sensitivity", stages.sensitivity, run.build_db, run.config)

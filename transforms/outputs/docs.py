@@ -103,6 +103,15 @@ def _default(f) -> str:
     return f"`{str(value).lower() if isinstance(value, bool) else value}`"
 
 
+# Settings given as text: what the text names.
+TEXT_SETTINGS = {
+    "vocabulary_dir": "a folder with CONCEPT and CONCEPT_ANCESTOR",
+    "report_site": "a site's name, as the extract gives it",
+    "spark_master": "a Spark master URL (`local[4]`, `spark://host:7077`, `yarn`)",
+    "spark_output": "a folder Spark writes and this machine reads",
+}
+
+
 def _allowed(f) -> str:
     meta = f.metadata
     if meta["choices"]:
@@ -111,8 +120,8 @@ def _allowed(f) -> str:
         return "`true`, `false`"
     if f.name == "as_of_date":
         return "a TOML date"
-    if f.name == "vocabulary_dir":
-        return "a folder with CONCEPT and CONCEPT_ANCESTOR"
+    if f.name in TEXT_SETTINGS:
+        return TEXT_SETTINGS[f.name]
     low, high = meta["minimum"], meta["maximum"]
     kind = "whole number" if isinstance(f.default, int) else "number"
     if low is not None and high is not None:

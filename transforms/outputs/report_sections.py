@@ -106,7 +106,7 @@ def inputs_table(run: dict, up_to: int, quarantine: pd.DataFrame | None = None) 
                 shown(f["rows_loaded"], hide_loaded),
                 shown(f["rows_quarantined"], hide_quarantined),
                 shown(f["rows_not_audited"]),
-                f["sha256"][:16] + "...",
+                f["sha256"][:16] + "..." if f["sha256"] else "(read by Spark: not hashed)",
             ]
         )
     return table(

@@ -78,6 +78,42 @@ def _load_source_code_maps(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+SCOPE = """
+create or replace table audit_scope as
+with labs as (
+    select
+        min(collected_at)::date as first,
+        max(greatest(collected_at, coalesce(resulted_at, collected_at)))::date as last
+    from lab_results as l
+    left join local_test_codes as m on m.local_code = l.test_code
+    where coalesce(m.loinc, l.test_code) not in (
+        select code from ref_concepts where concept_set = 'lab_esr')
+),
+meds as (select min(event_at)::date as first, max(event_at)::date as last
+         from medications)
+select
+    meds.first as medication_data_start,
+    coalesce($as_of::date, meds.last) as medication_data_end,
+    coalesce($as_of::date, labs.last) as lab_data_end,
+    coalesce($as_of::date, greatest(labs.last, meds.last)) as data_end,
+    greatest(labs.first, meds.first) as data_start,
+    $diagnoses_present as diagnoses_present
+from labs, meds
+"""
+
+
+def scope_parameters(config: AuditConfig, diagnoses_present: bool) -> dict[str, object]:
+    return {"as_of": config.as_of_date, "diagnoses_present": diagnoses_present}
+
+
+def diagnoses_file(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the extract had a diagnoses file (ingest made a staging view of it)."""
+    return con.execute(
+        "select count(*) > 0 from duckdb_views() "
+        "where schema_name = 'staging' and view_name like 'raw_diagnoses_%'"
+    ).fetchall()[0][0]
+
+
 def write_scope(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dict:
     """What the extract covers, as table `audit_scope`, so every later step (and an
     analyst) reads the same facts. Each question is asked of the source it is about:
@@ -97,33 +133,7 @@ def write_scope(con: duckdb.DuckDBPyConnection, config: AuditConfig) -> dict:
     counts as present even when empty: without one, the findings that need diagnoses are
     'not evaluable', never silently zero.
     """
-    con.execute(
-        """
-        create or replace table audit_scope as
-        with labs as (
-            select
-                min(collected_at)::date as first,
-                max(greatest(collected_at, coalesce(resulted_at, collected_at)))::date as last
-            from lab_results as l
-            left join local_test_codes as m on m.local_code = l.test_code
-            where coalesce(m.loinc, l.test_code) not in (
-                select code from ref_concepts where concept_set = 'lab_esr')
-        ),
-        meds as (select min(event_at)::date as first, max(event_at)::date as last
-                 from medications)
-        select
-            meds.first as medication_data_start,
-            coalesce($as_of::date, meds.last) as medication_data_end,
-            coalesce($as_of::date, labs.last) as lab_data_end,
-            coalesce($as_of::date, greatest(labs.last, meds.last)) as data_end,
-            greatest(labs.first, meds.first) as data_start,
-            (select count(*) > 0 from duckdb_views()
-             where schema_name = 'staging' and view_name like 'raw_diagnoses_%')
-                as diagnoses_present
-        from labs, meds
-        """,
-        {"as_of": config.as_of_date},
-    )
+    con.execute(SCOPE, scope_parameters(config, diagnoses_file(con)))
     return scope(con)
 
 

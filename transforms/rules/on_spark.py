@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from transforms.rules.steps import Step, ordered, steps_in
+from transforms.spark_session import keep
 from transforms.spark_sql import translate
 from transforms.sqlfiles import bind
 
@@ -81,19 +82,19 @@ class SparkRules:
             f"select {', '.join(columns)}, coalesce(f.site, p.site) as site "
             "from findings_unfilled as f left join patient_facts as p using (patient_id)"
         )
-        return self._keep(sited, "findings")
+        return keep(sited, "findings")
 
     def population_units(self, params: dict[str, object]) -> DataFrame:
         """The units of every population, as view `population_units`."""
         units = self._union(steps_in("populations"), "population", UNITS_COLUMNS, params)
-        return self._keep(units, "population_units")
+        return keep(units, "population_units")
 
     def _create(self, step: Step, params: dict[str, object]) -> None:
         sql = step.sql()
         statement = translate(sql)
         if statement.creates is None:
             raise ValueError(f"sql/{step.file} creates no table")
-        self._keep(self.spark.sql(statement.query, args=bind(sql, params)), statement.creates)
+        keep(self.spark.sql(statement.query, args=bind(sql, params)), statement.creates)
 
     def _union(
         self, steps: list[Step], name_column: str, columns: dict[str, str | None], params: dict
@@ -114,8 +115,3 @@ class SparkRules:
         for part in parts[1:]:
             union = union.unionByName(part)
         return union
-
-    def _keep(self, rows: DataFrame, view: str) -> DataFrame:
-        kept = rows.localCheckpoint(eager=True)
-        kept.createOrReplaceTempView(view)
-        return kept

@@ -43,7 +43,7 @@ def tag(
         )
     if check:
         _site_from_patients(con)
-        _validate(con)
+        check_findings(con)
     return dict(con.execute("select finding, count(*) from findings group by all").fetchall())
 
 
@@ -58,7 +58,7 @@ def _site_from_patients(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _validate(con: duckdb.DuckDBPyConnection) -> None:
+def check_findings(con: duckdb.DuckDBPyConnection) -> None:
     schema = findings_schema({f.name: f.reason_names for f in registry().values()})
     reader = con.sql("select * from findings").to_arrow_reader(250_000)
     for batch in reader:

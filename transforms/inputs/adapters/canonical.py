@@ -41,7 +41,7 @@ def preflight(input_dir: Path) -> None:
         if path.suffix.lower() == ".csv":
             table = FILE_NAME.match(path.name)[1].lower()
             source = SourceFile(table, path, path.name, "", 0, 1, True, [])
-            _check_header(source, _csv_header(source))
+            check_header(source, _csv_header(source))
 
 
 def _files(input_dir: Path) -> list[Path]:
@@ -87,13 +87,13 @@ def stage_file(con: duckdb.DuckDBPyConnection, source: SourceFile) -> int:
     rows of the wrong shape)."""
     if source.text:
         header = _csv_header(source)
-        _check_header(source, header)
+        check_header(source, header)
         source.rows_read = ingest.count_csv(con, source, header, ingest.CSV_DIALECT)
         rows = ingest.csv_rows(ingest.csv_reader(source.path, header, ignore_errors=True))
         ingest.create_view(con, source, f"select {_select_known(source, header)} from {rows}")
     else:
         types = ingest.parquet_types(con, source.path, source.name)
-        _check_header(source, list(types))
+        check_header(source, list(types))
         rows = ingest.parquet_rows(source.path)
         select = _select_known(source, list(types), types)
         ingest.create_view(con, source, f"select {select} from {rows}")
@@ -130,7 +130,7 @@ def _csv_header(source: SourceFile) -> list[str]:
     return [name.strip() for name in first]
 
 
-def _check_header(source: SourceFile, header: list[str]) -> None:
+def check_header(source: SourceFile, header: list[str]) -> None:
     if len(header) == 1:
         for delimiter, label in OTHER_DELIMITERS.items():
             if delimiter in header[0]:

@@ -1,0 +1,350 @@
+"""The canonical extract read and validated on Spark (engine = "spark").
+
+Spark reads each file where it lies: any path Spark reads (local, HDFS, an object store
+through Spark's own connector). The checks are the polars schemas of schemas/canonical.py,
+run inside Spark tasks over Arrow batches (mapInArrow) by the function the DuckDB engine
+calls (inputs/validate.py `check_failures`). Each task emits its passing rows and one row
+per failed check, with the file and line, as validate.py does; the passing rows are typed
+by the same sql/load/<table>.sql, translated (transforms/spark_sql.py).
+
+Line numbers. A CSV file is read as text lines, which Spark splits into blocks read in
+parallel. A line's number is the count of lines in the file's earlier blocks plus its place
+in its block: one task reads a block, in order, and monotonically_increasing_id counts up
+within a task. A first pass counts each block's lines. Line 1 is the header; a blank
+line (spaces and tabs only) is skipped but keeps its number, as on DuckDB. Each line is
+then parsed by pyarrow in the canonical dialect (comma, double quote, a quote doubled); a
+line of the wrong shape is quarantined whole, named as DuckDB names it. A Parquet row's
+number is its row index + 1.
+
+Where this reader differs from DuckDB's (docs/spark.md): a quoted field holding a line
+break is two lines of the wrong shape here; bytes that are not UTF-8 are replaced, not
+quarantined; files are not hashed (their sha256 is null in the manifest).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pcsv
+
+from schemas.canonical import REQUIRED_TABLES, SCHEMAS, known_columns
+from transforms.errors import InputError
+from transforms.inputs.adapters import canonical
+from transforms.inputs.validate import check_failures
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+BLANK = r"^[ \t\r]*$"
+FAILURE_COLUMNS = ["column_name", "check_name", "value"]
+
+
+@dataclass(frozen=True)
+class SparkFile:
+    table: str
+    uri: str  # as Spark reads it
+    name: str  # as quarantine rows and the manifest show it
+    index: int
+    csv: bool
+    header: tuple[str, ...] = ()
+    rows_read: int = 0
+    blank_lines: int = 0
+
+    def record(self) -> dict:
+        """As ingest.SourceFile.record: the manifest's and validation's facts."""
+        return {
+            "file": self.name,
+            "format": "canonical",
+            "table": self.table,
+            "index": self.index,
+            "header_lines": int(self.csv),
+            "text": self.csv,
+            "sha256": None,  # not hashed: that would read every byte on the driver
+            "rows_read": self.rows_read,
+            "blank_lines": self.blank_lines,
+        }
+
+
+def spark_path(path: object) -> str:
+    """A path as Spark reads it. pathlib folds `s3a://b/x` into `s3a:/b/x`; the second slash
+    is put back (a local path is made absolute)."""
+    text = str(path)
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+:/", text):
+        return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]+):/(?!/)", r"\1://", text)
+    return str(Path(text).resolve())
+
+
+def discover(spark: SparkSession, input_path: str) -> list[SparkFile]:
+    """The canonical extract's files in the folder, as Hadoop's file system lists them."""
+    jvm = spark.sparkContext._jvm
+    folder = jvm.org.apache.hadoop.fs.Path(input_path)
+    system = folder.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not system.exists(folder):
+        raise InputError(f"{input_path}: not found (as Spark reads it)")
+    listed = sorted(
+        (s.getPath().getName(), s.getPath().toString())
+        for s in system.listStatus(folder)
+        if s.isFile()
+    )
+    found = [(name, uri) for name, uri in listed if canonical.FILE_NAME.match(name)]
+    if not found:
+        raise InputError(
+            f"{input_path}: no extract files found; the Spark engine reads the canonical "
+            "extract (lab_results, medications, patients, diagnoses as CSV or Parquet); "
+            "OMOP, MEDS, FHIR and site folders run on engine = duckdb"
+        )
+    tables = {canonical.FILE_NAME.match(name)[1].lower() for name, _ in found}
+    for table in REQUIRED_TABLES:
+        if table not in tables:
+            raise InputError(f"{input_path}: no {table} file (expected {table}.csv or .parquet)")
+    return [
+        SparkFile(
+            canonical.FILE_NAME.match(name)[1].lower(), uri, name, i, name.lower().endswith(".csv")
+        )
+        for i, (name, uri) in enumerate(found)
+    ]
+
+
+def read(spark: SparkSession, files: list[SparkFile], today: dt.date | None):
+    """(files with their rows counted, {table: checked rows}): each table's rows checked,
+    as a DataFrame of its canonical columns (text), source_file, source_line and, for a
+    failed check, column_name, check_name and value (the row's columns then null)."""
+    counted, checked = [], {}
+    for table in SCHEMAS:
+        mine = [f for f in files if f.table == table]
+        parts = []
+        for file in mine:
+            file, rows = _csv_rows(spark, file, today) if file.csv else _parquet(spark, file, today)
+            counted.append(file)
+            parts.append(rows)
+        if parts:
+            checked[table] = _union(parts)
+    return sorted(counted, key=lambda f: f.index), checked
+
+
+def output_schema(table: str) -> pa.Schema:
+    text = [pa.field(c, pa.string()) for c in known_columns(table)]
+    place = [pa.field("source_file", pa.string()), pa.field("source_line", pa.int64())]
+    return pa.schema(text + place + [pa.field(c, pa.string()) for c in FAILURE_COLUMNS])
+
+
+def _csv_rows(spark: SparkSession, file: SparkFile, today: dt.date | None):
+    from pyspark.sql import functions as F
+
+    lines = spark.read.text(file.uri).select(
+        "value",
+        F.col("_metadata.file_block_start").alias("block"),
+        F.monotonically_increasing_id().alias("id"),
+    )
+    blocks = sorted(
+        lines.groupBy("block")
+        .agg(
+            F.count("*").alias("lines"),
+            F.min("id").alias("first_id"),
+            F.sum(F.col("value").rlike(BLANK).cast("int")).alias("blank"),
+            F.min_by("value", "id").alias("first_line"),
+        )
+        .collect()
+    )
+    if not blocks:
+        raise InputError(f"{file.name}: file is empty (no header line)")
+    header = _header(file, blocks[0]["first_line"])
+    offsets, before = [], 0
+    for b in blocks:  # a line's number: its id + its block's delta
+        offsets.append((b["block"], before + 1 - b["first_id"]))
+        before += b["lines"]
+    blank = sum(b["blank"] for b in blocks)
+    file = replace(file, header=tuple(header), rows_read=before - 1 - blank, blank_lines=blank)
+    deltas = spark.createDataFrame(offsets, "block long, delta long")
+    numbered = (
+        lines.join(F.broadcast(deltas), "block")
+        .select((F.col("id") + F.col("delta")).alias("line"), "value")
+        .where("line > 1")
+    )
+    check = partial(_parse_and_check, file, today)
+    return file, numbered.mapInArrow(check, spark_schema(file.table))
+
+
+def _header(file: SparkFile, line: str) -> list[str]:
+    first = next(csv.reader([line.lstrip("\ufeff")]), [])
+    header = [name.strip() for name in first]
+    canonical.check_header(file, header)
+    return header
+
+
+def _parquet(spark: SparkSession, file: SparkFile, today: dt.date | None):
+    from pyspark.sql import functions as F
+
+    rows = spark.read.parquet(file.uri)
+    canonical.check_header(file, rows.columns)
+    types = dict(rows.dtypes)
+    columns = [
+        _as_text(F.col(f"`{c}`"), types[c]).alias(c)
+        if c in types
+        else F.lit(None).cast("string").alias(c)
+        for c in known_columns(file.table)
+    ]
+    text = rows.select((F.col("_metadata.row_index") + 1).alias("line"), *columns)
+    file = replace(file, rows_read=rows.count())
+    check = partial(_check_text_rows, file, today)
+    return file, text.mapInArrow(check, spark_schema(file.table))
+
+
+def _as_text(column, spark_type: str):
+    """A typed Parquet column as the ISO text the schemas expect (ingest.as_text)."""
+    from pyspark.sql import functions as F
+
+    if spark_type == "date":
+        return F.date_format(column, "yyyy-MM-dd")
+    if spark_type.startswith("timestamp"):  # the session is in UTC: a zone's time in UTC
+        return F.date_format(column, "yyyy-MM-dd'T'HH:mm:ss.SSSSSS")
+    return column.cast("string")
+
+
+def spark_schema(table: str) -> str:
+    """output_schema as Spark's DDL."""
+    return ", ".join(
+        f"`{f.name}` {'long' if f.type == pa.int64() else 'string'}" for f in output_schema(table)
+    )
+
+
+def _union(parts: list[DataFrame]) -> DataFrame:
+    union = parts[0]
+    for part in parts[1:]:
+        union = union.unionByName(part)
+    return union
+
+
+# --- In the Spark tasks (no session here: these run on executors).
+
+
+def _parse_and_check(file: SparkFile, today: dt.date | None, batches):
+    """CSV lines (line, value) to checked rows: parsed, blank lines left out."""
+    for batch in batches:
+        lines = batch.column("line").to_numpy(zero_copy_only=False)
+        values = batch.column("value").to_pylist()
+        kept = [i for i, v in enumerate(values) if not re.match(BLANK, v)]
+        parsed, lines_of_rows, wrong = _parse([values[i] for i in kept], lines[kept], file)
+        yield from _checked(file, today, parsed, lines_of_rows, wrong)
+
+
+def _check_text_rows(file: SparkFile, today: dt.date | None, batches):
+    """Parquet rows (line, canonical columns as text) to checked rows."""
+    for batch in batches:
+        lines = batch.column("line").to_numpy(zero_copy_only=False)
+        rows = pa.Table.from_batches([batch]).drop_columns(["line"])
+        yield from _checked(file, today, rows, lines, _no_rows(file.table))
+
+
+def _parse(values: list[str], lines, file: SparkFile):
+    """(rows parsed, their lines, rows of the wrong shape) from one batch of a file's lines.
+    The batch is parsed at once; if a line ran on into the next (an unclosed quote), each
+    line is parsed alone, so every row keeps its own line."""
+    table, wrong = _parse_text("\n".join(values), file.header)
+    if table.num_rows + len(wrong) == len(values):
+        bad = {number - 1 for number, _, _ in wrong}
+        good = [i for i in range(len(values)) if i not in bad]
+        shaped = [(int(lines[n - 1]), check, text) for n, check, text in wrong]
+        return _canonical(table, file), lines[good], _wrong_shape(file, shaped)
+    tables, good, shaped = [], [], []
+    for i, value in enumerate(values):
+        one, bad = _parse_text(value, file.header)
+        if bad:
+            shaped.append((int(lines[i]), bad[0][1], value))
+        else:
+            tables.append(one)
+            good.append(i)
+    parsed = pa.concat_tables(tables) if tables else _parse_text("", file.header)[0]
+    return _canonical(parsed, file), lines[good], _wrong_shape(file, shaped)
+
+
+def _parse_text(text: str, header: tuple[str, ...]) -> tuple[pa.Table, list]:
+    wrong = []
+
+    def keep(row) -> str:  # DuckDB's names for a row of the wrong shape
+        more = row.actual_columns > row.expected_columns
+        wrong.append(
+            (row.number, "csv_too_many_columns" if more else "csv_missing_columns", row.text)
+        )
+        return "skip"
+
+    table = pcsv.read_csv(
+        pa.py_buffer(text.encode("utf-8")),
+        read_options=pcsv.ReadOptions(column_names=list(header), use_threads=False),
+        parse_options=pcsv.ParseOptions(invalid_row_handler=keep),
+        # As DuckDB reads the canonical dialect: an empty field, quoted or not, is null.
+        convert_options=pcsv.ConvertOptions(
+            column_types={c: pa.string() for c in header},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    return table, wrong
+
+
+def _canonical(parsed: pa.Table, file: SparkFile) -> pa.Table:
+    """The canonical columns, in order (a column the file lacks is null)."""
+    columns = [
+        parsed[c] if c in parsed.column_names else pa.nulls(parsed.num_rows, pa.string())
+        for c in known_columns(file.table)
+    ]
+    return pa.table(columns, names=known_columns(file.table))
+
+
+def _wrong_shape(file: SparkFile, rows: list[tuple[int, str, str]]) -> pa.Table:
+    frame = {
+        "source_line": [r[0] for r in rows],
+        "column_name": ["(whole row)"] * len(rows),
+        "check_name": [r[1] for r in rows],
+        "value": [r[2] for r in rows],
+    }
+    return _failure_rows(file, frame)
+
+
+def _no_rows(table: str) -> pa.Table:
+    return output_schema(table).empty_table()
+
+
+def _checked(file: SparkFile, today, rows: pa.Table, lines, wrong: pa.Table):
+    """Passing rows and failed checks in one table (output_schema), batch by batch."""
+    failed = check_failures(SCHEMAS[file.table](today), pl.from_arrow(rows))
+    ok = pa.array([True] * rows.num_rows)
+    if len(failed):
+        mask = [True] * rows.num_rows
+        for position in failed["position"].tolist():
+            mask[position] = False
+        ok = pa.array(mask)
+    names = pa.array([file.name] * rows.num_rows, pa.string())
+    passed = rows.append_column("source_file", names).append_column(
+        "source_line", pa.array(lines, pa.int64())
+    )
+    for column in FAILURE_COLUMNS:
+        passed = passed.append_column(column, pa.nulls(rows.num_rows, pa.string()))
+    frame = {
+        "source_line": [int(lines[p]) for p in failed["position"]],
+        "column_name": failed["column_name"].tolist(),
+        "check_name": failed["check_name"].tolist(),
+        "value": [None if isinstance(v, float) else v for v in failed["value"].tolist()],
+    }
+    schema = output_schema(file.table)
+    parts = [passed.filter(ok).cast(schema), _failure_rows(file, frame), wrong]
+    yield from pa.concat_tables(parts).to_batches()
+
+
+def _failure_rows(file: SparkFile, frame: dict) -> pa.Table:
+    schema = output_schema(file.table)
+    n = len(frame["source_line"])
+    columns = {c: pa.nulls(n, pa.string()) for c in known_columns(file.table)}
+    columns["source_file"] = pa.array([file.name] * n, pa.string())
+    columns["source_line"] = pa.array(frame["source_line"], pa.int64())
+    for column in FAILURE_COLUMNS:
+        columns[column] = pa.array(frame[column], pa.string())
+    return pa.table(columns, schema=schema)
