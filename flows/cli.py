@@ -209,7 +209,7 @@ def _unusable(args: argparse.Namespace, folder: Path, scope: dict | None = None)
     if args.out.exists() and not args.out.is_dir():
         return f"output error: --out {args.out}: is a file, not a folder"
     if loaded.engine == "spark":
-        return _spark_unusable(args)
+        return _spark_unusable(args, folder)
     if not folder.is_dir():
         return f"input error: {folder}: not a folder"
     if args.command == "run":
@@ -220,9 +220,9 @@ def _unusable(args: argparse.Namespace, folder: Path, scope: dict | None = None)
     return None
 
 
-def _spark_unusable(args: argparse.Namespace) -> str | None:
-    """The Spark engine reads INPUT_DIR where Spark reads it (maybe not this machine's
-    disk): only what this machine can know is checked here."""
+def _spark_unusable(args: argparse.Namespace, folder: Path) -> str | None:
+    """The Spark engine reads INPUT_DIR where Spark reads it (hdfs://, s3a://, ... or this
+    machine's disk): only what this machine can know is checked here."""
     if args.command != "run":
         return "configuration error: engine = spark runs one-off audits (b12audit run)"
     if importlib.util.find_spec("pyspark") is None:
@@ -230,6 +230,8 @@ def _spark_unusable(args: argparse.Namespace) -> str | None:
             "configuration error: engine = spark needs the spark extra "
             "(pip install 'b12audit[spark]') and Java 17 or later"
         )
+    if ":" not in str(folder) and not folder.is_dir():  # a local path, not a URI
+        return f"input error: {folder}: not a folder"
     return None
 
 

@@ -141,6 +141,11 @@ def test_a_schedule_on_spark_is_refused_before_anything_starts(tmp_path, capsys)
     assert "engine = spark runs one-off audits" in capsys.readouterr().err
 
 
+def test_a_spark_run_of_a_missing_local_folder_stops_before_spark_starts(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "missing"), "--engine", "spark"]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
 def test_the_command_stops_on_a_missing_input_folder(tmp_path, capsys):
     assert main(["run", str(tmp_path / "missing")]) == 2
     assert "not a folder" in capsys.readouterr().err

@@ -467,3 +467,11 @@ def test_a_constant_event_type_must_be_canonical(tmp_path):
         '[medications.constants]\nevent_type = "GIVEN"\n',
     )
     stops(site_folder(tmp_path, mapping), "[medications.constants] 'event_type' = 'GIVEN': not one")
+
+
+def test_checking_a_date_format_leaves_the_default_duckdb_connection_free():
+    # A result left open on DuckDB's default connection fails the process's next use of it.
+    from transforms.inputs.adapters.site_mapping import _date_format
+
+    _date_format("%d/%m/%Y %H:%M", "lab_results.collected_at")
+    assert duckdb.sql("select 42").fetchall() == [(42,)]

@@ -110,7 +110,7 @@ def test_every_output_file_is_the_same(published_sample, on_spark):
     assert [name for name in duck if spark[name] != duck[name]] == []
 
 
-def test_findings_units_and_quarantine_are_written_as_parquet_by_site(on_spark):
+def test_findings_units_measures_and_quarantine_are_written_as_parquet(on_spark):
     parquet = Path(on_spark["run_dir"]) / "patient_level" / "parquet"
     assert {p.name for p in (parquet / "findings").iterdir() if p.is_dir()} >= {
         "site=north",
@@ -118,10 +118,16 @@ def test_findings_units_and_quarantine_are_written_as_parquet_by_site(on_spark):
     }
     assert any((parquet / "population_units").glob("site=*/*.parquet"))
     assert any((parquet / "quarantine").glob("table_name=lab_results/*.parquet"))
-    findings = duckdb.sql(
-        f"select count(*) from read_parquet('{parquet}/findings/**/*.parquet')"
-    ).fetchall()[0][0]
-    assert findings == len(spark_check.rows(Path(on_spark["database"]), "findings"))
+    measures = fetch(f"select distinct site from read_parquet('{parquet}/measures/**/*.parquet')")
+    assert {s for (s,) in measures} == {"all sites", "north", "south"}
+    findings = fetch(f"select count(*) from read_parquet('{parquet}/findings/**/*.parquet')")
+    assert findings[0][0] == len(spark_check.rows(Path(on_spark["database"]), "findings"))
+
+
+def fetch(sql: str) -> list[tuple]:
+    """A query's rows on a connection of its own (never the process's default one)."""
+    with duckdb.connect() as con:
+        return con.execute(sql).fetchall()
 
 
 # --- Input: every kind of bad row, numbered across blocks, on both engines.
@@ -290,7 +296,7 @@ def test_an_ordered_list_keeps_duckdbs_order_nulls_and_empty_groups(spark):
 
 def test_a_regexp_replacement_group_means_the_same_on_both_engines(spark):
     sql = r"select regexp_replace('2024-05-01T08:30', '^(\d{4}-\d\d-\d\d)T.*$', '\1 $', 'g')"
-    duck = duckdb.sql(sql).fetchall()[0][0]
+    duck = fetch(sql)[0][0]
     assert duck == "2024-05-01 $"
     assert spark.sql(translate(sql).query).first()[0] == duck
 

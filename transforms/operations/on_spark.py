@@ -3,11 +3,12 @@ harmonise and tag on Spark; the rest (sensitivity, the report, publishing) on th
 from Spark's outputs, exactly as on DuckDB.
 
 Spark writes its outputs as Parquet under `spark_output`/<run id> (default: the run's
-folder, patient_level/parquet): the quarantine (partitioned by table), findings and population units
-(partitioned by site), and the patient-level tables the report reads (the canonical and
-derived tables). The build database then holds the same tables a DuckDB run makes, with
-DuckDB's types: each table is first made here from the same SQL over no rows, then Spark's
-rows are inserted by name. So every later stage runs unchanged.
+patient_level/parquet): the quarantine (partitioned by table), findings and population
+units (partitioned by site), and the patient-level tables the report reads (the canonical
+and derived tables); after the report, the driver adds the measures (by site). The build
+database then holds the same tables a DuckDB run makes, with DuckDB's types: each table is
+first made here from the same SQL over no rows, then Spark's rows are inserted by name.
+So every later stage runs unchanged.
 """
 
 from __future__ import annotations
@@ -140,6 +141,17 @@ def tag(audit: SparkAudit, db_path: Path) -> dict[str, int]:
         tag_step.check_findings(con)
         populations.build(con, params)
         return dict(con.execute("select finding, count(*) from findings group by all").fetchall())
+
+
+def write_measures(audit: SparkAudit, db_path: Path) -> None:
+    """The measures the report counted on the driver (table measure_counts: exact counts,
+    every period and site), beside Spark's outputs as Parquet by site."""
+    where = sql_quote(_driver_path(f"{audit.output.rstrip('/')}/measures"))
+    with connect(db_path) as con:
+        con.execute(
+            f"copy (select * from measure_counts) to '{where}' "
+            "(format parquet, partition_by (site), overwrite_or_ignore true)"
+        )
 
 
 def _handed() -> list[str]:

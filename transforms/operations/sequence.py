@@ -170,6 +170,8 @@ def build(run: Run, runner: Runner, reads: FromHistory | None = None) -> Built:
     rows = runner.stage("annotations", stages.annotations, run.build_db, notes)
     facts["annotations"] = {"file": notes.name, "rows": rows} if notes else None
     outputs = runner.stage("report", stages.report, run.build_db, run.build_dir, run.config, facts)
+    if run.spark is not None:
+        runner.stage("measures parquet", on_spark.write_measures, run.spark, run.build_db)
     manifest = build_manifest({**facts, "outputs": outputs, "timings": runner.timings}, run.config)
     return Built(outputs, manifest, sum(loaded.values()), sum(quarantined.values()))
 

@@ -222,7 +222,8 @@ def _date_format(pattern: str, where: str) -> DateFormat:
                 f"(one of {', '.join('%' + c for c in sorted(letters))})"
             )
     try:
-        duckdb.execute("select try_strptime('', $f)", {"f": pattern})
+        # Fetched: a result left open would block the process's default connection.
+        duckdb.execute("select try_strptime('', $f)", {"f": pattern}).fetchall()
     except duckdb.Error as exc:
         raise InputError(
             f"{MAPPING_FILE}: {where} date_format {pattern!r}: {first_line(exc)}"
