@@ -10,6 +10,7 @@ nfc_normalize (transforms/spark_sql.py).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import unicodedata
@@ -50,6 +51,11 @@ def _nfc_normalize(text: str | None) -> str | None:
 def session_for(config) -> SparkSession:
     """The session the configuration describes (spark_master, [spark])."""
     return spark_session(config.spark_master, config.spark)
+
+
+def union_all(parts: list[DataFrame]) -> DataFrame:
+    """The parts' rows in one DataFrame, columns matched by name."""
+    return functools.reduce(lambda a, b: a.unionByName(b), parts)
 
 
 def keep(rows: DataFrame, view: str) -> DataFrame:

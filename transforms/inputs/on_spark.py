@@ -31,17 +31,17 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from schemas.canonical import REQUIRED_TABLES, SCHEMAS, known_columns
 from transforms.errors import InputError
 from transforms.inputs.adapters import canonical
-from transforms.inputs.validate import check_failures
+from transforms.inputs.validate import check_batch
+from transforms.spark_session import union_all
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
 BLANK = r"^[ \t\r]*$"
 FAILURE_COLUMNS = ["column_name", "check_name", "value"]
@@ -126,7 +126,7 @@ def read(spark: SparkSession, files: list[SparkFile], today: dt.date | None):
             counted.append(file)
             parts.append(rows)
         if parts:
-            checked[table] = _union(parts)
+            checked[table] = union_all(parts)
     return sorted(counted, key=lambda f: f.index), checked
 
 
@@ -214,13 +214,6 @@ def spark_schema(table: str) -> str:
     return ", ".join(
         f"`{f.name}` {'long' if f.type == pa.int64() else 'string'}" for f in output_schema(table)
     )
-
-
-def _union(parts: list[DataFrame]) -> DataFrame:
-    union = parts[0]
-    for part in parts[1:]:
-        union = union.unionByName(part)
-    return union
 
 
 # --- In the Spark tasks (no session here: these run on executors).
@@ -315,27 +308,12 @@ def _no_rows(table: str) -> pa.Table:
 
 def _checked(file: SparkFile, today, rows: pa.Table, lines, wrong: pa.Table):
     """Passing rows and failed checks in one table (output_schema), batch by batch."""
-    failed = check_failures(SCHEMAS[file.table](today), pl.from_arrow(rows))
-    ok = pa.array([True] * rows.num_rows)
-    if len(failed):
-        mask = [True] * rows.num_rows
-        for position in failed["position"].tolist():
-            mask[position] = False
-        ok = pa.array(mask)
-    names = pa.array([file.name] * rows.num_rows, pa.string())
-    passed = rows.append_column("source_file", names).append_column(
-        "source_line", pa.array(lines, pa.int64())
-    )
+    passed, failed = check_batch(SCHEMAS[file.table](today), file, (rows, lines))
     for column in FAILURE_COLUMNS:
-        passed = passed.append_column(column, pa.nulls(rows.num_rows, pa.string()))
-    frame = {
-        "source_line": [int(lines[p]) for p in failed["position"]],
-        "column_name": failed["column_name"].tolist(),
-        "check_name": failed["check_name"].tolist(),
-        "value": [None if isinstance(v, float) else v for v in failed["value"].tolist()],
-    }
-    schema = output_schema(file.table)
-    parts = [passed.filter(ok).cast(schema), _failure_rows(file, frame), wrong]
+        passed = passed.append_column(column, pa.nulls(passed.num_rows, pa.string()))
+    frame = {c: failed[c].tolist() for c in ["source_line", "column_name", "check_name"]}
+    frame["value"] = [None if isinstance(v, float) else v for v in failed["value"].tolist()]
+    parts = [passed.cast(output_schema(file.table)), _failure_rows(file, frame), wrong]
     yield from pa.concat_tables(parts).to_batches()
 
 

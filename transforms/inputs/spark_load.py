@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from schemas.canonical import SCHEMAS
 from transforms.inputs.on_spark import spark_schema
-from transforms.spark_session import keep
+from transforms.spark_session import keep, union_all
 from transforms.spark_sql import translate
 from transforms.sqlfiles import bind, sql_text
 
@@ -42,10 +42,7 @@ def load(spark: SparkSession, checked: dict[str, DataFrame], params: dict):
         parts.append(failed.selectExpr(*_quarantine_columns(f"'{table}'")))
     parts.append(_move(spark, "load/implausible_dates.sql", params))
     parts.append(_move(spark, "load/duplicate_results.sql", params))
-    quarantine = parts[0]
-    for part in parts[1:]:
-        quarantine = quarantine.unionByName(part)
-    return keep(quarantine, "quarantine"), changed
+    return keep(union_all(parts), "quarantine"), changed
 
 
 def _quarantine_columns(table_name: str) -> list[str]:

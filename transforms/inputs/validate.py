@@ -75,7 +75,7 @@ def validate_and_load(
 ) -> int:
     """Validates one file and loads its passing rows; returns the rows quarantined."""
     limit = dt.date.today() if config.reject_future_dates else None
-    check = partial(_check_batch, SCHEMAS[source.table](limit), source)
+    check = partial(check_batch, SCHEMAS[source.table](limit), source)
     allowed = config.max_quarantine_fraction * source.rows_read
     skipped = _skipped_lines(con, source)
     bad_rows = con.execute(
@@ -193,14 +193,15 @@ def _bounded_map(fn, items, workers: int):
             yield pending.popleft().result()
 
 
-def _check_batch(schema: pa.DataFrameSchema, source: FileToLoad, numbered):
-    """(passing rows with file and line, failures) for one batch."""
+def check_batch(schema: pa.DataFrameSchema, source: FileToLoad, numbered):
+    """(passing rows with file and line, failures) for one batch (a record batch or a
+    table) and its lines (numpy)."""
     batch, lines = numbered
     failed = check_failures(schema, pl.from_arrow(batch))
     ok = np.ones(batch.num_rows, dtype=bool)
     ok[failed["position"].to_numpy(dtype=np.int64)] = False
     passed = (
-        pyarrow.Table.from_batches([batch])
+        pyarrow.table(batch)
         .append_column("source_file", pyarrow.array([source.name] * batch.num_rows))
         .append_column("source_line", pyarrow.array(lines))
         .filter(pyarrow.array(ok))

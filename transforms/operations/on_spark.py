@@ -28,7 +28,7 @@ from transforms.inputs import ingest as ingest_step
 from transforms.inputs import on_spark as spark_input
 from transforms.inputs import spark_load
 from transforms.inputs import validate as validate_step
-from transforms.outputs import report as report_step
+from transforms.operations import stages
 from transforms.rules import harmonise as harmonise_step
 from transforms.rules import populations
 from transforms.rules import tag as tag_step
@@ -89,7 +89,7 @@ def validate(audit: SparkAudit, db_path: Path, run_dir: Path) -> dict[tuple[str,
     quarantine, changed = spark_load.load(audit.spark, audit.checked, config.sql_params())
     with connect(db_path) as con:
         validate_step.create_tables(con)
-        _insert(con, _written(audit, quarantine, "quarantine"), "quarantine")
+        _hand_over(con, audit, quarantine, "quarantine")
         for name, rows in changed.items():
             table = next(f.table for f in audit.files if f.name == name)
             con.execute("insert into identifier_changes values (?, ?, ?)", [name, table, rows])
@@ -97,10 +97,7 @@ def validate(audit: SparkAudit, db_path: Path, run_dir: Path) -> dict[tuple[str,
         try:
             validate_step.check_quarantine_fraction(con, read, config)
         except InputError:
-            share_dir = run_dir / "shareable"
-            share_dir.mkdir(parents=True, exist_ok=True)
-            summary = report_step.quarantine_summary(con, config)
-            summary.to_csv(share_dir / "quarantine_summary.csv", index=False)
+            stages.leave_quarantine_summary(con, config, run_dir)
             raise
         counts = validate_step.quarantined_rows_by_file(con)
     return {key: counts.get(key, 0) for key in read}
@@ -126,7 +123,7 @@ def harmonise(audit: SparkAudit, db_path: Path) -> dict:
         rules.population_units(params)
         derived = [t for s in ordered(steps_in("derive")) for t in s.creates]
         for table in [*SCHEMAS, *derived, "population_units"]:
-            _insert(con, _written(audit, spark.table(table), table), table)
+            _hand_over(con, audit, spark.table(table), table)
     return audit.scope
 
 
@@ -137,7 +134,7 @@ def tag(audit: SparkAudit, db_path: Path) -> dict[str, int]:
     findings = SparkRules(audit.spark).tag(params)
     with connect(db_path) as con:
         con.execute(tag_step.FINDINGS_TABLE)
-        _insert(con, _written(audit, findings, "findings"), "findings")
+        _hand_over(con, audit, findings, "findings")
         tag_step.check_findings(con)
         populations.build(con, params)
         return dict(con.execute("select finding, count(*) from findings group by all").fetchall())
@@ -146,7 +143,7 @@ def tag(audit: SparkAudit, db_path: Path) -> dict[str, int]:
 def write_measures(audit: SparkAudit, db_path: Path) -> None:
     """The measures the report counted on the driver (table measure_counts: exact counts,
     every period and site), beside Spark's outputs as Parquet by site."""
-    where = sql_quote(_driver_path(f"{audit.output.rstrip('/')}/measures"))
+    where = sql_quote(_driver_path(f"{audit.output}/measures"))
     with connect(db_path) as con:
         con.execute(
             f"copy (select * from measure_counts) to '{where}' "
@@ -167,26 +164,23 @@ def _scope(spark: SparkSession, config: AuditConfig, diagnoses: bool) -> dict:
     return row.asDict()
 
 
-def _written(audit: SparkAudit, rows: DataFrame, name: str) -> tuple[str, list[str]]:
-    """Writes `rows` as Parquet under the output folder; returns (path, columns)."""
-    path = f"{audit.output.rstrip('/')}/{name}"
+def _hand_over(
+    con: duckdb.DuckDBPyConnection, audit: SparkAudit, rows: DataFrame, table: str
+) -> None:
+    """Writes Spark's rows as Parquet under the output folder, then inserts them into the
+    build database's table (typed as DuckDB types it), by name."""
+    path = f"{audit.output}/{table}"
     writer = rows.write.mode("overwrite")
-    if name in PARTITIONS:
-        writer = writer.partitionBy(PARTITIONS[name])
+    if table in PARTITIONS:
+        writer = writer.partitionBy(PARTITIONS[table])
     writer.parquet(path)
-    return path, rows.columns
-
-
-def _insert(con: duckdb.DuckDBPyConnection, written: tuple[str, list[str]], table: str) -> None:
-    """Spark's rows into the build database's table (typed as DuckDB types it), by name."""
-    path, columns = written
     files = f"{sql_quote(_driver_path(path))}/**/*.parquet"
     if not con.execute(f"select count(*) from glob('{files}')").fetchall()[0][0]:
         return  # no rows: Spark writes no file into a partitioned folder
     # A partition's value is text as written (site "01" stays "01"); a null one is
     # __HIVE_DEFAULT_PARTITION__, which DuckDB reads as null.
     hive = "true, hive_types_autocast = false" if table in PARTITIONS else "false"
-    selected = ", ".join(f'"{c}"' for c in columns)
+    selected = ", ".join(f'"{c}"' for c in rows.columns)
     con.execute(
         f"insert into {table} by name select {selected} "
         f"from read_parquet('{files}', hive_partitioning = {hive})"

@@ -58,14 +58,20 @@ def validate(
                 con, {(f["file"], f["table"]): f["rows_read"] for f in audited}, config
             )
         except InputError:
-            share_dir = run_dir / "shareable"
-            share_dir.mkdir(parents=True, exist_ok=True)
-            report_step.quarantine_summary(con, config).to_csv(
-                share_dir / "quarantine_summary.csv", index=False
-            )
+            leave_quarantine_summary(con, config, run_dir)
             raise
         counts = validate_step.quarantined_rows_by_file(con)
     return {(f["file"], f["table"]): counts.get((f["file"], f["table"]), 0) for f in audited}
+
+
+def leave_quarantine_summary(
+    con: duckdb.DuckDBPyConnection, config: AuditConfig, run_dir: Path
+) -> None:
+    """A stopped run's quarantine summary in its folder, so the user can see why."""
+    share_dir = run_dir / "shareable"
+    share_dir.mkdir(parents=True, exist_ok=True)
+    summary = report_step.quarantine_summary(con, config)
+    summary.to_csv(share_dir / "quarantine_summary.csv", index=False)
 
 
 def harmonise(db_path: Path, config: AuditConfig) -> dict:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from transforms.rules.steps import Step, ordered, steps_in
-from transforms.spark_session import keep
+from transforms.spark_session import keep, union_all
 from transforms.spark_sql import translate
 from transforms.sqlfiles import bind
 
@@ -111,7 +111,4 @@ class SparkRules:
             ]
             rows = rows.selectExpr(f"'{step.name}' as {name_column}", "*", *filled)
             parts.append(rows.select(*columns))
-        union = parts[0]
-        for part in parts[1:]:
-            union = union.unionByName(part)
-        return union
+        return union_all(parts)
