@@ -1,7 +1,9 @@
 """Every spec test's extract on Spark too: with B12AUDIT_SPARK_CROSSCHECK=1, each run of the
-stages (conftest.run_stages) on a canonical extract runs again with engine = "spark", from
-the same files, and must give DuckDB's findings, population units and quarantine, row for
-row. tests/test_spark_equivalence.py runs the rules' spec tests this way.
+stages (conftest.run_stages) on a canonical or OMOP extract runs again with engine =
+"spark", from the same files, and must give DuckDB's findings, population units and
+quarantine, row for row; each OMOP mapping test's load (tests/test_format_omop.py) must
+give DuckDB's loaded rows and quarantine, or stop with DuckDB's message.
+tests/test_spark_equivalence.py runs the rules' and the OMOP adapter's spec tests this way.
 """
 
 from __future__ import annotations
@@ -14,12 +16,25 @@ from pathlib import Path
 
 import duckdb
 
+from schemas.canonical import SCHEMAS
+from transforms import database
 from transforms.config import AuditConfig
+from transforms.errors import InputError
+from transforms.operations import on_spark as spark_stages
 from transforms.operations import sequence
 from transforms.spark_session import session_for
 
 VARIABLE = "B12AUDIT_SPARK_CROSSCHECK"
 COMPARED = ("findings", "population_units", "quarantine", "audit_scope")
+LOADED = (
+    "lab_results",
+    "medications",
+    "patients",
+    "diagnoses",
+    "quarantine",
+    "identifier_changes",
+    "staging.source_drug_classes",
+)
 SETTINGS = {
     "spark.ui.enabled": "false",
     # Tiny tables: compiling each query (code generation) and planning shuffles would take
@@ -51,12 +66,47 @@ def session():
     return spark
 
 
-def build_on_spark(input_dir: Path, config: AuditConfig, work: Path) -> Path:
+def build_on_spark(
+    input_dir: Path, config: AuditConfig, work: Path, fmt: str | None = None
+) -> Path:
     """The run sequence from ingest to tag on the Spark engine; returns its build database."""
     session()
-    run = sequence.Run(input_dir, work, on_spark(config))
+    run = sequence.Run(input_dir, work, on_spark(config), fmt)
     sequence.tagged(run, sequence.Runner())
     return run.build_db
+
+
+def load_on_spark(input_dir: Path, config: AuditConfig, work: Path, fmt: str | None) -> Path:
+    """Only ingest and validate on the Spark engine; returns the build database."""
+    session()
+    work.mkdir(parents=True)
+    db = work / "build.duckdb"
+    database.create_build_database(db)
+    audit = spark_stages.SparkAudit.for_run(on_spark(config), input_dir, fmt, work, "check")
+    spark_stages.ingest(audit, db)
+    spark_stages.validate(audit, db, work)
+    with duckdb.connect(str(db)) as con:  # harmonise hands them over on a run
+        for table in SCHEMAS:
+            spark_stages.hand_over(con, audit, audit.spark.table(table), table)
+    return db
+
+
+def crosscheck_loaded(input_dir: Path, config: AuditConfig, duck_db: Path, fmt: str) -> None:
+    """Fails, showing the rows that differ, unless Spark loads and quarantines DuckDB's
+    rows, and takes the same drug classes from the source."""
+    spark_db = load_on_spark(input_dir, config, duck_db.parent / "on-spark", fmt)
+    problems = [d for t in LOADED if (d := differences(duck_db, spark_db, t))]
+    assert not problems, "\n".join(problems)
+
+
+def refused_alike(input_dir: Path, config: AuditConfig, work: Path, fmt: str, error) -> None:
+    """Spark stops an input DuckDB stopped on, with DuckDB's message."""
+    try:
+        load_on_spark(input_dir, config, work / "on-spark", fmt)
+    except InputError as exc:
+        assert str(exc) == str(error)
+    else:
+        raise AssertionError(f"Spark read what DuckDB stopped on: {error}")
 
 
 def rows(db: Path, table: str, columns: list[str] | None = None) -> list[tuple]:

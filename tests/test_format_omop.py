@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests import spark_check
 from tests.conftest import query
 from transforms import database
 from transforms.config import AuditConfig
@@ -109,12 +110,22 @@ def extract(folder: Path, **tables: list[dict[str, str]]) -> Path:
 
 
 def load(folder: Path, tmp_path: Path, harmonise: bool = False) -> Path:
+    """Ingest and validate (and harmonise); with B12AUDIT_SPARK_CROSSCHECK=1 the Spark
+    engine must load the same rows, or stop with the same message (tests/spark_check.py)."""
     work = tmp_path / f"work_{folder.name}"
     work.mkdir()
     db = work / "build.duckdb"
     database.create_build_database(db)
-    files = stages.ingest(db, folder, "omop")
-    stages.validate(db, AuditConfig(max_quarantine_fraction=1.0), files, work)
+    config = AuditConfig(max_quarantine_fraction=1.0)
+    try:
+        files = stages.ingest(db, folder, "omop")
+        stages.validate(db, config, files, work)
+    except InputError as stopped:
+        if spark_check.wanted():
+            spark_check.refused_alike(folder, config, work, "omop", stopped)
+        raise
+    if spark_check.wanted():
+        spark_check.crosscheck_loaded(folder, config, db, "omop")
     if harmonise:
         stages.harmonise(db, AuditConfig())
     return db
@@ -768,6 +779,8 @@ def synthea(tmp_path_factory) -> tuple[Path, list[dict], dict]:
     database.create_build_database(db)
     files = stages.ingest(db, folder, None)
     quarantined = stages.validate(db, AuditConfig(), files, work)
+    if spark_check.wanted():
+        spark_check.crosscheck_loaded(folder, AuditConfig(), db, "omop")
     stages.harmonise(db, AuditConfig())
     return db, files, quarantined
 

@@ -23,9 +23,11 @@ from tests import spark_check
 from tests.conftest import REPO, SAMPLE, publish_run, run_stages
 from transforms.config import AuditConfig
 from transforms.errors import ConfigError, InputError
+from transforms.inputs.ingest import lookup
 from transforms.operations import sequence
 from transforms.rules.steps import steps_in
-from transforms.spark_sql import translate
+from transforms.spark_connection import SparkConnection
+from transforms.spark_sql import NotPortable, translate
 
 # Tables that name the run (its id, when it ran): compared without those columns.
 RUN_TABLES = {
@@ -163,6 +165,7 @@ def hostile_extract(folder: Path) -> Path:
         950: "P9006,2132-9,Vitamin B12,150,pg/mL,2024-05-01,,L000002,south",  # dup id, differs
         1000: "Pe\u0301\u200b9,2132-9,Vitamin B12,150,pg/mL,2024-05-01,,L900006,south",
         1100: "P9007,2132-9,Vitamin B12,150,pg/mL,2024-05-01T08:30:00+01:00,,L900007,north",
+        1150: "P9008,2132-9,NA,150,n/a,2024-05-01,,L900008,null",  # text, not nulls
     }
     for at in sorted(bad, reverse=True):
         lines.insert(at, bad[at])
@@ -247,15 +250,34 @@ def test_too_many_bad_rows_stop_both_engines_on_the_same_file(spark, tmp_path):
         )
     duck, spark = stops["duckdb"], stops["spark"]
     assert duck and spark
-    assert (spark[1], spark[3]) == (duck[1], duck[3]) == ("lab_results.csv", "1210")
+    assert (spark[1], spark[3]) == (duck[1], duck[3]) == ("lab_results.csv", "1211")
     assert int(spark[2]) >= int(duck[2]) > 1
 
 
-def test_another_format_on_spark_is_refused_by_name(spark, tmp_path):
-    with pytest.raises(
-        InputError, match="OMOP, MEDS, FHIR and site folders run on engine = duckdb"
-    ):
-        spark_check.build_on_spark(SAMPLE / "omop", AuditConfig(), tmp_path)
+def test_a_format_spark_does_not_read_is_refused_by_name(spark, tmp_path):
+    with pytest.raises(InputError, match="MEDS, FHIR and site folders run on engine = duckdb"):
+        spark_check.build_on_spark(SAMPLE / "meds", AuditConfig(), tmp_path)
+    with pytest.raises(InputError, match="format 'fhir' does not run on the Spark engine"):
+        spark_check.build_on_spark(SAMPLE / "fhir", AuditConfig(), tmp_path, "fhir")
+
+
+OMOP_SPEC_TESTS = ["tests/test_format_omop.py", "tests/test_formats_agree.py"]
+
+
+def test_every_omop_mapping_test_gives_the_same_rows_on_spark():
+    # Each OMOP mapping test's folder (CSV and Parquet, tab-separated vocabularies, unknown
+    # operators, visits, the real Synthea27Nj extract) is loaded on both engines: the same
+    # rows and quarantine, or the same message when DuckDB stops. The committed OMOP sample
+    # (test_formats_agree) runs on both to its findings, population units and quarantine.
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *OMOP_SPEC_TESTS,
+         "-k", "not formats_agree or omop"],
+        cwd=REPO,
+        env=os.environ | {spark_check.VARIABLE: "1"},
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
 
 
 def test_a_scheduled_run_on_spark_is_refused(tmp_path):
@@ -335,3 +357,21 @@ def test_every_rules_spec_tests_give_the_same_rows_on_spark():
         text=True,
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+
+
+def test_the_adapter_sql_runs_on_spark_as_duckdb_runs_it(spark):
+    # transforms/spark_connection.py: a table is a view whose inserts are cast to its types
+    # by position, ingest.lookup's device is the table itself, and a statement it cannot
+    # run is refused by name.
+    con = SparkConnection(spark)
+    con.execute("create table staging.codes (concept_id bigint, code varchar)")
+    con.execute("insert into staging.codes select '7' as a, 42 as b")
+    con.executemany("insert into staging.codes values (?, ?)", [(8, "x")])
+    looked_up = con.execute(
+        f"select concept_id, code from {lookup('staging.codes')} as c "
+        "where list_contains($wanted, concept_id) order by 1",
+        {"wanted": [7, 8]},
+    ).fetchall()
+    assert looked_up == [(7, "42"), (8, "x")]
+    with pytest.raises(NotPortable, match="delete statements do not run"):
+        con.execute("delete from staging.codes")

@@ -36,7 +36,7 @@ import pyarrow.csv as pcsv
 
 from schemas.canonical import REQUIRED_TABLES, SCHEMAS, known_columns
 from transforms.errors import InputError
-from transforms.inputs.adapters import canonical
+from transforms.inputs.adapters import canonical, omop
 from transforms.inputs.validate import check_batch
 from transforms.spark_session import union_all
 
@@ -57,12 +57,22 @@ class SparkFile:
     header: tuple[str, ...] = ()
     rows_read: int = 0
     blank_lines: int = 0
+    source_format: str = "canonical"
+    # Another format's file is parsed into these columns (its header's, by position), not
+    # into the canonical table's; its dialect may be tab-separated without quotes.
+    columns: tuple[str, ...] = ()
+    delimiter: str = ","
+    quoted: bool = True
+
+    @property
+    def text_columns(self) -> tuple[str, ...]:
+        return self.columns or tuple(known_columns(self.table))
 
     def record(self) -> dict:
         """As ingest.SourceFile.record: the manifest's and validation's facts."""
         return {
             "file": self.name,
-            "format": "canonical",
+            "format": self.source_format,
             "table": self.table,
             "index": self.index,
             "header_lines": int(self.csv),
@@ -82,25 +92,47 @@ def spark_path(path: object) -> str:
     return str(Path(text).resolve())
 
 
-def discover(spark: SparkSession, input_path: str) -> list[SparkFile]:
-    """The canonical extract's files in the folder, as Hadoop's file system lists them."""
+def list_files(spark: SparkSession, input_path: str) -> list[tuple[str, str]]:
+    """(name, uri) of each file in the folder, as Hadoop's file system lists them."""
     jvm = spark.sparkContext._jvm
     folder = jvm.org.apache.hadoop.fs.Path(input_path)
     system = folder.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if not system.exists(folder):
         raise InputError(f"{input_path}: not found (as Spark reads it)")
-    listed = sorted(
+    return sorted(
         (s.getPath().getName(), s.getPath().toString())
         for s in system.listStatus(folder)
         if s.isFile()
     )
-    found = [(name, uri) for name, uri in listed if canonical.FILE_NAME.match(name)]
-    if not found:
+
+
+SPARK_FORMATS = ("canonical", "omop")
+
+
+def detect(input_path: str, listed: list[tuple[str, str]]) -> str:
+    """The format of the folder's files (adapters.detect, for the formats Spark reads)."""
+    names = [name for name, _ in listed]
+    found = ["canonical"] if any(canonical.FILE_NAME.match(n) for n in names) else []
+    if any((m := omop.FILE_NAME.match(n)) and m[1].lower() in omop.DETECTED_BY for n in names):
+        found.append("omop")
+    if len(found) == 1:
+        return found[0]
+    if found:
         raise InputError(
-            f"{input_path}: no extract files found; the Spark engine reads the canonical "
-            "extract (lab_results, medications, patients, diagnoses as CSV or Parquet); "
-            "OMOP, MEDS, FHIR and site folders run on engine = duckdb"
+            f"{input_path}: holds files of several formats ({', '.join(found)}); "
+            "choose one with --format"
         )
+    raise InputError(
+        f"{input_path}: no extract files found; the Spark engine reads the canonical extract "
+        "(lab_results, medications, patients, diagnoses as CSV or Parquet) and OMOP tables "
+        "(person, measurement, drug_exposure ...); MEDS, FHIR and site folders run on "
+        "engine = duckdb"
+    )
+
+
+def discover(input_path: str, listed: list[tuple[str, str]]) -> list[SparkFile]:
+    """The canonical extract's files in the folder."""
+    found = [(name, uri) for name, uri in listed if canonical.FILE_NAME.match(name)]
     tables = {canonical.FILE_NAME.match(name)[1].lower() for name, _ in found}
     for table in REQUIRED_TABLES:
         if table not in tables:
@@ -130,13 +162,24 @@ def read(spark: SparkSession, files: list[SparkFile], today: dt.date | None):
     return sorted(counted, key=lambda f: f.index), checked
 
 
-def output_schema(table: str) -> pa.Schema:
-    text = [pa.field(c, pa.string()) for c in known_columns(table)]
+def output_schema(columns: tuple[str, ...]) -> pa.Schema:
+    """A checked (or parsed) file's rows: its text columns, file and line, and for a failed
+    check (or a row of the wrong shape) its column, check and value."""
+    text = [pa.field(c, pa.string()) for c in columns]
     place = [pa.field("source_file", pa.string()), pa.field("source_line", pa.int64())]
     return pa.schema(text + place + [pa.field(c, pa.string()) for c in FAILURE_COLUMNS])
 
 
 def _csv_rows(spark: SparkSession, file: SparkFile, today: dt.date | None):
+    file, numbered = numbered_lines(spark, file)
+    file = replace(file, header=tuple(_header(file, file.header)))
+    check = partial(_parse_and_check, file, today)
+    return file, numbered.mapInArrow(check, spark_schema(file.text_columns))
+
+
+def numbered_lines(spark: SparkSession, file: SparkFile):
+    """(the file with its rows and blank lines counted and its first line as `header`, its
+    data lines as (line, value)), blank lines included."""
     from pyspark.sql import functions as F
 
     lines = spark.read.text(file.uri).select(
@@ -156,25 +199,24 @@ def _csv_rows(spark: SparkSession, file: SparkFile, today: dt.date | None):
     )
     if not blocks:
         raise InputError(f"{file.name}: file is empty (no header line)")
-    header = _header(file, blocks[0]["first_line"])
+    first_line = blocks[0]["first_line"].lstrip("\ufeff")
     offsets, before = [], 0
     for b in blocks:  # a line's number: its id + its block's delta
         offsets.append((b["block"], before + 1 - b["first_id"]))
         before += b["lines"]
     blank = sum(b["blank"] for b in blocks)
-    file = replace(file, header=tuple(header), rows_read=before - 1 - blank, blank_lines=blank)
+    file = replace(file, header=(first_line,), rows_read=before - 1 - blank, blank_lines=blank)
     deltas = spark.createDataFrame(offsets, "block long, delta long")
     numbered = (
         lines.join(F.broadcast(deltas), "block")
         .select((F.col("id") + F.col("delta")).alias("line"), "value")
         .where("line > 1")
     )
-    check = partial(_parse_and_check, file, today)
-    return file, numbered.mapInArrow(check, spark_schema(file.table))
+    return file, numbered
 
 
-def _header(file: SparkFile, line: str) -> list[str]:
-    first = next(csv.reader([line.lstrip("\ufeff")]), [])
+def _header(file: SparkFile, first_line: tuple[str]) -> list[str]:
+    first = next(csv.reader(first_line), [])
     header = [name.strip() for name in first]
     canonical.check_header(file, header)
     return header
@@ -187,18 +229,18 @@ def _parquet(spark: SparkSession, file: SparkFile, today: dt.date | None):
     canonical.check_header(file, rows.columns)
     types = dict(rows.dtypes)
     columns = [
-        _as_text(F.col(f"`{c}`"), types[c]).alias(c)
+        as_text(F.col(f"`{c}`"), types[c]).alias(c)
         if c in types
         else F.lit(None).cast("string").alias(c)
         for c in known_columns(file.table)
     ]
     text = rows.select((F.col("_metadata.row_index") + 1).alias("line"), *columns)
     file = replace(file, rows_read=rows.count())
-    check = partial(_check_text_rows, file, today)
-    return file, text.mapInArrow(check, spark_schema(file.table))
+    check = partial(check_text_rows, file, today)
+    return file, text.mapInArrow(check, spark_schema(file.text_columns))
 
 
-def _as_text(column, spark_type: str):
+def as_text(column, spark_type: str):
     """A typed Parquet column as the ISO text the schemas expect (ingest.as_text)."""
     from pyspark.sql import functions as F
 
@@ -209,10 +251,10 @@ def _as_text(column, spark_type: str):
     return column.cast("string")
 
 
-def spark_schema(table: str) -> str:
+def spark_schema(columns: tuple[str, ...]) -> str:
     """output_schema as Spark's DDL."""
     return ", ".join(
-        f"`{f.name}` {'long' if f.type == pa.int64() else 'string'}" for f in output_schema(table)
+        f"`{f.name}` {'long' if f.type == pa.int64() else 'string'}" for f in output_schema(columns)
     )
 
 
@@ -229,19 +271,36 @@ def _parse_and_check(file: SparkFile, today: dt.date | None, batches):
         yield from _checked(file, today, parsed, lines_of_rows, wrong)
 
 
-def _check_text_rows(file: SparkFile, today: dt.date | None, batches):
+def check_text_rows(file: SparkFile, today: dt.date | None, batches):
     """Parquet rows (line, canonical columns as text) to checked rows."""
     for batch in batches:
         lines = batch.column("line").to_numpy(zero_copy_only=False)
         rows = pa.Table.from_batches([batch]).drop_columns(["line"])
-        yield from _checked(file, today, rows, lines, _no_rows(file.table))
+        yield from _checked(file, today, rows, lines, _no_rows(file))
+
+
+def parse_lines(file: SparkFile, batches):
+    """CSV lines (line, value) to parsed rows of file.text_columns, unchecked, and rows of
+    the wrong shape (as failures): output_schema(file.text_columns)."""
+    for batch in batches:
+        lines = batch.column("line").to_numpy(zero_copy_only=False)
+        values = batch.column("value").to_pylist()
+        kept = [i for i, v in enumerate(values) if not re.match(BLANK, v)]
+        parsed, lines_of_rows, wrong = _parse([values[i] for i in kept], lines[kept], file)
+        placed = {"source_file": [file.name] * parsed.num_rows, "source_line": lines_of_rows}
+        for name, values_of in placed.items():
+            parsed = parsed.append_column(name, pa.array(values_of))
+        for column in FAILURE_COLUMNS:
+            parsed = parsed.append_column(column, pa.nulls(parsed.num_rows, pa.string()))
+        schema = output_schema(file.text_columns)
+        yield from pa.concat_tables([parsed.cast(schema), wrong]).to_batches()
 
 
 def _parse(values: list[str], lines, file: SparkFile):
     """(rows parsed, their lines, rows of the wrong shape) from one batch of a file's lines.
     The batch is parsed at once; if a line ran on into the next (an unclosed quote), each
     line is parsed alone, so every row keeps its own line."""
-    table, wrong = _parse_text("\n".join(values), file.header)
+    table, wrong = _parse_text("\n".join(values), file)
     if table.num_rows + len(wrong) == len(values):
         bad = {number - 1 for number, _, _ in wrong}
         good = [i for i in range(len(values)) if i not in bad]
@@ -249,18 +308,21 @@ def _parse(values: list[str], lines, file: SparkFile):
         return _canonical(table, file), lines[good], _wrong_shape(file, shaped)
     tables, good, shaped = [], [], []
     for i, value in enumerate(values):
-        one, bad = _parse_text(value, file.header)
+        one, bad = _parse_text(value, file)
         if bad:
             shaped.append((int(lines[i]), bad[0][1], value))
         else:
             tables.append(one)
             good.append(i)
-    parsed = pa.concat_tables(tables) if tables else _parse_text("", file.header)[0]
+    parsed = pa.concat_tables(tables) if tables else _parse_text("", file)[0]
     return _canonical(parsed, file), lines[good], _wrong_shape(file, shaped)
 
 
-def _parse_text(text: str, header: tuple[str, ...]) -> tuple[pa.Table, list]:
+def _parse_text(text: str, file: SparkFile) -> tuple[pa.Table, list]:
+    """Rows named by the header (another format's by file.columns), and the rows of the
+    wrong shape as (number in text, check, text)."""
     wrong = []
+    names = list(file.columns or file.header)
 
     def keep(row) -> str:  # DuckDB's names for a row of the wrong shape
         more = row.actual_columns > row.expected_columns
@@ -271,11 +333,17 @@ def _parse_text(text: str, header: tuple[str, ...]) -> tuple[pa.Table, list]:
 
     table = pcsv.read_csv(
         pa.py_buffer(text.encode("utf-8")),
-        read_options=pcsv.ReadOptions(column_names=list(header), use_threads=False),
-        parse_options=pcsv.ParseOptions(invalid_row_handler=keep),
-        # As DuckDB reads the canonical dialect: an empty field, quoted or not, is null.
+        read_options=pcsv.ReadOptions(column_names=names, use_threads=False),
+        parse_options=pcsv.ParseOptions(
+            delimiter=file.delimiter,
+            quote_char='"' if file.quoted else False,
+            invalid_row_handler=keep,
+        ),
+        # As DuckDB reads the canonical dialect: an empty field, quoted or not, is null, and
+        # only an empty field (pyarrow's default nulls include "NA", "n/a" and "null").
         convert_options=pcsv.ConvertOptions(
-            column_types={c: pa.string() for c in header},
+            column_types={c: pa.string() for c in names},
+            null_values=[""],
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
         ),
@@ -284,12 +352,12 @@ def _parse_text(text: str, header: tuple[str, ...]) -> tuple[pa.Table, list]:
 
 
 def _canonical(parsed: pa.Table, file: SparkFile) -> pa.Table:
-    """The canonical columns, in order (a column the file lacks is null)."""
+    """The file's text columns, in order (a column the file lacks is null)."""
     columns = [
         parsed[c] if c in parsed.column_names else pa.nulls(parsed.num_rows, pa.string())
-        for c in known_columns(file.table)
+        for c in file.text_columns
     ]
-    return pa.table(columns, names=known_columns(file.table))
+    return pa.table(columns, names=list(file.text_columns))
 
 
 def _wrong_shape(file: SparkFile, rows: list[tuple[int, str, str]]) -> pa.Table:
@@ -302,8 +370,8 @@ def _wrong_shape(file: SparkFile, rows: list[tuple[int, str, str]]) -> pa.Table:
     return _failure_rows(file, frame)
 
 
-def _no_rows(table: str) -> pa.Table:
-    return output_schema(table).empty_table()
+def _no_rows(file: SparkFile) -> pa.Table:
+    return output_schema(file.text_columns).empty_table()
 
 
 def _checked(file: SparkFile, today, rows: pa.Table, lines, wrong: pa.Table):
@@ -313,14 +381,14 @@ def _checked(file: SparkFile, today, rows: pa.Table, lines, wrong: pa.Table):
         passed = passed.append_column(column, pa.nulls(passed.num_rows, pa.string()))
     frame = {c: failed[c].tolist() for c in ["source_line", "column_name", "check_name"]}
     frame["value"] = [None if isinstance(v, float) else v for v in failed["value"].tolist()]
-    parts = [passed.cast(output_schema(file.table)), _failure_rows(file, frame), wrong]
+    parts = [passed.cast(output_schema(file.text_columns)), _failure_rows(file, frame), wrong]
     yield from pa.concat_tables(parts).to_batches()
 
 
 def _failure_rows(file: SparkFile, frame: dict) -> pa.Table:
-    schema = output_schema(file.table)
+    schema = output_schema(file.text_columns)
     n = len(frame["source_line"])
-    columns = {c: pa.nulls(n, pa.string()) for c in known_columns(file.table)}
+    columns = {c: pa.nulls(n, pa.string()) for c in file.text_columns}
     columns["source_file"] = pa.array([file.name] * n, pa.string())
     columns["source_line"] = pa.array(frame["source_line"], pa.int64())
     for column in FAILURE_COLUMNS:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from schemas.canonical import SCHEMAS
+from schemas.canonical import SCHEMAS, known_columns
 from transforms.inputs.on_spark import spark_schema
 from transforms.spark_session import keep, union_all
 from transforms.spark_sql import translate
@@ -50,7 +50,7 @@ def _quarantine_columns(table_name: str) -> list[str]:
 
 
 def _empty(spark: SparkSession, table: str) -> DataFrame:
-    return spark.createDataFrame([], spark_schema(table))
+    return spark.createDataFrame([], spark_schema(tuple(known_columns(table))))
 
 
 def _move(spark: SparkSession, file: str, params: dict) -> DataFrame:

@@ -25,9 +25,10 @@ from transforms.config import AuditConfig
 from transforms.database import connect, sql_quote
 from transforms.errors import InputError
 from transforms.inputs import ingest as ingest_step
+from transforms.inputs import omop_on_spark, spark_load
 from transforms.inputs import on_spark as spark_input
-from transforms.inputs import spark_load
 from transforms.inputs import validate as validate_step
+from transforms.inputs.adapters import omop
 from transforms.operations import stages
 from transforms.rules import harmonise as harmonise_step
 from transforms.rules import populations
@@ -51,6 +52,7 @@ class SparkAudit:
     config: AuditConfig
     input_path: str
     output: str  # where Spark writes Parquet
+    input_format: str | None = None  # None: detected from what the folder holds
     spark: SparkSession | None = None
     files: list = field(default_factory=list)
     checked: dict = field(default_factory=dict)
@@ -58,14 +60,15 @@ class SparkAudit:
 
     @classmethod
     def for_run(
-        cls, config: AuditConfig, input_dir: Path, build_dir: Path, run_id: str
+        cls, config: AuditConfig, input_dir: Path, fmt: str | None, build_dir: Path, run_id: str
     ) -> SparkAudit:
         """Outputs under spark_output/<run id>, else the run's patient_level/parquet."""
         if config.spark_output:
             output = f"{config.spark_output.rstrip('/')}/{run_id}"
         else:
             output = str(build_dir / "patient_level" / "parquet")
-        return cls(config, spark_input.spark_path(input_dir), spark_input.spark_path(output))
+        input_path, output = spark_input.spark_path(input_dir), spark_input.spark_path(output)
+        return cls(config, input_path, output, fmt)
 
 
 def ingest(audit: SparkAudit, db_path: Path) -> list[dict]:
@@ -73,10 +76,26 @@ def ingest(audit: SparkAudit, db_path: Path) -> list[dict]:
     file's rows; returns per-file facts for the manifest."""
     audit.spark = session_for(audit.config)
     today = dt.date.today() if audit.config.reject_future_dates else None
-    files = spark_input.discover(audit.spark, audit.input_path)
-    audit.files, audit.checked = spark_input.read(audit.spark, files, today)
+    listed = spark_input.list_files(audit.spark, audit.input_path)
+    fmt = audit.input_format or spark_input.detect(audit.input_path, listed)
+    classes = []
+    if fmt == "canonical":
+        files = spark_input.discover(audit.input_path, listed)
+        audit.files, audit.checked = spark_input.read(audit.spark, files, today)
+    elif fmt == "omop":
+        if audit.config.vocabulary_dir:
+            raise InputError(omop.OWN_VOCABULARY)
+        read = omop_on_spark.read(audit.spark, audit.input_path, listed, today)
+        audit.files, audit.checked, classes = read
+    else:
+        raise InputError(
+            f"format {fmt!r} does not run on the Spark engine (it reads "
+            f"{', '.join(spark_input.SPARK_FORMATS)}); run it on engine = duckdb"
+        )
     with connect(db_path) as con:
         ingest_step.create_staging(con)
+        if classes:  # the OMOP vocabulary's drug classes, for harmonise
+            con.executemany("insert into staging.source_drug_classes values (?, ?, ?)", classes)
     return [f.record() for f in audit.files]
 
 
@@ -89,11 +108,11 @@ def validate(audit: SparkAudit, db_path: Path, run_dir: Path) -> dict[tuple[str,
     quarantine, changed = spark_load.load(audit.spark, audit.checked, config.sql_params())
     with connect(db_path) as con:
         validate_step.create_tables(con)
-        _hand_over(con, audit, quarantine, "quarantine")
+        hand_over(con, audit, quarantine, "quarantine")
         for name, rows in changed.items():
             table = next(f.table for f in audit.files if f.name == name)
             con.execute("insert into identifier_changes values (?, ?, ?)", [name, table, rows])
-        read = {(f.name, f.table): f.rows_read for f in audit.files}
+        read = {(f.name, f.table): f.rows_read for f in audit.files if f.table in SCHEMAS}
         try:
             validate_step.check_quarantine_fraction(con, read, config)
         except InputError:
@@ -123,7 +142,7 @@ def harmonise(audit: SparkAudit, db_path: Path) -> dict:
         rules.population_units(params)
         derived = [t for s in ordered(steps_in("derive")) for t in s.creates]
         for table in [*SCHEMAS, *derived, "population_units"]:
-            _hand_over(con, audit, spark.table(table), table)
+            hand_over(con, audit, spark.table(table), table)
     return audit.scope
 
 
@@ -134,7 +153,7 @@ def tag(audit: SparkAudit, db_path: Path) -> dict[str, int]:
     findings = SparkRules(audit.spark).tag(params)
     with connect(db_path) as con:
         con.execute(tag_step.FINDINGS_TABLE)
-        _hand_over(con, audit, findings, "findings")
+        hand_over(con, audit, findings, "findings")
         tag_step.check_findings(con)
         populations.build(con, params)
         return dict(con.execute("select finding, count(*) from findings group by all").fetchall())
@@ -164,7 +183,7 @@ def _scope(spark: SparkSession, config: AuditConfig, diagnoses: bool) -> dict:
     return row.asDict()
 
 
-def _hand_over(
+def hand_over(
     con: duckdb.DuckDBPyConnection, audit: SparkAudit, rows: DataFrame, table: str
 ) -> None:
     """Writes Spark's rows as Parquet under the output folder, then inserts them into the

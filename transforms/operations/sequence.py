@@ -198,7 +198,9 @@ def _load(run: Run, runner: Runner, reads: FromHistory | None) -> tuple[list, li
 def _load_on_spark(run: Run, runner: Runner, reads: FromHistory | None) -> tuple:
     if reads is not None:
         raise ConfigError("engine = spark runs one-off audits (b12audit run); schedule on duckdb")
-    run.spark = on_spark.SparkAudit.for_run(run.config, run.input_dir, run.build_dir, run.run_id)
+    run.spark = on_spark.SparkAudit.for_run(
+        run.config, run.input_dir, run.input_format, run.build_dir, run.run_id
+    )
     files = runner.stage("ingest", on_spark.ingest, run.spark, run.build_db)
     runner.log(
         "ingest: %d files, %d rows read on Spark", len(files), sum(f["rows_read"] for f in files)

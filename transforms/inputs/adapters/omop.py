@@ -67,6 +67,8 @@ ANY_TABLE_FILE = re.compile(r"\.(csv|parquet)$", re.I)
 NOT_READ = "not_read"
 DETECTED_BY = ("person", "measurement", "drug_exposure")
 NUMBER_TYPES = ("DOUBLE", "FLOAT", "REAL")
+# The Athena vocabulary download's .csv files: tab-separated, no quoting.
+TAB_DIALECT = {"delim": "\t", "quote": "", "escape": ""}
 
 
 @dataclass
@@ -78,6 +80,7 @@ class OmopFile:
     columns: dict[str, str]  # lower-case name -> name as the file spells it
     types: dict[str, str]  # Parquet column types by lower-case name (empty for CSV)
     dialect: dict
+    view: str | None = None  # on Spark: a view of the file's rows, as text, with source_row
 
     def has(self, column: str) -> bool:
         return column in self.columns
@@ -103,6 +106,8 @@ class OmopFile:
     def rows(self, numbered: bool = True) -> str:
         """The file's rows, aliased r: numbered in file order (source_row), or, for a query
         that needs no row numbers, as read."""
+        if self.view:
+            return f"{self.view} as r"
         if self.source.text:
             header = list(self.columns.values())
             reader = ingest.csv_reader(self.source.path, header, self.dialect, ignore_errors=True)
@@ -143,6 +148,10 @@ def stage(con: duckdb.DuckDBPyConnection, input_dir: Path) -> list[SourceFile]:
 
 
 VOCABULARY_TABLES = ("concept", "concept_ancestor", "concept_relationship")
+OWN_VOCABULARY = (
+    "vocabulary_dir: an OMOP extract reads the concept tables in its own folder; "
+    "put the vocabulary there instead"
+)
 
 
 def vocabulary_files(folder: Path) -> list[Path]:
@@ -166,10 +175,7 @@ def vocabulary_classes(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
         "where schema_name = 'staging' and table_name = 'omop_concept'"
     ).fetchone()[0]
     if exists:
-        raise InputError(
-            "vocabulary_dir: an OMOP extract reads the concept tables in its own folder; "
-            "put the vocabulary there instead"
-        )
+        raise InputError(OWN_VOCABULARY)
     files = [_open(con, path, index) for index, path in enumerate(vocabulary_files(folder))]
     by_table = {t: [f for f in files if f.omop_table == t] for t in VOCABULARY_TABLES}
     omop_vocabulary.classes(con, by_table)
@@ -180,13 +186,7 @@ def discover(
 ) -> tuple[list[OmopFile], list[SourceFile]]:
     """The OMOP tables the mapping reads, and the folder's other table files (not read)."""
     paths = sorted(p for p in input_dir.iterdir() if p.is_file() and ANY_TABLE_FILE.search(p.name))
-    present = {m[1].lower() for p in paths if (m := FILE_NAME.match(p.name))}
-    for table in REQUIRED_TABLES:
-        if table not in present:
-            raise InputError(
-                f"{input_dir}: no OMOP {table} table (expected {table.upper()}.csv, "
-                f"{table}.csv or {table}.parquet)"
-            )
+    check_required_tables(input_dir, [p.name for p in paths])
     files, not_read = [], []
     for index, path in enumerate(paths):
         if FILE_NAME.match(path.name):
@@ -194,6 +194,16 @@ def discover(
         else:
             not_read.append(SourceFile(NOT_READ, path, path.name, ingest.hash_file(path)[0], index))
     return files, not_read
+
+
+def check_required_tables(folder: object, names: list[str]) -> None:
+    present = {m[1].lower() for name in names if (m := FILE_NAME.match(name))}
+    for table in REQUIRED_TABLES:
+        if table not in present:
+            raise InputError(
+                f"{folder}: no OMOP {table} table (expected {table.upper()}.csv, "
+                f"{table}.csv or {table}.parquet)"
+            )
 
 
 def _open(con: duckdb.DuckDBPyConnection, path: Path, index: int) -> OmopFile:
@@ -211,7 +221,7 @@ def _open(con: duckdb.DuckDBPyConnection, path: Path, index: int) -> OmopFile:
         typed = ingest.parquet_types(con, path, source.name)
         header, dialect = list(typed), {}
         types = {name.lower(): kind for name, kind in typed.items()}
-    columns = _columns(source, omop_table, header)
+    columns = columns_of(source.name, omop_table, header)
     return OmopFile(omop_table, source, columns, types, dialect)
 
 
@@ -223,33 +233,38 @@ def _csv_header(source: SourceFile) -> tuple[list[str], dict]:
             first = handle.readline().rstrip("\r\n")
     except UnicodeDecodeError:
         raise InputError(f"{source.name}: header line is not UTF-8 text") from None
+    return header_and_dialect(source.name, first)
+
+
+def header_and_dialect(name: str, first: str) -> tuple[list[str], dict]:
+    """A CSV file's columns and dialect from its first line."""
     if not first:
-        raise InputError(f"{source.name}: file is empty (no header line)")
+        raise InputError(f"{name}: file is empty (no header line)")
     if "\t" in first and "," not in first:
-        dialect = {"delim": "\t", "quote": "", "escape": ""}
-        return [c.strip() for c in first.split("\t")], dialect
+        return [c.strip() for c in first.split("\t")], TAB_DIALECT
     return [c.strip() for c in next(csv.reader([first]))], {}
 
 
-def _columns(source: SourceFile, omop_table: str, header: list[str]) -> dict[str, str]:
+def columns_of(name: str, omop_table: str, header: list[str]) -> dict[str, str]:
+    """The file's columns by lower-case name, checked: none twice, the required ones there."""
     # Line 1 may be data, not a header: name only the OMOP columns we expected.
     lowered = [c.lower() for c in header]
     wanted = set(REQUIRED_COLUMNS[omop_table]) | set(omop_tables.OPTIONAL.get(omop_table, ()))
     if not wanted & set(lowered):
         raise InputError(
-            f"{source.name}: line 1 names none of table {omop_table}'s columns (such as "
+            f"{name}: line 1 names none of table {omop_table}'s columns (such as "
             f"{REQUIRED_COLUMNS[omop_table][0]!r}); an OMOP file needs a header line of CDM "
             "column names (some exports write none: add it)"
         )
     twice = sorted({c for c in lowered if lowered.count(c) > 1})
     if twice:
         what = f"column {twice[0]!r}" if twice[0] in wanted else "a column name"
-        raise InputError(f"{source.name}: {what} appears twice in line 1 (any case)")
+        raise InputError(f"{name}: {what} appears twice in line 1 (any case)")
     missing = [c for c in REQUIRED_COLUMNS[omop_table] if c not in lowered]
     if missing:
         found = sorted(wanted & set(lowered))
         raise InputError(
-            f"{source.name}: missing required OMOP column {missing[0]!r} of table "
+            f"{name}: missing required OMOP column {missing[0]!r} of table "
             f"{omop_table}; line 1 has {len(header)} columns, of which the known ones are: "
             f"{', '.join(found) or 'none'}"
         )

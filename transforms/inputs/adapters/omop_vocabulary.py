@@ -167,7 +167,7 @@ def _routes(con: duckdb.DuckDBPyConnection) -> None:
         create table staging.omop_route as
         select concept_id::bigint as concept_id, route from {_reference("omop_routes.csv")}
         union
-        select concept_id, regexp_replace(lower(concept_name), '\\s+route$', '')
+        select concept_id, regexp_replace(lower(concept_name), '\\s+route$', '', 'g')
         from staging.omop_concept
         where domain_id = 'Route' and concept_id not in (
             select concept_id::bigint from {_reference("omop_routes.csv")})
