@@ -22,6 +22,7 @@ import pytest
 from schemas.canonical import known_columns
 from tests import spark_check
 from transforms.config import AuditConfig
+from transforms.inputs.on_spark import SPARK_FORMATS
 from transforms.operations import sequence
 from transforms.sqlfiles import sql_dir
 
@@ -88,11 +89,11 @@ def write_extract(
 
 def run_stages(input_dir: Path, config: AuditConfig, work: Path, fmt: str | None = None) -> Path:
     """The run sequence from ingest to tag (no Prefect); returns the build database.
-    With B12AUDIT_SPARK_CROSSCHECK=1 a canonical or OMOP extract also runs on Spark
-    (spark_check.py)."""
+    With B12AUDIT_SPARK_CROSSCHECK=1 an extract in a format Spark reads (canonical, OMOP,
+    MEDS) also runs on Spark (spark_check.py)."""
     run = sequence.Run(input_dir, work, config, fmt)
     tagged = sequence.tagged(run, sequence.Runner())
-    if spark_check.wanted() and tagged["files"][0]["format"] in ("canonical", "omop"):
+    if spark_check.wanted() and tagged["files"][0]["format"] in SPARK_FORMATS:
         spark_check.crosscheck(input_dir, config, run.build_db, work / "on-spark")
     return run.build_db
 

@@ -1,9 +1,10 @@
 """Every spec test's extract on Spark too: with B12AUDIT_SPARK_CROSSCHECK=1, each run of the
-stages (conftest.run_stages) on a canonical or OMOP extract runs again with engine =
+stages (conftest.run_stages) on a canonical, OMOP or MEDS extract runs again with engine =
 "spark", from the same files, and must give DuckDB's findings, population units and
-quarantine, row for row; each OMOP mapping test's load (tests/test_format_omop.py) must
-give DuckDB's loaded rows and quarantine, or stop with DuckDB's message.
-tests/test_spark_equivalence.py runs the rules' and the OMOP adapter's spec tests this way.
+quarantine, row for row; each OMOP and MEDS mapping test's load (`loaded`) must give
+DuckDB's files read, loaded rows, quarantine and source codes, or stop with DuckDB's
+message. tests/test_spark_equivalence.py runs the rules' and these adapters' spec tests
+this way.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from transforms.config import AuditConfig
 from transforms.errors import InputError
 from transforms.operations import on_spark as spark_stages
 from transforms.operations import sequence
+from transforms.operations import stages as sequence_stages
 from transforms.spark_session import session_for
 
 VARIABLE = "B12AUDIT_SPARK_CROSSCHECK"
@@ -34,6 +36,7 @@ LOADED = (
     "quarantine",
     "identifier_changes",
     "staging.source_drug_classes",
+    "staging.source_test_codes",
 )
 SETTINGS = {
     "spark.ui.enabled": "false",
@@ -76,31 +79,53 @@ def build_on_spark(
     return run.build_db
 
 
-def load_on_spark(input_dir: Path, config: AuditConfig, work: Path, fmt: str | None) -> Path:
-    """Only ingest and validate on the Spark engine; returns the build database."""
+def load_on_spark(
+    input_dir: Path, config: AuditConfig, work: Path, fmt: str | None
+) -> tuple[Path, list[dict]]:
+    """Only ingest and validate on the Spark engine; returns the build database and the
+    files' facts (ingest's)."""
     session()
     work.mkdir(parents=True)
     db = work / "build.duckdb"
     database.create_build_database(db)
     audit = spark_stages.SparkAudit.for_run(on_spark(config), input_dir, fmt, work, "check")
-    spark_stages.ingest(audit, db)
+    files = spark_stages.ingest(audit, db)
     spark_stages.validate(audit, db, work)
     with duckdb.connect(str(db)) as con:  # harmonise hands them over on a run
         for table in SCHEMAS:
             spark_stages.hand_over(con, audit, audit.spark.table(table), table)
-    return db
+    return db, files
 
 
-def crosscheck_loaded(input_dir: Path, config: AuditConfig, duck_db: Path, fmt: str) -> None:
-    """Fails, showing the rows that differ, unless Spark loads and quarantines DuckDB's
-    rows, and takes the same drug classes from the source."""
-    spark_db = load_on_spark(input_dir, config, duck_db.parent / "on-spark", fmt)
+def loaded(input_dir: Path, config: AuditConfig, db: Path, fmt: str) -> tuple[list, dict]:
+    """Ingest and validation on DuckDB into `db` (its folder the run's); returns the files
+    and the rows quarantined per file (stages.validate's).
+    With B12AUDIT_SPARK_CROSSCHECK=1, Spark must then read DuckDB's files (rows read per
+    file and table), load and quarantine its rows and take the same codes from the source,
+    or stop with DuckDB's message."""
+    try:
+        files = sequence_stages.ingest(db, input_dir, fmt)
+        quarantined = sequence_stages.validate(db, config, files, db.parent)
+    except InputError as stopped:
+        if wanted():
+            _refused_alike(input_dir, config, db.parent, fmt, stopped)
+        raise
+    if wanted():
+        _loaded_alike(input_dir, config, db, fmt, files)
+    return files, quarantined
+
+
+def _loaded_alike(input_dir: Path, config: AuditConfig, duck_db: Path, fmt, files) -> None:
+    spark_db, spark_files = load_on_spark(input_dir, config, duck_db.parent / "on-spark", fmt)
     problems = [d for t in LOADED if (d := differences(duck_db, spark_db, t))]
+    read = {(f["file"], f["table"], f["index"], f["rows_read"]) for f in files}
+    spark_read = {(f["file"], f["table"], f["index"], f["rows_read"]) for f in spark_files}
+    if read != spark_read:
+        problems.append(f"files read differ: DuckDB {read - spark_read}, Spark {spark_read - read}")
     assert not problems, "\n".join(problems)
 
 
-def refused_alike(input_dir: Path, config: AuditConfig, work: Path, fmt: str, error) -> None:
-    """Spark stops an input DuckDB stopped on, with DuckDB's message."""
+def _refused_alike(input_dir: Path, config: AuditConfig, work: Path, fmt: str, error) -> None:
     try:
         load_on_spark(input_dir, config, work / "on-spark", fmt)
     except InputError as exc:

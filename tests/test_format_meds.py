@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from markupsafe import escape
 
+from tests import spark_check
 from tests.conftest import query
 from transforms import database
 from transforms.config import AuditConfig
@@ -53,13 +54,13 @@ def write_shard(folder: Path, rows: list[dict], name="data/train/0.parquet", sch
 
 def load(tmp_path: Path, folder: Path, config=KEEP_GOING) -> tuple[list[dict], Path]:
     """Ingest and validation, as the flow runs them, keeping every quarantined row in the
-    run; returns the files and the database."""
+    run; returns the files and the database. With B12AUDIT_SPARK_CROSSCHECK=1 the Spark
+    engine must read the same files and load the same rows, or stop with the same message
+    (tests/spark_check.py)."""
     work = tmp_path / f"work{len(list(tmp_path.glob('work*')))}"
     db = work / "build.duckdb"
     database.create_build_database(db)
-    files = stages.ingest(db, folder, "meds")
-    stages.validate(db, config, files, work)
-    return files, db
+    return spark_check.loaded(folder, config, db, "meds")[0], db
 
 
 def counts(files: list[dict]) -> dict[tuple[str, str], int]:

@@ -116,16 +116,7 @@ def load(folder: Path, tmp_path: Path, harmonise: bool = False) -> Path:
     work.mkdir()
     db = work / "build.duckdb"
     database.create_build_database(db)
-    config = AuditConfig(max_quarantine_fraction=1.0)
-    try:
-        files = stages.ingest(db, folder, "omop")
-        stages.validate(db, config, files, work)
-    except InputError as stopped:
-        if spark_check.wanted():
-            spark_check.refused_alike(folder, config, work, "omop", stopped)
-        raise
-    if spark_check.wanted():
-        spark_check.crosscheck_loaded(folder, config, db, "omop")
+    spark_check.loaded(folder, AuditConfig(max_quarantine_fraction=1.0), db, "omop")
     if harmonise:
         stages.harmonise(db, AuditConfig())
     return db
@@ -777,10 +768,7 @@ def synthea(tmp_path_factory) -> tuple[Path, list[dict], dict]:
     work = tmp_path_factory.mktemp("synthea_work")
     db = work / "build.duckdb"
     database.create_build_database(db)
-    files = stages.ingest(db, folder, None)
-    quarantined = stages.validate(db, AuditConfig(), files, work)
-    if spark_check.wanted():
-        spark_check.crosscheck_loaded(folder, AuditConfig(), db, "omop")
+    files, quarantined = spark_check.loaded(folder, AuditConfig(), db, "omop")
     stages.harmonise(db, AuditConfig())
     return db, files, quarantined
 

@@ -10,6 +10,7 @@ the rules' spec tests run again with every extract on both engines.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import subprocess
@@ -17,6 +18,8 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests import spark_check
@@ -255,23 +258,29 @@ def test_too_many_bad_rows_stop_both_engines_on_the_same_file(spark, tmp_path):
 
 
 def test_a_format_spark_does_not_read_is_refused_by_name(spark, tmp_path):
-    with pytest.raises(InputError, match="MEDS, FHIR and site folders run on engine = duckdb"):
-        spark_check.build_on_spark(SAMPLE / "meds", AuditConfig(), tmp_path)
-    with pytest.raises(InputError, match="format 'fhir' does not run on the Spark engine"):
-        spark_check.build_on_spark(SAMPLE / "fhir", AuditConfig(), tmp_path, "fhir")
+    with pytest.raises(InputError, match="FHIR and site folders run on engine = duckdb"):
+        spark_check.build_on_spark(SAMPLE / "fhir", AuditConfig(), tmp_path / "fhir")
+    with pytest.raises(InputError, match="format 'site' does not run on the Spark engine"):
+        spark_check.build_on_spark(SAMPLE / "site", AuditConfig(), tmp_path / "site", "site")
 
 
-OMOP_SPEC_TESTS = ["tests/test_format_omop.py", "tests/test_formats_agree.py"]
+ADAPTER_SPEC_TESTS = [
+    "tests/test_format_omop.py",
+    "tests/test_format_meds.py",
+    "tests/test_formats_agree.py",
+]
 
 
-def test_every_omop_mapping_test_gives_the_same_rows_on_spark():
-    # Each OMOP mapping test's folder (CSV and Parquet, tab-separated vocabularies, unknown
-    # operators, visits, the real Synthea27Nj extract) is loaded on both engines: the same
-    # rows and quarantine, or the same message when DuckDB stops. The committed OMOP sample
-    # (test_formats_agree) runs on both to its findings, population units and quarantine.
+def test_every_omop_and_meds_mapping_test_gives_the_same_rows_on_spark():
+    # Each OMOP and MEDS mapping test's folder (CSV and Parquet, tab-separated vocabularies,
+    # unknown operators, visits, code patterns, shards at any depth, the real Synthea27Nj
+    # extract) is read on both engines: the same files and rows read, rows loaded,
+    # quarantine and source codes, or the same message when DuckDB stops. The committed
+    # OMOP and MEDS samples (test_formats_agree) run on both to their findings, population
+    # units and quarantine.
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *OMOP_SPEC_TESTS,
-         "-k", "not formats_agree or omop"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *ADAPTER_SPEC_TESTS,
+         "-k", "not formats_agree or omop or meds"],
         cwd=REPO,
         env=os.environ | {spark_check.VARIABLE: "1"},
         capture_output=True,
@@ -375,3 +384,42 @@ def test_the_adapter_sql_runs_on_spark_as_duckdb_runs_it(spark):
     assert looked_up == [(7, "42"), (8, "x")]
     with pytest.raises(NotPortable, match="delete statements do not run"):
         con.execute("delete from staging.codes")
+
+
+def test_a_meds_extract_reads_numbers_and_times_as_duckdb_does(spark, tmp_path):
+    # Floating-point results as DuckDB writes them (0.1 of a float32 is "0.1", a double
+    # 1e-05 is "1e-05"), midnight as a date, a zoned time in UTC, a site's own pattern
+    # (a named group) before the defaults, an extra double column: the same rows loaded.
+    folder = tmp_path / "meds"
+    day = dt.datetime(2024, 5, 1, 8, 30)
+    numbers = [0.1, 7.3, 1e-05, 123456789.0, 12.5, 1e16, None, float("nan")]
+    rows = [
+        {"subject_id": i, "time": day + dt.timedelta(days=i), "code": "LAB//51010//pg/mL",
+         "numeric_value": v, "text_value": None, "dose": v}
+        for i, v in enumerate(numbers)
+    ]  # fmt: skip
+    rows += [
+        {"subject_id": 1, "time": dt.datetime(2024, 6, 1), "code": "LOCAL//B12//pmol/L",
+         "numeric_value": 150.0, "text_value": None, "dose": None},
+        {"subject_id": 1, "time": None, "code": "MEDS_BIRTH", "numeric_value": None,
+         "text_value": None, "dose": None},
+    ]  # fmt: skip
+    schema = pa.schema(
+        [("subject_id", pa.int64()), ("time", pa.timestamp("us", tz="Europe/London")),
+         ("code", pa.string()), ("numeric_value", pa.float32()), ("text_value", pa.string()),
+         ("dose", pa.float64())]
+    )  # fmt: skip
+    (folder / "data" / "train").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / "data/train/0.parquet")
+    (folder / "meds_codes.csv").write_text(
+        "pattern,table,time_column,constants,note\n"
+        "^LOCAL//(?P<test_code>[^/]+)//(?P<unit>.*)$,lab_results,,,a site's own lab code\n"
+    )
+    duck_db = run_stages(folder, AuditConfig(max_quarantine_fraction=1.0), tmp_path / "duck")
+    spark_db, _ = spark_check.load_on_spark(
+        folder, AuditConfig(max_quarantine_fraction=1.0), tmp_path / "spark", "meds"
+    )
+    for table in spark_check.LOADED:
+        assert not spark_check.differences(duck_db, spark_db, table)
+    results = {r for (r,) in spark_check.rows(duck_db, "lab_results", ["result"])}
+    assert {"0.1", "7.3", "1e-05", "123456790.0", "12.5", "1e+16", "150.0"} <= results

@@ -1,7 +1,7 @@
 """A DuckDB-shaped connection over a Spark session, for an input adapter's SQL.
 
-The OMOP adapter (transforms/inputs/adapters/omop*.py) writes DuckDB SQL: it builds small
-code maps as `staging.*` tables and one view per file. On the Spark engine the same
+The OMOP and MEDS adapters (transforms/inputs/adapters/) write DuckDB SQL: small code maps
+as `staging.*` tables, and one view per file (per shard and table). On the Spark engine the same
 statements run here, each translated by transforms/spark_sql.py, so the mapping has no
 Spark copy. What Spark lacks is supplied:
 
@@ -50,6 +50,8 @@ class Rows:
 
 
 class SparkConnection:
+    """The part of DuckDB's connection the adapters use: execute, executemany, fetch."""
+
     def __init__(self, spark: SparkSession) -> None:
         self.spark = spark
         self.references: dict[str, str] = {}  # reference file path -> its view
@@ -64,8 +66,10 @@ class SparkConnection:
             self._create_empty(tree)
         elif isinstance(tree, exp.Create):
             rows = self._query(tree.expression, params)
-            name = view_name(tree.this)
-            rows.createOrReplaceTempView(name) if kind == "VIEW" else keep(rows, name)
+            if kind == "VIEW":  # read when used, as DuckDB's view is
+                rows.createOrReplaceTempView(view_name(tree.this))
+            else:
+                keep(rows, view_name(tree.this))
         elif isinstance(tree, exp.Insert):
             self._append(view_name(tree.this), self._query(tree.expression, params))
         elif isinstance(tree, exp.Query):

@@ -125,7 +125,43 @@ def _refuse_unfaithful(tree: exp.Expression) -> None:
 RENAMED = {"strlen": "octet_length"}
 
 
+# DuckDB strftime's fields as Java DateTimeFormatter letters (the ones the SQL uses).
+TIME_FIELDS = {"Y": "yyyy", "m": "MM", "d": "dd", "H": "HH", "M": "mm", "S": "ss", "f": "SSSSSS"}
+# RE2's named group, which Java spells (?<name>...) and only for names without "_": the
+# SQL refers to groups by number, so a plain group keeps the numbering.
+NAMED_GROUP = re.compile(r"(?<!\\)\(\?P<\w+>")
+REGEXPS = (exp.RegexpLike, exp.RegexpExtract, exp.RegexpReplace, exp.RegexpILike)
+
+
+def java_time_format(duckdb_format: str) -> str:
+    """strftime's format as DATE_FORMAT's: fields mapped, letters and quotes quoted."""
+    out = []
+    for field, text in re.findall(r"%(.)|([^%]+)", duckdb_format):
+        if text:
+            out.append(re.sub(r"[A-Za-z']+", lambda m: "'" + m[0].replace("'", "''") + "'", text))
+        elif field in TIME_FIELDS:
+            out.append(TIME_FIELDS[field])
+        else:
+            raise NotPortable(f"strftime field %{field}: not mapped for Spark")
+    return "".join(out)
+
+
 def _spark_spelling(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.TimeToStr) and node.args.get("format") is not None:
+        pattern = java_time_format(node.args["format"].name)
+        moment = node.this.transform(_spark_spelling)
+        return exp.Anonymous(this="DATE_FORMAT", expressions=[moment, exp.Literal.string(pattern)])
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "timezone":
+        zone, moment = node.expressions
+        if not (zone.is_string and zone.name == "UTC"):
+            raise NotPortable("timezone() to a zone other than UTC")
+        # The session's zone is UTC (spark_session.DEFAULTS): a zoned time's UTC wall time.
+        return exp.cast(moment, exp.DataType.build("TIMESTAMP_NTZ", dialect="spark"))
+    if isinstance(node, REGEXPS) and node.expression.is_string:
+        pattern = node.expression.name
+        if NAMED_GROUP.search(pattern):
+            node = node.copy()
+            node.set("expression", exp.Literal.string(NAMED_GROUP.sub("(", pattern)))
     if isinstance(node, exp.Anonymous) and node.name.lower() in RENAMED:
         return exp.Anonymous(this=RENAMED[node.name.lower()], expressions=node.expressions)
     if isinstance(node, exp.Anonymous) and node.name.lower() == "to_years":

@@ -16,26 +16,24 @@ vocabulary gives go back to the driver (harmonise reads them there).
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from schemas.canonical import SCHEMAS, known_columns
 from transforms.inputs import ingest, on_spark
 from transforms.inputs.adapters import omop, omop_tables, omop_vocabulary
-from transforms.inputs.on_spark import SparkFile, check_text_rows, spark_schema
+from transforms.inputs.on_spark import SparkFile, spark_schema
+from transforms.inputs.spark_views import check_views
 from transforms.spark_connection import SparkConnection
-from transforms.spark_session import union_all
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
 
 def read(spark: SparkSession, input_path: str, listed: list[tuple[str, str]], today):
-    """(files for the manifest, {table: checked rows}, the vocabulary's drug classes)."""
-    tables = [(n, u) for n, u in listed if omop.ANY_TABLE_FILE.search(n)]
+    """(files for the manifest, {table: checked rows}); the code maps as staging__ views."""
+    tables = [(n, u) for n, u in on_spark.top_level(listed) if omop.ANY_TABLE_FILE.search(n)]
     omop.check_required_tables(input_path, [n for n, _ in tables])
     files, opened, wrong = [], [], {}
     for index, (name, uri) in enumerate(tables):
@@ -51,9 +49,7 @@ def read(spark: SparkSession, input_path: str, listed: list[tuple[str, str]], to
     for f in opened:
         if f.source.audited:
             omop_tables.create_view(con, f)
-    checked = _checked(spark, files, wrong, today)
-    classes = [tuple(r) for r in spark.table("staging__source_drug_classes").collect()]
-    return files, checked, classes
+    return files, check_views(spark, files, wrong, today)
 
 
 def _open(spark: SparkSession, name: str, uri: str, index: int):
@@ -115,7 +111,14 @@ def _text(column, spark_type: str):
     if spark_type in ("double", "float") or spark_type.startswith("decimal"):
         number = column.cast("double")
         whole = (number == F.floor(number)) & (F.abs(number) < 1e15)
-        return F.when(whole, number.cast("bigint").cast("string")).otherwise(_plain_decimal(number))
+        # Not a number and infinities as DuckDB's printf writes them (Java: NaN, Infinity).
+        return (
+            F.when(F.isnan(number), "nan")
+            .when(number == float("inf"), "inf")
+            .when(number == float("-inf"), "-inf")
+            .when(whole, number.cast("bigint").cast("string"))
+            .otherwise(_plain_decimal(number))
+        )
     return on_spark.as_text(column, spark_type)
 
 
@@ -125,37 +128,3 @@ def _plain_decimal(number):
 
     fixed = F.format_string("%.10f", number)
     return F.regexp_replace(F.regexp_replace(fixed, "0+$", ""), "\\.$", "")
-
-
-def _checked(spark: SparkSession, files: list[SparkFile], wrong: dict, today: dt.date | None):
-    """Each canonical table's checked rows: the staging views' rows checked, with the rows
-    of the wrong shape and the adapter's rejects as failures."""
-    checked = {}
-    for table in SCHEMAS:
-        parts = []
-        for file in (f for f in files if f.table == table):
-            canonical = replace(file, columns=())
-            view = spark.table(ingest.file_view(table, file.index).replace(".", "__"))
-            text = view.selectExpr("source_row as line", *[f"`{c}`" for c in known_columns(table)])
-            check = partial(check_text_rows, canonical, today)
-            parts.append(text.mapInArrow(check, spark_schema(canonical.text_columns)))
-            parts.append(_rejects(spark, canonical, wrong.get(file.name)))
-        if parts:
-            checked[table] = union_all(parts)
-    return checked
-
-
-def _rejects(spark: SparkSession, file: SparkFile, wrong: DataFrame | None) -> DataFrame:
-    """Rows of the wrong shape and the adapter's rejects, as failed checks of `file`."""
-    from pyspark.sql import functions as F
-
-    nulls = [F.lit(None).cast("string").alias(c) for c in known_columns(file.table)]
-    failure = ["source_file", "source_line", "column_name", "check_name", "value"]
-    rejects = (
-        spark.table("staging__row_rejects")
-        .where((F.col("source_file") == file.name) & (F.col("table_name") == file.table))
-        .select(*nulls, "source_file", F.col("source_row").alias("source_line"), *failure[2:])
-    )
-    if wrong is not None:
-        rejects = rejects.unionByName(wrong.select(*nulls, *failure))
-    return rejects

@@ -93,28 +93,37 @@ def spark_path(path: object) -> str:
 
 
 def list_files(spark: SparkSession, input_path: str) -> list[tuple[str, str]]:
-    """(name, uri) of each file in the folder, as Hadoop's file system lists them."""
+    """(name, uri) of each file in the folder and its subfolders, as Hadoop's file system
+    lists them; a name is its path in the folder (data/train/0.parquet)."""
     jvm = spark.sparkContext._jvm
     folder = jvm.org.apache.hadoop.fs.Path(input_path)
     system = folder.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if not system.exists(folder):
         raise InputError(f"{input_path}: not found (as Spark reads it)")
-    return sorted(
-        (s.getPath().getName(), s.getPath().toString())
-        for s in system.listStatus(folder)
-        if s.isFile()
-    )
+    root = system.makeQualified(folder).toString().rstrip("/") + "/"
+    found, files = [], system.listFiles(folder, True)
+    while files.hasNext():
+        uri = files.next().getPath().toString()
+        found.append((uri.removeprefix(root), uri))
+    return sorted(found, key=lambda f: f[0].split("/"))
 
 
-SPARK_FORMATS = ("canonical", "omop")
+def top_level(listed: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The files directly in the folder (canonical and OMOP tables are there)."""
+    return [(name, uri) for name, uri in listed if "/" not in name]
 
 
-def detect(input_path: str, listed: list[tuple[str, str]]) -> str:
-    """The format of the folder's files (adapters.detect, for the formats Spark reads)."""
-    names = [name for name, _ in listed]
+SPARK_FORMATS = ("canonical", "omop", "meds")
+
+
+def detect(input_path: str, listed: list[tuple[str, str]], meds: bool) -> str:
+    """The format of the folder's files (adapters.detect, for the formats Spark reads);
+    `meds`: whether it holds MEDS shards (meds_on_spark.is_meds)."""
+    names = [name for name, _ in top_level(listed)]
     found = ["canonical"] if any(canonical.FILE_NAME.match(n) for n in names) else []
     if any((m := omop.FILE_NAME.match(n)) and m[1].lower() in omop.DETECTED_BY for n in names):
         found.append("omop")
+    found += ["meds"] if meds else []
     if len(found) == 1:
         return found[0]
     if found:
@@ -124,15 +133,15 @@ def detect(input_path: str, listed: list[tuple[str, str]]) -> str:
         )
     raise InputError(
         f"{input_path}: no extract files found; the Spark engine reads the canonical extract "
-        "(lab_results, medications, patients, diagnoses as CSV or Parquet) and OMOP tables "
-        "(person, measurement, drug_exposure ...); MEDS, FHIR and site folders run on "
-        "engine = duckdb"
+        "(lab_results, medications, patients, diagnoses as CSV or Parquet), OMOP tables "
+        "(person, measurement, drug_exposure ...) and MEDS shards (data/**/*.parquet); FHIR "
+        "and site folders run on engine = duckdb"
     )
 
 
 def discover(input_path: str, listed: list[tuple[str, str]]) -> list[SparkFile]:
     """The canonical extract's files in the folder."""
-    found = [(name, uri) for name, uri in listed if canonical.FILE_NAME.match(name)]
+    found = [(name, uri) for name, uri in top_level(listed) if canonical.FILE_NAME.match(name)]
     tables = {canonical.FILE_NAME.match(name)[1].lower() for name, _ in found}
     for table in REQUIRED_TABLES:
         if table not in tables:

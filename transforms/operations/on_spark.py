@@ -25,10 +25,11 @@ from transforms.config import AuditConfig
 from transforms.database import connect, sql_quote
 from transforms.errors import InputError
 from transforms.inputs import ingest as ingest_step
-from transforms.inputs import omop_on_spark, spark_load
+from transforms.inputs import meds_on_spark, omop_on_spark, spark_load
 from transforms.inputs import on_spark as spark_input
 from transforms.inputs import validate as validate_step
 from transforms.inputs.adapters import omop
+from transforms.inputs.spark_views import source_maps
 from transforms.operations import stages
 from transforms.rules import harmonise as harmonise_step
 from transforms.rules import populations
@@ -77,8 +78,9 @@ def ingest(audit: SparkAudit, db_path: Path) -> list[dict]:
     audit.spark = session_for(audit.config)
     today = dt.date.today() if audit.config.reject_future_dates else None
     listed = spark_input.list_files(audit.spark, audit.input_path)
-    fmt = audit.input_format or spark_input.detect(audit.input_path, listed)
-    classes = []
+    fmt = audit.input_format or spark_input.detect(
+        audit.input_path, listed, meds_on_spark.is_meds(audit.spark, listed)
+    )
     if fmt == "canonical":
         files = spark_input.discover(audit.input_path, listed)
         audit.files, audit.checked = spark_input.read(audit.spark, files, today)
@@ -86,7 +88,10 @@ def ingest(audit: SparkAudit, db_path: Path) -> list[dict]:
         if audit.config.vocabulary_dir:
             raise InputError(omop.OWN_VOCABULARY)
         read = omop_on_spark.read(audit.spark, audit.input_path, listed, today)
-        audit.files, audit.checked, classes = read
+        audit.files, audit.checked = read
+    elif fmt == "meds":
+        read = meds_on_spark.read(audit.spark, audit.input_path, listed, today)
+        audit.files, audit.checked = read
     else:
         raise InputError(
             f"format {fmt!r} does not run on the Spark engine (it reads "
@@ -94,8 +99,11 @@ def ingest(audit: SparkAudit, db_path: Path) -> list[dict]:
         )
     with connect(db_path) as con:
         ingest_step.create_staging(con)
-        if classes:  # the OMOP vocabulary's drug classes, for harmonise
-            con.executemany("insert into staging.source_drug_classes values (?, ?, ?)", classes)
+        if fmt != "canonical":  # the codes the source maps itself, for harmonise
+            for table, rows in source_maps(audit.spark).items():
+                if rows:
+                    marks = ", ".join("?" * len(rows[0]))
+                    con.executemany(f"insert into staging.{table} values ({marks})", rows)
     return [f.record() for f in audit.files]
 
 

@@ -149,15 +149,32 @@ def stage_shard(
 ) -> list[SourceFile]:
     """One SourceFile per table the shard feeds (with its view), and its rows not audited."""
     types = ingest.parquet_types(con, path, name)
-    check_core_columns(name, types)
-    rows = _rows_sql(path, types, patterns)
-    counts = _count_by_table(con, rows, patterns, name)
+    sources = stage_rows(con, path, name, types, ingest.parquet_rows(path), patterns, first_index)
     sha256 = ingest.hash_file(path)[0]
+    for source in sources:
+        source.sha256 = sha256
+    return sources
+
+
+def stage_rows(
+    con,
+    path: Path,
+    name: str,
+    types: dict[str, str],
+    numbered: str,
+    patterns: list[CodePattern],
+    first_index: int,
+) -> list[SourceFile]:
+    """stage_shard for a shard's rows (`numbered`: a relation of its columns, typed as
+    `types` says, and source_row), on DuckDB or through spark_connection.py."""
+    check_core_columns(name, types)
+    rows = _rows_sql(numbered, types, patterns)
+    counts = _count_by_table(con, rows, patterns, name)
     sources = []
     for table, read in counts.items():
         if not read and table != NOT_AUDITED:  # every shard is listed, even when empty
             continue
-        source = SourceFile(table, path, name, sha256, first_index + len(sources), rows_read=read)
+        source = SourceFile(table, path, name, None, first_index + len(sources), rows_read=read)
         if table in SCHEMAS:
             ingest.create_view(con, source, _view_sql(table, _of(patterns, table), types, rows))
         sources.append(source)
@@ -183,11 +200,11 @@ def _numbers(patterns: list[CodePattern]) -> str:
     return f"meds_pattern in ({numbers})" if numbers else "false"
 
 
-def _rows_sql(path: Path, types: dict[str, str], patterns: list[CodePattern]) -> str:
+def _rows_sql(numbered: str, types: dict[str, str], patterns: list[CodePattern]) -> str:
     missing = [f"null::varchar as {c}" for c in ("numeric_value", "text_value") if c not in types]
     extra = "".join(f", {c}" for c in missing)
     matched = meds_codes.matched_pattern_sql(patterns)
-    return f"(select *{extra}, {matched} as meds_pattern from {ingest.parquet_rows(path)})"
+    return f"(select *{extra}, {matched} as meds_pattern from {numbered})"
 
 
 def _count_by_table(
