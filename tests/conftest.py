@@ -22,8 +22,8 @@ import pytest
 from schemas.canonical import known_columns
 from tests import spark_check
 from transforms.config import AuditConfig
-from transforms.inputs.on_spark import SPARK_FORMATS
 from transforms.operations import sequence
+from transforms.operations.on_spark import READERS
 from transforms.sqlfiles import sql_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,7 +93,7 @@ def run_stages(input_dir: Path, config: AuditConfig, work: Path, fmt: str | None
     MEDS) also runs on Spark (spark_check.py)."""
     run = sequence.Run(input_dir, work, config, fmt)
     tagged = sequence.tagged(run, sequence.Runner())
-    if spark_check.wanted() and tagged["files"][0]["format"] in SPARK_FORMATS:
+    if spark_check.wanted() and tagged["files"][0]["format"] in READERS:
         spark_check.crosscheck(input_dir, config, run.build_db, work / "on-spark")
     return run.build_db
 

@@ -1,4 +1,6 @@
-"""The canonical extract read and validated on Spark (engine = "spark").
+"""The canonical extract read and validated on Spark (engine = "spark"); and what the OMOP
+and MEDS readers share with it (omop_on_spark.py, meds_on_spark.py): listing the input
+folder, detecting its format, numbering and parsing CSV lines, checking text rows.
 
 Spark reads each file where it lies: any path Spark reads (local, HDFS, an object store
 through Spark's own connector). The checks are the polars schemas of schemas/canonical.py,
@@ -113,9 +115,6 @@ def top_level(listed: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(name, uri) for name, uri in listed if "/" not in name]
 
 
-SPARK_FORMATS = ("canonical", "omop", "meds")
-
-
 def detect(input_path: str, listed: list[tuple[str, str]], meds: bool) -> str:
     """The format of the folder's files (adapters.detect, for the formats Spark reads);
     `meds`: whether it holds MEDS shards (meds_on_spark.is_meds)."""
@@ -152,6 +151,11 @@ def discover(input_path: str, listed: list[tuple[str, str]]) -> list[SparkFile]:
         )
         for i, (name, uri) in enumerate(found)
     ]
+
+
+def read_folder(spark: SparkSession, input_path: str, listed, today: dt.date | None):
+    """The canonical extract's files (discover) read and checked (read)."""
+    return read(spark, discover(input_path, listed), today)
 
 
 def read(spark: SparkSession, files: list[SparkFile], today: dt.date | None):

@@ -42,6 +42,12 @@ from transforms.spark_sql import translate
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+# Each format's reader: (files for the manifest, {table: checked rows}).
+READERS = {
+    "canonical": spark_input.read_folder,
+    "omop": omop_on_spark.read,
+    "meds": meds_on_spark.read,
+}
 # Outputs partitioned by site (a QI team's unit), the quarantine by table.
 PARTITIONS = {"findings": "site", "population_units": "site", "quarantine": "table_name"}
 
@@ -81,22 +87,15 @@ def ingest(audit: SparkAudit, db_path: Path) -> list[dict]:
     fmt = audit.input_format or spark_input.detect(
         audit.input_path, listed, meds_on_spark.is_meds(audit.spark, listed)
     )
-    if fmt == "canonical":
-        files = spark_input.discover(audit.input_path, listed)
-        audit.files, audit.checked = spark_input.read(audit.spark, files, today)
-    elif fmt == "omop":
-        if audit.config.vocabulary_dir:
-            raise InputError(omop.OWN_VOCABULARY)
-        read = omop_on_spark.read(audit.spark, audit.input_path, listed, today)
-        audit.files, audit.checked = read
-    elif fmt == "meds":
-        read = meds_on_spark.read(audit.spark, audit.input_path, listed, today)
-        audit.files, audit.checked = read
-    else:
+    if fmt not in READERS:
         raise InputError(
             f"format {fmt!r} does not run on the Spark engine (it reads "
-            f"{', '.join(spark_input.SPARK_FORMATS)}); run it on engine = duckdb"
+            f"{', '.join(READERS)}); run it on engine = duckdb"
         )
+    if fmt == "omop" and audit.config.vocabulary_dir:
+        raise InputError(omop.OWN_VOCABULARY)
+    read = READERS[fmt](audit.spark, audit.input_path, listed, today)
+    audit.files, audit.checked = read
     with connect(db_path) as con:
         ingest_step.create_staging(con)
         if fmt != "canonical":  # the codes the source maps itself, for harmonise
